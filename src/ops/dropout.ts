@@ -1,0 +1,31 @@
+/**
+ * Dropout: in training, zero each element with probability `rate` and scale
+ * the rest by 1 / (1 - rate) (inverted dropout); at inference, the identity.
+ *
+ *   %drop1: f32[N,64] = dropout(%activation) {rate=0.5, seed=null}
+ */
+import { Type } from '@sinclair/typebox';
+import { defineLayer, defineOp } from './op-def.js';
+
+export const dropoutOp = defineOp({
+  name: 'dropout',
+  summary: 'inverted dropout in training, identity at inference',
+  traits: ['pure', 'elementwise', 'training-dependent'],
+  attrs: { rate: Type.Number({ minimum: 0, exclusiveMaximum: 1 }), seed: Type.Union([Type.Integer(), Type.Null()]) },
+  operands: () => ['x'],
+  infer: ([x]) => x!,
+});
+
+export const dropoutLayer = defineLayer({
+  type: 'dropout',
+  keras: 'Dropout',
+  namePrefix: 'dropout',
+  summary: 'dropout',
+  attrs: {
+    rate: Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'fraction of elements to drop' }),
+    seed: Type.Optional(Type.Integer({ description: 'seed of this layer’s mask stream' })),
+  },
+  positional: ['rate'],
+  arity: [1, 1],
+  lower: (ctx, [x], a) => ctx.op('dropout', [x!], { rate: a.rate, seed: a.seed ?? null }),
+});

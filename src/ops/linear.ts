@@ -1,0 +1,73 @@
+/**
+ * Dense (fully connected) layers: y = x · kernel + bias over the last axis.
+ *
+ *   %dense: f32[N,64] = dense(%x, %dense/kernel, %dense/bias)
+ *
+ * Keras layout: kernel [in, units], bias [units]. `use_bias: false` drops the
+ * bias operand. `linear-in-weights`: batchnorm folds into it.
+ */
+import { Type } from '@sinclair/typebox';
+import { tensor } from '../ir/types.js';
+import { ActivationName, withActivation, type ActivationName as Activation } from './activation.js';
+import { initializer, initSpec, type Initializer } from './init.js';
+import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
+
+export const denseOp = defineOp({
+  name: 'dense',
+  summary: 'x · kernel (+ bias) over the last axis',
+  traits: ['pure', 'linear-in-weights'],
+  attrs: {},
+  operands: () => ['x', 'kernel', 'bias?'],
+  infer: ([x, kernel, bias]) => {
+    if (x!.shape.length < 2) throw new ShapeError(`dense expects an input of rank >= 2, got ${formatShape(x!.shape)}`);
+    if (kernel!.shape.length !== 2) throw new ShapeError(`dense kernel must be rank 2, got ${formatShape(kernel!.shape)}`);
+    const [inDim, units] = kernel!.shape as number[];
+    if (dim(x!, -1) !== inDim) {
+      throw new ShapeError(`dense kernel expects ${inDim} input features, got ${dim(x!, -1)}`);
+    }
+    if (bias && (bias.shape.length !== 1 || bias.shape[0] !== units)) {
+      throw new ShapeError(`dense bias must have shape [${units}], got ${formatShape(bias.shape)}`);
+    }
+    return tensor([...x!.shape.slice(0, -1), units!]);
+  },
+});
+
+/** Attributes shared by every layer with a kernel and a bias (dense, conv). */
+export const weightedLayerAttrs = {
+  activation: Type.Optional(ActivationName),
+  use_bias: Type.Boolean({ default: true }),
+  kernel_initializer: initializer('glorot_uniform'),
+  bias_initializer: initializer('zeros'),
+};
+
+/** Declares kernel (and bias unless `use_bias` is false) for a weighted layer. */
+export function kernelAndBias(
+  ctx: LowerContext,
+  kernelShape: readonly number[],
+  units: number,
+  a: { use_bias: boolean; kernel_initializer: Initializer; bias_initializer: Initializer },
+  kernelRole = 'kernel',
+): string[] {
+  const params = [ctx.param(kernelRole, kernelShape, initSpec(a.kernel_initializer))];
+  if (a.use_bias) params.push(ctx.param('bias', [units], initSpec(a.bias_initializer)));
+  return params;
+}
+
+export const denseLayer = defineLayer({
+  type: 'dense',
+  keras: 'Dense',
+  namePrefix: 'dense',
+  summary: 'fully connected layer',
+  attrs: {
+    units: Type.Integer({ minimum: 1, description: 'number of output features' }),
+    ...weightedLayerAttrs,
+  },
+  positional: ['units'],
+  arity: [1, 1],
+  lower: (ctx, [x], a) => {
+    const t = ctx.typeOf(x!);
+    if (t.shape.length < 2) throw new ShapeError(`dense expects an input of rank >= 2, got ${formatShape(t.shape)}`);
+    const params = kernelAndBias(ctx, [dim(t, -1), a.units], a.units, a);
+    return withActivation(ctx, 'dense', [x!, ...params], {}, a.activation as Activation | undefined);
+  },
+});

@@ -1,0 +1,73 @@
+/**
+ * Merge layers: elementwise `add` of same-shaped inputs and `concatenate`
+ * along an axis (positive in the IR, counting the batch dimension).
+ *
+ *   %add: f32[N,32,32,16] = add(%x, %b)
+ */
+import { Type } from '@sinclair/typebox';
+import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
+import { defineLayer, defineOp, ShapeError } from './op-def.js';
+
+export const addOp = defineOp({
+  name: 'add',
+  summary: 'elementwise sum of same-shaped inputs',
+  traits: ['pure', 'elementwise'],
+  attrs: {},
+  operands: () => ['x', 'y', '...rest'],
+  infer: (xs) => {
+    for (const t of xs.slice(1)) {
+      if (!sameType(t, xs[0]!)) {
+        throw new ShapeError(`add needs inputs of one shape, got ${xs.map(formatType).join(' and ')}`);
+      }
+    }
+    return xs[0]!;
+  },
+});
+
+function concatShape(xs: readonly TensorType[], axis: number): TensorType {
+  const rank = xs[0]!.shape.length;
+  if (axis <= 0 || axis >= rank) throw new ShapeError(`concatenate axis ${axis} is out of range for rank ${rank}`);
+  let total = 0;
+  for (const t of xs) {
+    const mismatch = t.shape.length !== rank || t.shape.some((d, i) => i !== axis && d !== xs[0]!.shape[i]);
+    if (mismatch) {
+      throw new ShapeError(
+        `concatenate along axis ${axis} needs inputs that match on every other axis, got ${xs.map(formatType).join(' and ')}`,
+      );
+    }
+    total += t.shape[axis] as number;
+  }
+  return tensor(xs[0]!.shape.map((d, i) => (i === axis ? total : d)));
+}
+
+export const concatenateOp = defineOp({
+  name: 'concatenate',
+  summary: 'joins inputs along an axis',
+  traits: ['pure', 'shape-only'],
+  attrs: { axis: Type.Integer({ minimum: 1 }) },
+  operands: () => ['x', 'y', '...rest'],
+  infer: (xs, a) => concatShape(xs, a.axis),
+});
+
+export const addLayer = defineLayer({
+  type: 'add',
+  keras: 'Add',
+  namePrefix: 'add',
+  summary: 'elementwise sum',
+  attrs: {},
+  arity: [2, Infinity],
+  lower: (ctx, xs) => ctx.op('add', xs, {}),
+});
+
+export const concatenateLayer = defineLayer({
+  type: 'concatenate',
+  keras: 'Concatenate',
+  namePrefix: 'concatenate',
+  summary: 'concatenation along an axis',
+  attrs: { axis: Type.Integer({ default: -1 }) },
+  arity: [2, Infinity],
+  lower: (ctx, xs, a) => {
+    const rank = ctx.typeOf(xs[0]!).shape.length;
+    return ctx.op('concatenate', xs, { axis: a.axis < 0 ? rank + a.axis : a.axis });
+  },
+});

@@ -1,0 +1,111 @@
+/**
+ * Batch normalization (Keras `BatchNormalization`), including batch
+ * renormalization attributes for training.
+ *
+ *   %batch_normalization: f32[N,64] = batchnorm(%dense, %bn/gamma, %bn/beta,
+ *       %bn/moving_mean, %bn/moving_variance) {axis=1, epsilon=0.001, ...}
+ *
+ * Inference: y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta,
+ * per channel along `axis`. `center: false` drops beta, `scale: false` drops
+ * gamma (the operand list follows the attributes). gamma and beta are
+ * trainable; the moving statistics are not (Keras counts them non-trainable).
+ * In the IR `axis` is positive and counts the batch dimension.
+ */
+import { Type } from '@sinclair/typebox';
+import { initializer, initSpec } from './init.js';
+import { defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
+
+const RenormClipping = Type.Object(
+  {
+    rmax: Type.Optional(Type.Number({ minimum: 0, description: 'upper bound of r (default: unbounded)' })),
+    rmin: Type.Optional(Type.Number({ minimum: 0, description: 'lower bound of r (default 0)' })),
+    dmax: Type.Optional(Type.Number({ minimum: 0, description: 'bound of |d| (default: unbounded)' })),
+  },
+  { additionalProperties: false, description: 'clipping of the renorm correction' },
+);
+
+/** In the IR, unbounded clipping is `null` (JSON has no infinity). */
+const IrRenormClipping = Type.Object({
+  rmax: Type.Union([Type.Number(), Type.Null()]),
+  rmin: Type.Number(),
+  dmax: Type.Union([Type.Number(), Type.Null()]),
+});
+
+function normalizeAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? rank + axis : axis;
+  if (a <= 0 || a >= rank) {
+    throw new ShapeError(`batchnorm axis ${axis} is out of range for input rank ${rank} (axis 0 is the batch)`);
+  }
+  return a;
+}
+
+export const batchnormOp = defineOp({
+  name: 'batchnorm',
+  summary: 'per-channel normalization by batch (training) or moving (inference) statistics',
+  traits: ['pure', 'training-dependent'],
+  attrs: {
+    axis: Type.Integer({ minimum: 1 }),
+    epsilon: Type.Number({ exclusiveMinimum: 0 }),
+    momentum: Type.Number(),
+    center: Type.Boolean(),
+    scale: Type.Boolean(),
+    renorm: Type.Boolean(),
+    renorm_clipping: IrRenormClipping,
+    renorm_momentum: Type.Number(),
+  },
+  operands: (a) => ['x', ...(a.scale ? ['gamma'] : []), ...(a.center ? ['beta'] : []), 'moving_mean', 'moving_variance'],
+  infer: ([x, ...stats], a) => {
+    if (a.axis >= x!.shape.length) throw new ShapeError(`batchnorm axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);
+    const channels = dim(x!, a.axis);
+    for (const s of stats) {
+      if (s!.shape.length !== 1 || s!.shape[0] !== channels) {
+        throw new ShapeError(`batchnorm statistics must have shape [${channels}], got ${formatShape(s!.shape)}`);
+      }
+    }
+    return x!;
+  },
+});
+
+export const batchnormLayer = defineLayer({
+  type: 'batchnorm',
+  aliases: ['batch_normalization'],
+  keras: 'BatchNormalization',
+  namePrefix: 'batch_normalization',
+  summary: 'batch normalization',
+  attrs: {
+    axis: Type.Integer({ default: -1, description: 'the channel axis (negative counts from the end)' }),
+    momentum: Type.Number({ minimum: 0, maximum: 1, default: 0.99 }),
+    epsilon: Type.Number({ exclusiveMinimum: 0, default: 0.001 }),
+    center: Type.Boolean({ default: true, description: 'learn beta' }),
+    scale: Type.Boolean({ default: true, description: 'learn gamma' }),
+    renorm: Type.Boolean({ default: false, description: 'batch renormalization in training' }),
+    renorm_clipping: Type.Optional(RenormClipping),
+    renorm_momentum: Type.Number({ minimum: 0, maximum: 1, default: 0.99 }),
+    beta_initializer: initializer('zeros'),
+    gamma_initializer: initializer('ones'),
+    moving_mean_initializer: initializer('zeros'),
+    moving_variance_initializer: initializer('ones'),
+  },
+  arity: [1, 1],
+  lower: (ctx, [x], a) => {
+    const t = ctx.typeOf(x!);
+    const axis = normalizeAxis(a.axis, t.shape.length);
+    const c = [dim(t, axis)];
+    const operands = [x!];
+    if (a.scale) operands.push(ctx.param('gamma', c, initSpec(a.gamma_initializer)));
+    if (a.center) operands.push(ctx.param('beta', c, initSpec(a.beta_initializer)));
+    operands.push(ctx.param('moving_mean', c, initSpec(a.moving_mean_initializer), false));
+    operands.push(ctx.param('moving_variance', c, initSpec(a.moving_variance_initializer), false));
+    const clip = a.renorm_clipping ?? {};
+    return ctx.op('batchnorm', operands, {
+      axis,
+      epsilon: a.epsilon,
+      momentum: a.momentum,
+      center: a.center,
+      scale: a.scale,
+      renorm: a.renorm,
+      renorm_clipping: { rmax: clip.rmax ?? null, rmin: clip.rmin ?? 0, dmax: clip.dmax ?? null },
+      renorm_momentum: a.renorm_momentum,
+    });
+  },
+});

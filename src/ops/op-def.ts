@@ -1,0 +1,117 @@
+/**
+ * What an op and a layer are.
+ *
+ * An *op* is a node kind of the IR: its attributes (a TypeBox schema, so the
+ * verifier can check them), its traits (data that passes ask about instead of
+ * keeping lists of op names), its operand roles and its type rule. Later issues
+ * add the reference kernel, codegen template and gradient beside these.
+ *
+ * A *layer* is what a spec writes (Keras vocabulary: names, attributes and
+ * defaults). A layer lowers to one or more ops and declares its parameters.
+ * Both live in the same file per op family (`ops/linear.ts`, `ops/conv.ts`, ...)
+ * and are listed once in `ops/registry.ts`.
+ */
+import type { Static, TObject, TProperties } from '@sinclair/typebox';
+import type { InitSpec } from '../ir/graph.js';
+import type { Attrs, TensorType } from '../ir/types.js';
+
+export type Trait =
+  /** no side effects, result depends only on operands and attributes */
+  | 'pure'
+  /** applies one scalar function per element; output type = input type */
+  | 'elementwise'
+  /** output is linear in its weight operands (kernel, bias): BN can fold into it */
+  | 'linear-in-weights'
+  /** behaves differently in training (dropout, batchnorm) */
+  | 'training-dependent'
+  /** only moves data (reshape): no arithmetic */
+  | 'shape-only';
+
+/** A type rule's complaint; the caller locates it (spec layer or IR line). */
+export class ShapeError extends Error {
+  override readonly name = 'ShapeError';
+}
+
+export interface OpDef<P extends TProperties = TProperties> {
+  readonly name: string;
+  readonly summary: string;
+  readonly traits: readonly Trait[];
+  /** Attribute schema. IR attributes are always complete: no defaults at this level. */
+  readonly attrs: P;
+  /** Operand roles in order for these attributes; a trailing `?` marks an optional operand. */
+  operands(attrs: Static<TObject<P>>): readonly string[];
+  /** The result type, or a ShapeError saying why the operands do not fit. */
+  infer(operands: readonly TensorType[], attrs: Static<TObject<P>>): TensorType;
+}
+
+export interface LowerContext {
+  /** The name of the layer application being lowered; its result value gets this name. */
+  readonly name: string;
+  typeOf(value: string): TensorType;
+  /**
+   * The parameter `<layer>/<role>`: declared on the first application of the layer,
+   * checked and shared on later ones (`reuse`).
+   */
+  param(role: string, shape: readonly number[], init: InitSpec, trainable?: boolean): string;
+  /**
+   * Appends a node. Without `suffix` the result is the application's own value
+   * (`%dense`); with one it is an intermediate (`%dense/linear`).
+   */
+  op(op: string, operands: readonly string[], attrs: Attrs, suffix?: string): string;
+}
+
+export interface LayerDef<P extends TProperties = TProperties> {
+  /** The spec's `type`. */
+  readonly type: string;
+  readonly aliases?: readonly string[];
+  /** The Keras class this layer follows. */
+  readonly keras: string;
+  /** Prefix of automatic names, as Keras makes them (`batch_normalization`, `batch_normalization_1`). */
+  readonly namePrefix: string;
+  readonly summary: string;
+  /** Attributes with Keras defaults (`default` in each schema); required ones have none. */
+  readonly attrs: P;
+  /** Attributes that the DSL may give positionally, in order: `dense(64)`. */
+  readonly positional?: readonly string[];
+  /** How many inputs the layer takes: [min, max]. */
+  readonly arity: readonly [number, number];
+  /** Emits the layer's ops for one application; returns the output value. Throws ShapeError. */
+  lower(ctx: LowerContext, inputs: readonly string[], attrs: Static<TObject<P>>): string;
+}
+
+/** Identity helpers that keep each definition's attribute types precise. */
+export function defineOp<P extends TProperties>(def: OpDef<P>): OpDef<P> {
+  return def;
+}
+export function defineLayer<P extends TProperties>(def: LayerDef<P>): LayerDef<P> {
+  return def;
+}
+
+/** Shape helpers shared by op families. */
+export function rankOf(t: TensorType): number {
+  return t.shape.length;
+}
+
+export function expectRank(t: TensorType, rank: number, what: string): void {
+  if (t.shape.length !== rank) {
+    throw new ShapeError(
+      `${what} expects a rank-${rank} input (${describeRank(rank)}), got shape ${formatShape(t.shape)}`,
+    );
+  }
+}
+
+function describeRank(rank: number): string {
+  return rank === 4 ? 'batch, height, width, channels' : rank === 2 ? 'batch, features' : `${rank} dims`;
+}
+
+/** A per-example shape as written in specs (`[28, 28, 1]`), or a full one with `N`. */
+export function formatShape(shape: readonly (number | string)[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** The static size of a dimension; the batch dimension never reaches here. */
+export function dim(t: TensorType, axis: number): number {
+  const d = t.shape[axis < 0 ? t.shape.length + axis : axis];
+  if (typeof d !== 'number') throw new ShapeError(`dimension ${axis} is not static`);
+  return d;
+}

@@ -1,0 +1,76 @@
+/**
+ * Shape ops: `reshape` (Keras Reshape and Flatten lower to it). The batch
+ * dimension is kept; `shape` is the per-example target shape, fully resolved.
+ *
+ *   %flatten: f32[N,9216] = reshape(%max_pooling2d) {shape=[9216]}
+ */
+import { Type } from '@sinclair/typebox';
+import { batched, exampleShape, numel } from '../ir/types.js';
+import { defineLayer, defineOp, formatShape, ShapeError } from './op-def.js';
+
+export const reshapeOp = defineOp({
+  name: 'reshape',
+  summary: 'reinterpret each example with a new shape (row-major order kept)',
+  traits: ['pure', 'shape-only'],
+  attrs: { shape: Type.Array(Type.Integer({ minimum: 1 })) },
+  operands: () => ['x'],
+  infer: ([x], a) => {
+    const from = exampleShape(x!);
+    if (numel(from) !== numel(a.shape)) {
+      throw new ShapeError(
+        `cannot reshape ${formatShape(from)} (${numel(from)} elements) to ${formatShape(a.shape)} (${numel(a.shape)} elements)`,
+      );
+    }
+    return batched(a.shape);
+  },
+});
+
+/** Resolve one `-1` in a Keras target shape against the element count. */
+export function resolveTargetShape(from: readonly number[], target: readonly number[]): number[] {
+  const total = numel(from);
+  const unknown = target.filter((d) => d === -1).length;
+  if (unknown > 1) throw new ShapeError(`target_shape ${formatShape(target)} may contain at most one -1`);
+  if (unknown === 1) {
+    const known = numel(target.filter((d) => d !== -1));
+    if (known === 0 || total % known !== 0) {
+      throw new ShapeError(`cannot reshape ${formatShape(from)} (${total} elements) to ${formatShape(target)}`);
+    }
+    return target.map((d) => (d === -1 ? total / known : d));
+  }
+  if (numel(target) !== total) {
+    throw new ShapeError(
+      `cannot reshape ${formatShape(from)} (${total} elements) to ${formatShape(target)} (${numel(target)} elements)`,
+    );
+  }
+  return [...target];
+}
+
+export const flattenLayer = defineLayer({
+  type: 'flatten',
+  keras: 'Flatten',
+  namePrefix: 'flatten',
+  summary: 'flattens each example to one dimension',
+  attrs: {},
+  arity: [1, 1],
+  lower: (ctx, [x]) => ctx.op('reshape', [x!], { shape: [numel(exampleShape(ctx.typeOf(x!)))] }),
+});
+
+export const reshapeLayer = defineLayer({
+  type: 'reshape',
+  keras: 'Reshape',
+  namePrefix: 'reshape',
+  summary: 'reshapes each example',
+  attrs: {
+    target_shape: Type.Array(Type.Integer({ minimum: -1 }), {
+      minItems: 1,
+      description: 'per-example shape; one entry may be -1',
+    }),
+  },
+  positional: ['target_shape'],
+  arity: [1, 1],
+  lower: (ctx, [x], a) => {
+    if (a.target_shape.includes(0)) throw new ShapeError(`target_shape ${formatShape(a.target_shape)} contains 0`);
+    const shape = resolveTargetShape(exampleShape(ctx.typeOf(x!)), a.target_shape);
+    return ctx.op('reshape', [x!], { shape });
+  },
+});
