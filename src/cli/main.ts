@@ -1,0 +1,144 @@
+/**
+ * The `modelc` command line: commander wiring only. Each command calls the
+ * library and prints; every user error is a rendered diagnostic with exit
+ * code 1, usage errors exit 2, and no stack trace ever reaches the user.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { ModelcError } from '../diagnostics/diagnostic.js';
+import { renderDiagnostics } from '../diagnostics/render.js';
+import { printDsl } from '../frontend/dsl/print.js';
+import { printJsonSpec } from '../frontend/json.js';
+import { compileFile, detectFormat, loadSpec, type SpecFormat } from '../frontend/load.js';
+import { printGraph } from '../ir/print.js';
+import { readSource, writeFileAtomic } from '../util/fs.js';
+import { summarize } from './summary.js';
+
+const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  color: boolean;
+}
+
+const defaultIo = (): Io => ({
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  color: Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'],
+});
+
+/** Usage errors found after commander's own parsing. */
+class UsageError extends Error {}
+
+function printed(text: string): string {
+  return text.endsWith('\n') ? text : text + '\n';
+}
+
+function formatFor(path: string, explicit?: string): SpecFormat {
+  if (explicit === 'nn' || explicit === 'json') return explicit;
+  if (/\.nn$/i.test(path)) return 'nn';
+  if (/\.json$/i.test(path)) return 'json';
+  throw new UsageError(`cannot tell the output format of '${path}': use a .nn or .json name, or --to nn|json`);
+}
+
+/** What a run ends with, set by commands that fail without a diagnostic (fmt --check). */
+interface RunState {
+  exitCode: number;
+}
+
+function build(io: Io, state: RunState): Command {
+  const program = new Command('modelc')
+    .description('Compile neural-network specs (.nn DSL or JSON) to a typed IR and standalone TypeScript.')
+    .version(version)
+    .showSuggestionAfterError()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+
+  program
+    .command('check')
+    .description('validate a spec and print its layer summary (like Keras model.summary())')
+    .argument('<spec>', 'a .nn or .json model spec')
+    .action((path: string) => {
+      const { spec, graph, layers } = compileFile(path);
+      io.stdout(printed(summarize(spec, graph, layers)));
+    });
+
+  program
+    .command('ir')
+    .description('print the textual IR of a spec')
+    .argument('<spec>', 'a .nn or .json model spec')
+    .option('-o, --output <file>', 'write the IR to a file instead of stdout')
+    .action((path: string, opts: { output?: string }) => {
+      const text = printGraph(compileFile(path).graph);
+      if (opts.output) writeFileAtomic(opts.output, text);
+      else io.stdout(text);
+    });
+
+  program
+    .command('convert')
+    .description('convert a spec between the .nn DSL and JSON (round-trips exactly)')
+    .argument('<spec>', 'a .nn or .json model spec')
+    .option('-o, --output <file>', 'output file; its extension picks the format')
+    .addOption(new Option('--to <format>', 'output format (default: from the -o extension)').choices(['nn', 'json']))
+    .action((path: string, opts: { output?: string; to?: string }) => {
+      if (!opts.output && !opts.to) throw new UsageError('convert needs -o <file> or --to nn|json');
+      const loaded = loadSpec(path);
+      const format = formatFor(opts.output ?? '', opts.to);
+      const text = format === 'nn' ? printDsl(loaded.spec) : printJsonSpec(loaded.spec);
+      if (opts.output) writeFileAtomic(opts.output, text);
+      else io.stdout(text);
+    });
+
+  program
+    .command('fmt')
+    .description('print specs in canonical form (comments kept in .nn files)')
+    .argument('<specs...>', '.nn or .json model specs')
+    .option('-w, --write', 'rewrite the files in place')
+    .option('--check', 'exit 1 if any file is not in canonical form; change nothing')
+    .action((paths: string[], opts: { write?: boolean; check?: boolean }) => {
+      if (opts.write && opts.check) throw new UsageError('--write and --check exclude each other');
+      let unformatted = 0;
+      for (const path of paths) {
+        const file = readSource(path);
+        const loaded = loadSpec(path);
+        const text = detectFormat(file) === 'nn' ? printDsl(loaded.spec, loaded.comments) : printJsonSpec(loaded.spec);
+        if (opts.check) {
+          if (text !== file.text) {
+            unformatted++;
+            io.stderr(`${path}: not in canonical form (run modelc fmt --write)\n`);
+          }
+        } else if (opts.write) {
+          if (text !== file.text) writeFileAtomic(path, text);
+        } else io.stdout(text);
+      }
+      if (unformatted > 0) state.exitCode = 1;
+    });
+
+  return program;
+}
+
+/** Runs the CLI on `argv` (as process.argv: node, script, args...); returns the exit code. */
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  const state: RunState = { exitCode: 0 };
+  const program = build(io, state);
+  try {
+    await program.parseAsync([...argv]);
+    return state.exitCode;
+  } catch (err) {
+    if (err instanceof ModelcError) {
+      io.stderr(renderDiagnostics(err.diagnostics, { color: io.color }) + '\n');
+      return 1;
+    }
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; everything else commander reports is a usage error.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UsageError) {
+      io.stderr(`error: ${err.message}\n`);
+      return 2;
+    }
+    io.stderr(`modelc: internal error: ${(err as Error)?.message ?? String(err)}\n(this is a bug in modelc; please report it with the input that caused it)\n`);
+    return 70;
+  }
+}

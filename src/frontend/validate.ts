@@ -1,0 +1,105 @@
+/**
+ * Spec validation against the JSON Schema of src/frontend/spec.ts, with
+ * messages located in the source. The model shell is checked first, then each
+ * layer entry against its own layer's schema, so that messages name the layer
+ * and attribute instead of "no union member matched".
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { Value, type ValueError } from '@sinclair/typebox/value';
+import { fail, q, suggest, type DiagnosticCode } from '../diagnostics/diagnostic.js';
+import { getLayer, layerTypes } from '../ops/registry.js';
+import type { SpecLocations, SpecPath } from './locations.js';
+import { layerSchema, ModelShell, ReuseSpec, type ModelSpec } from './spec.js';
+
+export function validateSpec(raw: unknown, loc: SpecLocations): ModelSpec {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    fail('schema', `a model spec must be a JSON object, got ${kind(raw)}`, loc.value([]));
+  }
+  const obj = raw as Record<string, unknown>;
+  if (Array.isArray(obj['layers']) && obj['layers'].length === 0) {
+    fail('emptyModel', `model${typeof obj['name'] === 'string' ? ` ${q(obj['name'])}` : ''} has no layers`, loc.value(['layers']));
+  }
+  check(ModelShell, raw, [], loc, 'model');
+  (obj['layers'] as unknown[]).forEach((entry, i) => validateLayer(entry, ['layers', i], loc));
+  return raw as ModelSpec;
+}
+
+function validateLayer(entry: unknown, path: SpecPath, loc: SpecLocations): void {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    fail('schema', `a layer must be an object with a "type", got ${kind(entry)}`, loc.value(path));
+  }
+  const e = entry as Record<string, unknown>;
+  if ('reuse' in e) return check(ReuseSpec, e, path, loc, 'reuse');
+  const type = e['type'];
+  if (type === undefined) fail('schema', 'a layer needs a "type" (or "reuse")', loc.value(path));
+  if (typeof type !== 'string') fail('schema', `a layer "type" must be a string, got ${kind(type)}`, loc.value([...path, 'type']));
+  const def = getLayer(type);
+  if (!def) fail('unknownLayer', `unknown layer type ${q(type)}${suggest(type, layerTypes())}`, loc.value([...path, 'type']));
+  check(layerSchema(type, def), e, path, loc, type);
+}
+
+/** Throws a located diagnostic for the first schema violation of `value`. */
+function check(schema: TSchema, value: unknown, base: SpecPath, loc: SpecLocations, subject: string): void {
+  const first = Value.Errors(schema, value).First();
+  if (!first) return;
+  const { code, message, path, atKey } = explain(first, base, subject);
+  fail(code, message, atKey ? loc.key(path) : loc.value(path));
+}
+
+interface Explained {
+  code: DiagnosticCode;
+  message: string;
+  path: SpecPath;
+  atKey: boolean;
+}
+
+function explain(err: ValueError, base: SpecPath, subject: string): Explained {
+  const rel = err.path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const path = [...base, ...rel];
+  const key = String(rel[rel.length - 1] ?? '');
+  const isAttr = subject !== 'model' && rel.length === 1;
+  const field = isAttr ? `${subject} attribute ${q(key)}` : `${q(rel.join('.') || subject)}`;
+  if (err.message === 'Unexpected property') {
+    const known = Object.keys((err.schema as { properties?: object }).properties ?? {});
+    const where = subject === 'model' ? 'in a model spec' : `for ${subject === 'reuse' ? 'a reuse entry' : `layer type ${q(subject)}`}`;
+    const code: DiagnosticCode = subject === 'model' ? 'schema' : 'unknownAttribute';
+    return { code, message: `unknown ${isAttr ? 'attribute' : 'key'} ${q(key)} ${where}${suggest(key, known)}`, path, atKey: true };
+  }
+  if (err.message === 'Expected required property') {
+    const parentPath = path.slice(0, -1);
+    const owner = subject === 'model' && parentPath.length === base.length ? 'the model spec' : subject === 'model' ? q(rel.slice(0, -1).join('.')) : subject;
+    return { code: 'schema', message: `${owner} is missing ${isAttr ? 'attribute' : 'key'} ${q(key)}`, path: parentPath, atKey: false };
+  }
+  const code: DiagnosticCode = subject === 'model' ? 'schema' : 'attributeType';
+  return { code, message: `${field}: ${expected(err.schema)}, got ${show(err.value)}`, path, atKey: false };
+}
+
+/** What a schema accepts, in words. */
+function expected(schema: TSchema): string {
+  const members = schema['anyOf'] as TSchema[] | undefined;
+  if (members && members.every((m) => m['const'] !== undefined)) {
+    return `expected one of ${members.map((m) => q(String(m['const']))).join(', ')}`;
+  }
+  if (schema['const'] !== undefined) return `expected ${q(String(schema['const']))}`;
+  if (members) return `expected ${schema['description'] ?? members.map((m) => expected(m).replace(/^expected /, '')).join(' or ')}`;
+  const bounds: string[] = [];
+  if (schema['minimum'] !== undefined) bounds.push(`>= ${schema['minimum']}`);
+  if (schema['exclusiveMinimum'] !== undefined) bounds.push(`> ${schema['exclusiveMinimum']}`);
+  if (schema['maximum'] !== undefined) bounds.push(`<= ${schema['maximum']}`);
+  if (schema['exclusiveMaximum'] !== undefined) bounds.push(`< ${schema['exclusiveMaximum']}`);
+  if (schema['minItems'] !== undefined && schema['minItems'] === schema['maxItems']) bounds.push(`of ${schema['minItems']} items`);
+  else if (schema['minItems'] !== undefined) bounds.push(`of at least ${schema['minItems']} item${schema['minItems'] === 1 ? '' : 's'}`);
+  if (schema['minLength'] !== undefined) bounds.push('that is not empty');
+  if (schema['pattern'] !== undefined) bounds.push(schema['description'] ? `(${schema['description']})` : `matching ${schema['pattern']}`);
+  const type = schema['type'] === 'integer' ? 'an integer' : schema['type'] === 'array' ? 'a list' : schema['type'] === 'object' ? 'an object' : `a ${schema['type'] ?? 'value'}`;
+  return ['expected', type, ...bounds].join(' ');
+}
+
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `${typeof v} ${show(v)}`;
+}
+
+function show(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? text.slice(0, 37) + '...' : text;
+}

@@ -1,0 +1,28 @@
+/**
+ * modelc's public API: the same pieces the CLI uses.
+ *
+ *   import { compileFile, printGraph } from 'modelc';
+ *   const { graph } = compileFile('examples/seed_mlp.nn');
+ *   console.log(printGraph(graph));
+ */
+export { ModelcError, codes, type Diagnostic, type DiagnosticCode } from './diagnostics/diagnostic.js';
+export { renderDiagnostic, renderDiagnostics } from './diagnostics/render.js';
+export { SourceFile, type Span } from './diagnostics/source.js';
+
+export type { Graph, InitSpec, InputDecl, Node, ParamDecl } from './ir/graph.js';
+export { users, valueTypes } from './ir/graph.js';
+export type { AttrValue, Attrs, Dim, TensorType } from './ir/types.js';
+export { formatType } from './ir/types.js';
+export { printGraph } from './ir/print.js';
+export { parseGraph } from './ir/parse.js';
+export { checkGraph, verifyGraph } from './ir/verify.js';
+
+export type { LayerDef, LowerContext, OpDef, Trait } from './ops/op-def.js';
+export { getLayer, getOp, layers, ops } from './ops/registry.js';
+
+export { ModelSpec, schemaDocument, type LayerSpec, type ReuseSpec } from './frontend/spec.js';
+export { parseDsl } from './frontend/dsl/parse.js';
+export { printDsl } from './frontend/dsl/print.js';
+export { parseJsonSpec, printJsonSpec } from './frontend/json.js';
+export { compileFile, loadSpec, lowerLoaded, parseSpecSource, type LoadedSpec } from './frontend/load.js';
+export { lowerSpec, type LayerInfo, type Lowered } from './frontend/lower.js';

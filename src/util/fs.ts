@@ -1,0 +1,47 @@
+/**
+ * File I/O with modelc's guarantees: read errors become diagnostics naming
+ * the path, and writes are atomic (a temp file in the target's directory,
+ * then a rename), so a failure never leaves a half-written output.
+ */
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fail } from '../diagnostics/diagnostic.js';
+import { SourceFile } from '../diagnostics/source.js';
+
+function reason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'a parent of the path is not a directory';
+    default:
+      return (err as Error).message ?? String(err);
+  }
+}
+
+export function readSource(path: string): SourceFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return fail('io', `cannot read '${path}': ${reason(err)}`, undefined, path);
+  }
+  return new SourceFile(path, text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+}
+
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    fail('io', `cannot write '${path}': ${reason(err)}`, undefined, path);
+  }
+}
