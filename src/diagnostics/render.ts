@@ -18,7 +18,7 @@ export function renderDiagnostic(d: Diagnostic, options: RenderOptions = {}): st
   if (!d.span) return d.path ? `${d.path}: ${head}` : `modelc: ${head}`;
   const { file, start, end } = d.span;
   const { line, col } = file.position(start);
-  const text = file.lineText(line);
+  const text = file.lineText(line).replace(/\t/g, ' ');
   const endPos = file.position(end);
   const width = endPos.line === line ? Math.max(1, endPos.col - col) : Math.max(1, text.length - col + 1);
   const caret = ' '.repeat(col - 1) + '^' + '~'.repeat(Math.max(0, width - 1));

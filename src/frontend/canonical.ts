@@ -14,8 +14,10 @@ const trainingOrder = ['loss', 'optimizer', 'metrics', 'batch_size', 'epochs'];
 
 function ordered(obj: { [key: string]: Json }, order: readonly string[]): { [key: string]: Json } {
   const out: { [key: string]: Json } = {};
-  for (const k of order) if (k in obj) out[k] = obj[k]!;
-  for (const k of Object.keys(obj)) if (!(k in out)) out[k] = obj[k]!;
+  // defineProperty: a "__proto__" key is kept as a plain key, as JSON.parse keeps it.
+  const put = (k: string) => Object.defineProperty(out, k, { value: obj[k], enumerable: true, writable: true, configurable: true });
+  for (const k of order) if (Object.hasOwn(obj, k)) put(k);
+  for (const k of Object.keys(obj)) if (!Object.hasOwn(out, k)) put(k);
   return out;
 }
 

@@ -175,7 +175,7 @@ class Lowering {
     try {
       output = def.lower(this.context(e, target.name), e.inputs, attrs as never);
     } catch (err) {
-      if (err instanceof ShapeError) fail('shape', `${e.name} (${target.spec.type}): ${err.message}`, this.loc.value(['layers', e.index]));
+      if (err instanceof ShapeError) fail('shape', `layer ${q(e.name)}: ${err.message}`, this.loc.value(['layers', e.index]));
       throw err;
     }
     const declared = this.params.slice(before);

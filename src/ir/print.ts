@@ -10,14 +10,15 @@
  *     return %softmax
  *   }
  *
- * Names made of [A-Za-z0-9_./-] print bare; any other name prints as a JSON
+ * Names made of [A-Za-z0-9_./-] that start with a letter or `_` print bare; any other name prints as a JSON
  * string (`%"my layer"`). `@layer` (the spec layer a node implements) is
  * printed only when it differs from the node's result name.
  */
 import type { Graph, InitSpec, Node, ParamDecl } from './graph.js';
 import { formatType, type AttrValue, type Attrs } from './types.js';
 
-const bare = /^[A-Za-z0-9_.\/-]+$/;
+/** Names that print without quotes: they cannot be mistaken for numbers. */
+const bare = /^[A-Za-z_][A-Za-z0-9_.\/-]*$/;
 
 export function formatName(name: string): string {
   return bare.test(name) ? name : JSON.stringify(name);

@@ -116,7 +116,10 @@ export const conv2dTransposeOp = defineOp({
   name: 'conv2d_transpose',
   summary: 'transposed 2-D convolution (the gradient of conv2d with respect to its input), NHWC',
   traits: ['pure', 'linear-in-weights'],
-  attrs: { ...convAttrs, output_padding: Type.Union([Type.Null(), Pair]) },
+  attrs: {
+    ...convAttrs,
+    output_padding: Type.Union([Type.Null(), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, maxItems: 2 })]),
+  },
   operands: () => ['x', 'kernel', 'bias?'],
   infer: ([x, kernel, bias], a) => {
     expectRank(x!, 4, 'conv2d_transpose');

@@ -30,7 +30,7 @@ export function readSource(path: string): SourceFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    return fail('io', `cannot read '${path}': ${reason(err)}`, undefined, path);
+    return fail('io', `cannot read file: ${reason(err)}`, undefined, path);
   }
   return new SourceFile(path, text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
 }
@@ -42,6 +42,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
-    fail('io', `cannot write '${path}': ${reason(err)}`, undefined, path);
+    fail('io', `cannot write file: ${reason(err)}`, undefined, path);
   }
 }
