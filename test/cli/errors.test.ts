@@ -11,6 +11,9 @@ import { run, tempDir } from '../helpers/cli.js';
 const json = (layers: unknown[], extra: object = {}) =>
   JSON.stringify({ name: 'm', inputs: [{ name: 'x', shape: [16] }], layers, ...extra }, null, 2) + '\n';
 
+/** A DSL model with input x: [4] and the given statements. */
+const nn = (...lines: string[]) => ['model m {', '  input x: [4]', ...lines.map((l) => '  ' + l), '}', ''].join('\n');
+
 interface Case {
   category: string;
   file: string;
@@ -90,6 +93,69 @@ const cases: Case[] = [
     text: json([]),
     error: "11:13: error: model 'm' has no layers",
     excerpt: ['"layers": []', '          ^~'],
+  },
+  // The same categories in the DSL.
+  {
+    category: 'syntax error (DSL)',
+    file: 'm.nn',
+    text: nn('dense(4, activation: relu'),
+    error: "4:1: error: expected ',' or ')' after argument, found '}'",
+    excerpt: ['}', '^'],
+  },
+  {
+    category: 'unknown layer (DSL)',
+    file: 'm.nn',
+    text: nn('dens(64)'),
+    error: "3:3: error: unknown layer type 'dens'; did you mean 'dense'?",
+    excerpt: ['dens(64)', '^~~~'],
+  },
+  {
+    category: 'unknown attribute (DSL)',
+    file: 'm.nn',
+    text: nn('dense(4, unit: 3)'),
+    error: "3:12: error: unknown attribute 'unit' for layer type 'dense'; did you mean 'units'?",
+    excerpt: ['dense(4, unit: 3)', '^~~~'],
+  },
+  {
+    category: 'wrong attribute type (DSL)',
+    file: 'm.nn',
+    text: nn('dense(units: "64")'),
+    error: `3:16: error: dense attribute 'units': expected an integer >= 1, got "64"`,
+    excerpt: ['dense(units: "64")', '^~~~'],
+  },
+  {
+    category: 'shape mismatch (DSL)',
+    file: 'm.nn',
+    text: nn('conv2d(4, 3)'),
+    error: "3:3: error: layer 'conv2d': conv2d expects a rank-4 input (batch, height, width, channels), got shape [N, 4]",
+    excerpt: ['conv2d(4, 3)', '^' + '~'.repeat('conv2d(4, 3)'.length - 1)],
+  },
+  {
+    category: 'undefined name (DSL)',
+    file: 'm.nn',
+    text: nn('dense(y, units: 4)'),
+    error: "3:9: error: 'y' is not a layer or input; did you mean 'x'?",
+    excerpt: ['dense(y, units: 4)', '^'],
+  },
+  {
+    category: 'duplicate name (DSL)',
+    file: 'm.nn',
+    text: nn('h = dense(4)', 'h = dense(4)'),
+    error: "4:3: error: duplicate name 'h'",
+    excerpt: ['h = dense(4)', '^'],
+  },
+  {
+    category: 'cycle (DSL)',
+    file: 'm.nn',
+    text: nn('a = dense(b, units: 4)', 'b = dense(a, units: 4)'),
+    error: "4:13: error: layers form a cycle: a -> b -> a",
+    excerpt: ['b = dense(a, units: 4)', '^'],
+  },
+  {
+    category: 'empty model (DSL)',
+    file: 'm.nn',
+    text: nn(),
+    error: "1:1: error: model 'm' has no layers",
   },
 ];
 
