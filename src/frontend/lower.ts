@@ -16,7 +16,7 @@ import { Value } from '@sinclair/typebox/value';
 import { fail, ModelcError, q, suggest } from '../diagnostics/diagnostic.js';
 import type { Graph, InitSpec, InputDecl, Node, ParamDecl } from '../ir/graph.js';
 import { batched, formatType, sameType, tensor, type Attrs, type TensorType } from '../ir/types.js';
-import { ShapeError, type LowerContext } from '../ops/op-def.js';
+import { ShapeError, type LayerDef, type LowerContext } from '../ops/op-def.js';
 import { getLayer, getOp } from '../ops/registry.js';
 import type { SpecLocations, SpecPath } from './locations.js';
 import { isReuse, type LayerSpec, type ModelSpec, type ReuseSpec } from './spec.js';
@@ -140,6 +140,15 @@ function topologicalOrder(entries: readonly Entry[], loc: SpecLocations): Entry[
   return order;
 }
 
+/**
+ * `activation(relu)`: a bare word in a DSL call is an input reference; when it
+ * is a value an attribute of the layer accepts, say how to write that instead.
+ */
+function attributeHint(def: LayerDef, ref: string): string | undefined {
+  const attr = Object.entries(def.attrs).find(([, schema]) => schema['type'] !== 'boolean' && Value.Check(schema, ref));
+  return attr ? `; to set ${q(attr[0])}, write ${attr[0]}: ${ref}` : undefined;
+}
+
 class Lowering {
   readonly params: ParamDecl[] = [];
   readonly nodes: Node[] = [];
@@ -156,14 +165,15 @@ class Lowering {
   }
 
   lower(e: Entry): LayerInfo {
+    const target = this.reuseTarget(e);
+    const def = getLayer(target.spec.type)!;
     const known = [...this.entriesByName.keys(), ...this.inputs.map((i) => i.name)];
     e.inputs.forEach((ref, j) => {
       if (!this.types.has(ref)) {
-        fail('undefinedName', `${q(ref)} is not a layer or input${suggest(ref, known)}`, this.loc.value(e.inputPaths[j]!));
+        const hint = attributeHint(def, ref) ?? suggest(ref, known);
+        fail('undefinedName', `${q(ref)} is not a layer or input${hint}`, this.loc.value(e.inputPaths[j]!));
       }
     });
-    const target = this.reuseTarget(e);
-    const def = getLayer(target.spec.type)!;
     const [min, max] = def.arity;
     if (e.inputs.length < min || e.inputs.length > max) {
       const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;

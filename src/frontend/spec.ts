@@ -5,6 +5,7 @@
  * layer's attributes and Keras defaults are written once, in its op file.
  */
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import { q } from '../diagnostics/diagnostic.js';
 import type { LayerDef } from '../ops/op-def.js';
 import { layers } from '../ops/registry.js';
 
@@ -20,7 +21,7 @@ export const InputSpec = Type.Object(
       description: 'per-example shape, without the batch dimension, channels last',
     }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'an input' },
 );
 export type InputSpec = Static<typeof InputSpec>;
 
@@ -90,7 +91,7 @@ export const optimizerNames = Object.keys(optimizerForms) as (keyof typeof optim
 export const OptimizerSpec = Type.Union([
   Type.Union(optimizerNames.map((n) => Type.Literal(n)), { description: 'an optimizer with Keras defaults' }),
   ...optimizerNames.map((n) =>
-    Type.Object({ type: Type.Literal(n), ...optimizerForms[n] }, { additionalProperties: false, title: n }),
+    Type.Object({ type: Type.Literal(n), ...optimizerForms[n] }, { additionalProperties: false, title: `optimizer ${q(n)}` }),
   ),
 ]);
 
@@ -102,7 +103,7 @@ export const TrainingSpec = Type.Object(
     batch_size: Type.Optional(Type.Integer({ minimum: 1, default: 32 })),
     epochs: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'the training block' },
 );
 export type TrainingSpec = Static<typeof TrainingSpec>;
 

@@ -42,8 +42,28 @@ function validateLayer(entry: unknown, path: SpecPath, loc: SpecLocations): void
 function check(schema: TSchema, value: unknown, base: SpecPath, loc: SpecLocations, subject: string): void {
   const first = Value.Errors(schema, value).First();
   if (!first) return;
+  const inner = unionMember(first);
+  if (inner) {
+    // `{"type": "random_normal", "stdev": 0.1}`: report what is wrong inside the object form.
+    const rel = first.path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    return check(inner, first.value, [...base, ...rel], loc, subject);
+  }
   const { code, message, path, atKey } = explain(first, base, subject);
   fail(code, message, atKey ? loc.key(path) : loc.value(path));
+}
+
+/**
+ * For a value that matches no member of a union, the one object member it was
+ * evidently meant for (same `type`, or the only object form), if any.
+ */
+function unionMember(err: ValueError): TSchema | undefined {
+  const members = err.schema['anyOf'] as TSchema[] | undefined;
+  const v = err.value as Record<string, unknown>;
+  if (!members || typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const objects = members.filter((m) => m['type'] === 'object');
+  const typed = objects.filter((m) => Value.Check(m['properties']?.['type'] ?? {}, v['type']));
+  const candidates = typed.length > 0 ? typed : objects;
+  return candidates.length === 1 ? candidates[0] : undefined;
 }
 
 interface Explained {
@@ -61,7 +81,9 @@ function explain(err: ValueError, base: SpecPath, subject: string): Explained {
   const field = isAttr ? `${subject} attribute ${q(key)}` : `${q(rel.join('.') || subject)}`;
   if (err.message === 'Unexpected property') {
     const known = Object.keys((err.schema as { properties?: object }).properties ?? {});
-    const where = subject === 'model' ? 'in a model spec' : `for ${subject === 'reuse' ? 'a reuse entry' : `layer type ${q(subject)}`}`;
+    const title = (err.schema as { title?: string }).title;
+    const where =
+      subject === 'model' ? (title ? `in ${title}` : 'in a model spec') : `for ${subject === 'reuse' ? 'a reuse entry' : `layer type ${q(subject)}`}`;
     const code: DiagnosticCode = subject === 'model' ? 'schema' : 'unknownAttribute';
     return { code, message: `unknown ${isAttr ? 'attribute' : 'key'} ${q(key)} ${where}${suggest(key, known)}`, path, atKey: true };
   }

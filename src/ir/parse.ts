@@ -157,7 +157,7 @@ class IrParser {
   }
 
   private init(): InitSpec {
-    const type = this.expectKind('name', 'an initializer name').value;
+    const type = this.name();
     const args: Record<string, number> = {};
     if (this.isPunct('(')) {
       this.next();

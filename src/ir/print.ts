@@ -47,7 +47,8 @@ export function formatAttrs(attrs: Attrs): string {
 
 function formatInit(init: InitSpec): string {
   const args = Object.entries(init.args);
-  return args.length === 0 ? init.type : `${init.type}(${args.map(([k, v]) => `${k}=${formatNumber(v)}`).join(', ')})`;
+  const name = formatName(init.type);
+  return args.length === 0 ? name : `${name}(${args.map(([k, v]) => `${formatName(k)}=${formatNumber(v)}`).join(', ')})`;
 }
 
 export function printParam(p: ParamDecl): string {

@@ -70,7 +70,8 @@ export const activationOps: OpDef[] = activationNames.map((name) => {
     name,
     summary: fn.summary,
     traits: name === 'softmax' ? ['pure'] : ['pure', 'elementwise'],
-    attrs: fn.attrs,
+    // In the IR, softmax's axis is resolved: positive, counting the batch dimension.
+    attrs: name === 'softmax' ? { axis: Type.Integer({ minimum: 1 }) } : fn.attrs,
     operands: () => ['x'],
     infer: ([x], attrs) => {
       if (name === 'softmax') normalizeAxis(attrs['axis'] as number, x!.shape.length);

@@ -132,6 +132,7 @@ export const conv2dTransposeOp = defineOp({
     }
     const filters = perGroup! * a.groups;
     checkBias(bias, filters);
+    checkStridesWithDilation(a.strides, a.dilation_rate);
     const op = a.output_padding;
     if (op && op.some((p, i) => p >= a.strides[i]!)) {
       throw new ShapeError(`output_padding ${formatShape(op)} must be smaller than strides ${formatShape(a.strides)}`);

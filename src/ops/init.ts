@@ -40,7 +40,7 @@ const initializerForms = () => [
         stddev: Type.Optional(Type.Number({ description: 'random_normal, truncated_normal: standard deviation' })),
         seed: Type.Optional(Type.Integer({ description: 'a per-initializer seed' })),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, title: 'an initializer' },
     ),
   ];
 

@@ -68,6 +68,8 @@ export const concatenateLayer = defineLayer({
   arity: [2, Infinity],
   lower: (ctx, xs, a) => {
     const rank = ctx.typeOf(xs[0]!).shape.length;
-    return ctx.op('concatenate', xs, { axis: a.axis < 0 ? rank + a.axis : a.axis });
+    const axis = a.axis < 0 ? rank + a.axis : a.axis;
+    if (axis <= 0 || axis >= rank) throw new ShapeError(`concatenate axis ${a.axis} is out of range for rank ${rank} (axis 0 is the batch)`);
+    return ctx.op('concatenate', xs, { axis });
   },
 });

@@ -25,11 +25,14 @@ const RenormClipping = Type.Object(
 );
 
 /** In the IR, unbounded clipping is `null` (JSON has no infinity). */
-const IrRenormClipping = Type.Object({
-  rmax: Type.Union([Type.Number(), Type.Null()]),
-  rmin: Type.Number(),
-  dmax: Type.Union([Type.Number(), Type.Null()]),
-});
+const IrRenormClipping = Type.Object(
+  {
+    rmax: Type.Union([Type.Number(), Type.Null()]),
+    rmin: Type.Number(),
+    dmax: Type.Union([Type.Number(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
 
 function normalizeAxis(axis: number, rank: number): number {
   const a = axis < 0 ? rank + axis : axis;
