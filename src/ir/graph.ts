@@ -25,7 +25,14 @@ export interface ParamDecl {
   readonly name: string;
   readonly type: TensorType;
   readonly trainable: boolean;
+  /** How the value is made when none is given (an initializer, or `{type: "data"}` for computed values). */
   readonly init: InitSpec;
+  /**
+   * The value, when the graph carries weights (loaded from a file, sampled from
+   * the initializers with a seed, or computed by a pass). Row-major, f32. Not
+   * part of the textual IR.
+   */
+  readonly value?: Float32Array;
 }
 
 export interface Node {

@@ -6,7 +6,7 @@
  * Every op here keeps its input type. `linear` is the identity, kept in the IR
  * when a spec asks for it so that `remove-identity` has something to remove.
  */
-import { Type, type TProperties } from '@sinclair/typebox';
+import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import type { Attrs, TensorType } from '../ir/types.js';
 import { defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef } from './op-def.js';
 
@@ -63,6 +63,27 @@ function normalizeAxis(axis: number, rank: number): number {
   }
   return a;
 }
+
+/** Activations that can run as the epilogue of a linear op: the elementwise ones. */
+export const epilogueNames = activationNames.filter((n) => n !== 'softmax' && n !== 'linear');
+
+/**
+ * An activation fused into the op that produces its input (`fuse-activation`):
+ * `{op: "relu"}`, `{op: "leaky_relu", alpha: 0.3}`. Its attributes are those of
+ * the activation op, resolved.
+ */
+export const Epilogue = Type.Object(
+  {
+    op: Type.Union(epilogueNames.map((n) => Type.Literal(n))),
+    alpha: Type.Optional(Type.Number()),
+    approximate: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type Epilogue = Static<typeof Epilogue>;
+
+/** The optional `epilogue` attribute of ops that can carry one. */
+export const epilogueAttr = { epilogue: Type.Optional(Epilogue) };
 
 export const activationOps: OpDef[] = activationNames.map((name) => {
   const fn: ActivationFn = activationFns[name];

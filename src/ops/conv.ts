@@ -12,7 +12,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { tensor, type TensorType } from '../ir/types.js';
-import { withActivation, type ActivationName } from './activation.js';
+import { epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { initializer } from './init.js';
 import { kernelAndBias, weightedLayerAttrs } from './linear.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError } from './op-def.js';
@@ -84,7 +84,13 @@ function checkStridesWithDilation(strides: readonly number[], dilation: readonly
   }
 }
 
-const convAttrs = { strides: Pair, padding: Padding, dilation_rate: Pair, groups: Type.Integer({ minimum: 1 }) };
+const convAttrs = {
+  strides: Pair,
+  padding: Padding,
+  dilation_rate: Pair,
+  groups: Type.Integer({ minimum: 1 }),
+  ...epilogueAttr,
+};
 
 export const conv2dOp = defineOp({
   name: 'conv2d',
@@ -148,7 +154,7 @@ export const depthwiseConv2dOp = defineOp({
   name: 'depthwise_conv2d',
   summary: 'per-channel 2-D convolution with depth_multiplier outputs per channel, NHWC',
   traits: ['pure', 'linear-in-weights'],
-  attrs: { strides: Pair, padding: Padding, dilation_rate: Pair },
+  attrs: { strides: Pair, padding: Padding, dilation_rate: Pair, ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
   infer: ([x, kernel, bias], a) => {
     expectRank(x!, 4, 'depthwise_conv2d');

@@ -8,7 +8,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { tensor } from '../ir/types.js';
-import { ActivationName, withActivation, type ActivationName as Activation } from './activation.js';
+import { ActivationName, epilogueAttr, withActivation, type ActivationName as Activation } from './activation.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 
@@ -16,7 +16,7 @@ export const denseOp = defineOp({
   name: 'dense',
   summary: 'x · kernel (+ bias) over the last axis',
   traits: ['pure', 'linear-in-weights'],
-  attrs: {},
+  attrs: { ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
   infer: ([x, kernel, bias]) => {
     if (x!.shape.length < 2) throw new ShapeError(`dense expects an input of rank >= 2, got ${formatShape(x!.shape)}`);

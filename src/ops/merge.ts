@@ -6,13 +6,14 @@
  */
 import { Type } from '@sinclair/typebox';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
+import { epilogueAttr } from './activation.js';
 import { defineLayer, defineOp, ShapeError } from './op-def.js';
 
 export const addOp = defineOp({
   name: 'add',
   summary: 'elementwise sum of same-shaped inputs',
   traits: ['pure', 'elementwise'],
-  attrs: {},
+  attrs: { ...epilogueAttr },
   operands: () => ['x', 'y', '...rest'],
   infer: (xs) => {
     for (const t of xs.slice(1)) {

@@ -12,6 +12,7 @@
  * In the IR `axis` is positive and counts the batch dimension.
  */
 import { Type } from '@sinclair/typebox';
+import { epilogueAttr } from './activation.js';
 import { initializer, initSpec } from './init.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
@@ -63,6 +64,30 @@ export const batchnormOp = defineOp({
     for (const s of stats) {
       if (s!.shape.length !== 1 || s!.shape[0] !== channels) {
         throw new ShapeError(`batchnorm statistics must have shape [${channels}], got ${formatShape(s!.shape)}`);
+      }
+    }
+    return x!;
+  },
+});
+
+/**
+ * What an inference-mode batchnorm with no linear neighbour becomes (`fold-bn`):
+ * y = x * scale + shift per channel along `axis`.
+ *
+ *   %bn: f32[N,8,8,3] = affine(%x, %bn/scale, %bn/shift) {axis=3}
+ */
+export const affineOp = defineOp({
+  name: 'affine',
+  summary: 'per-channel scale and shift: x * scale + shift along an axis',
+  traits: ['pure'],
+  attrs: { axis: Type.Integer({ minimum: 1 }), ...epilogueAttr },
+  operands: () => ['x', 'scale', 'shift'],
+  infer: ([x, scale, shift], a) => {
+    if (a.axis >= x!.shape.length) throw new ShapeError(`affine axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);
+    const channels = dim(x!, a.axis);
+    for (const s of [scale, shift]) {
+      if (s!.shape.length !== 1 || s!.shape[0] !== channels) {
+        throw new ShapeError(`affine scale and shift must have shape [${channels}], got ${formatShape(s!.shape)}`);
       }
     }
     return x!;

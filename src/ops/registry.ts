@@ -7,7 +7,7 @@ import { conv2dLayer, conv2dOp, conv2dTransposeLayer, conv2dTransposeOp, depthwi
 import { dropoutLayer, dropoutOp } from './dropout.js';
 import { denseLayer, denseOp } from './linear.js';
 import { addLayer, addOp, concatenateLayer, concatenateOp } from './merge.js';
-import { batchnormLayer, batchnormOp } from './norm.js';
+import { affineOp, batchnormLayer, batchnormOp } from './norm.js';
 import type { LayerDef, OpDef } from './op-def.js';
 import { poolLayers, poolOps } from './pool.js';
 import { flattenLayer, reshapeLayer, reshapeOp } from './shape.js';
@@ -18,6 +18,7 @@ export const ops: readonly OpDef[] = [
   conv2dTransposeOp,
   depthwiseConv2dOp,
   batchnormOp,
+  affineOp,
   ...activationOps,
   dropoutOp,
   ...poolOps,
