@@ -26,3 +26,25 @@ export { printDsl } from './frontend/dsl/print.js';
 export { parseJsonSpec, printJsonSpec } from './frontend/json.js';
 export { compileFile, loadSpec, lowerLoaded, parseSpecSource, type LoadedSpec } from './frontend/load.js';
 export { lowerSpec, type LayerInfo, type Lowered } from './frontend/lower.js';
+
+export {
+  computeFans,
+  distributionOf,
+  initializerNames,
+  isInitializerName,
+  materialize,
+  sampleInit,
+  type Distribution,
+  type Fans,
+  type InitializerName,
+} from './ops/init.js';
+export { fnv1a64, paramStream, Pcg32 } from './util/prng.js';
+export {
+  readSafetensors,
+  writeSafetensors,
+  type ReadTensor,
+  type Safetensors,
+  type SafetensorsDtype,
+  type WriteTensor,
+} from './formats/safetensors.js';
+export { attachWeights, extractWeights, type Weight } from './weights/attach.js';

@@ -12,7 +12,9 @@ import { printJsonSpec } from '../frontend/json.js';
 import { compileFile, detectFormat, loadSpec, type SpecFormat } from '../frontend/load.js';
 import { printGraph } from '../ir/print.js';
 import { readSource, writeFileAtomic } from '../util/fs.js';
+import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { summarize } from './summary.js';
+import { verifyOptimization } from './verify.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -64,16 +66,40 @@ function build(io: Io, state: RunState): Command {
       io.stdout(printed(summarize(spec, graph, layers)));
     });
 
-  program
-    .command('ir')
-    .description('print the textual IR of a spec')
-    .argument('<spec>', 'a .nn or .json model spec')
-    .option('-o, --output <file>', 'write the IR to a file instead of stdout')
-    .action((path: string, opts: { output?: string }) => {
-      const text = printGraph(compileFile(path).graph);
-      if (opts.output) writeFileAtomic(opts.output, text);
-      else io.stdout(text);
-    });
+  pipelineOptions(
+    program
+      .command('ir')
+      .description('print the textual IR of a spec, optimized with -O or --passes')
+      .argument('<spec>', 'a .nn or .json model spec')
+      .option('-o, --output <file>', 'write the IR to a file instead of stdout'),
+    false,
+  ).action((path: string, opts: OptimizeOptions & { output?: string }) => {
+    let graph = compileFile(path).graph;
+    const passes = pipelineOf(opts, false);
+    if (passes.length > 0) graph = optimize(withWeights(graph, opts), passes, opts, io.stderr).optimized;
+    const text = printGraph(graph);
+    if (opts.output) writeFileAtomic(opts.output, text);
+    else io.stdout(text);
+  });
+
+  pipelineOptions(
+    program
+      .command('verify')
+      .description('check that the optimized graph computes what the original does (reference interpreter)')
+      .argument('<spec>', 'a .nn or .json model spec')
+      .option('--tolerance <x>', 'maximum relative difference', '1e-5')
+      .option('--batch <n>', 'random examples per input', '4'),
+    true,
+  ).action((path: string, opts: OptimizeOptions & { tolerance: string; batch: string }) => {
+    const tolerance = Number(opts.tolerance);
+    const batch = Number(opts.batch);
+    if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be a non-negative number, got '${opts.tolerance}'`);
+    if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got '${opts.batch}'`);
+    const graph = withWeights(compileFile(path).graph, opts);
+    const report = verifyOptimization(graph, pipelineOf(opts, true), opts, io.stderr, { tolerance, batch });
+    io.stdout(report.text);
+    if (!report.ok) state.exitCode = 1;
+  });
 
   program
     .command('convert')

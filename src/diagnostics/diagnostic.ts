@@ -21,6 +21,9 @@ export const codes = {
   arity: 'the wrong number of inputs for a layer',
   irSyntax: 'textual IR that does not parse',
   verify: 'an IR graph that breaks an invariant',
+  interp: 'a graph the reference interpreter cannot run: a missing or misshapen input or parameter value',
+  weights: 'parameter values that cannot be read, made or attached (weights files, initializers)',
+  pass: 'an unknown pass, or a pass that breaks the IR',
 } as const;
 
 export type DiagnosticCode = keyof typeof codes;

@@ -32,3 +32,24 @@ export function strides(shape: readonly number[]): number[] {
   }
   return out;
 }
+
+/** A tensor from a shape and its row-major values (copied); throws when the sizes differ. */
+export function tensorOf(shape: readonly number[], values: ArrayLike<number>): Tensor {
+  if (values.length !== size(shape)) {
+    throw new Error(`a tensor of shape [${shape.join(', ')}] needs ${size(shape)} values, got ${values.length}`);
+  }
+  return { shape: [...shape], data: Float64Array.from(values) };
+}
+
+/** Applies `f` to every element. */
+export function mapTensor(t: Tensor, f: (x: number) => number): Tensor {
+  return { shape: [...t.shape], data: t.data.map(f) };
+}
+
+/**
+ * A shape seen as [outer, n, inner] around one axis: the element at flat
+ * index (o * n + i) * inner + r has index i along `axis`.
+ */
+export function aroundAxis(shape: readonly number[], axis: number): { outer: number; n: number; inner: number } {
+  return { outer: size(shape.slice(0, axis)), n: shape[axis]!, inner: size(shape.slice(axis + 1)) };
+}

@@ -5,8 +5,13 @@
  *
  * Every op here keeps its input type. `linear` is the identity, kept in the IR
  * when a spec asks for it so that `remove-identity` has something to remove.
+ *
+ * The scalar functions (`activationFn`) serve both the activation ops'
+ * reference kernels and the `epilogue` of the ops that carry one
+ * (`applyEpilogue`), so a fused activation means exactly the separate op.
  */
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
+import { aroundAxis, mapTensor, type Tensor } from '../ir/tensor.js';
 import type { Attrs, TensorType } from '../ir/types.js';
 import { defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef } from './op-def.js';
 
@@ -85,6 +90,124 @@ export type Epilogue = Static<typeof Epilogue>;
 /** The optional `epilogue` attribute of ops that can carry one. */
 export const epilogueAttr = { epilogue: Type.Optional(Epilogue) };
 
+// ---------------------------------------------------------------------------
+// Reference semantics (float64), as Keras and TF.js define each function.
+
+/** SELU's constants (Klambauer et al. 2017), as Keras writes them. */
+const SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805;
+
+/** The attributes a scalar activation reads (an activation op's, or an epilogue's). */
+export interface ScalarActivationAttrs {
+  readonly alpha?: number | undefined;
+  readonly approximate?: boolean | undefined;
+}
+
+/** sigmoid without overflow: exp is only taken of a non-positive number. */
+function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+/** log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)): no overflow, no lost digits for x << 0. */
+function softplus(x: number): number {
+  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+/**
+ * erfc to about 1e-15 (absolute; relative for x >= 3):
+ *  - |x| < 3: 1 - erf(x), with erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1*3*...*(2n+1))
+ *    (Abramowitz-Stegun 7.1.6: all terms have the sign of x, so nothing cancels; <= 50 terms);
+ *  - x >= 3: exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...)))))
+ *    (A-S 7.1.14, partial numerators k/2), evaluated bottom-up from depth 60;
+ *  - x <= -3: 2 - erfc(-x).
+ */
+export function erfc(x: number): number {
+  if (x <= -3) return 2 - erfc(-x);
+  if (x < 3) return 1 - erf(x);
+  let f = x;
+  for (let k = 60; k >= 1; k--) f = x + k / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+/** The error function; see `erfc` for the method. */
+export function erf(x: number): number {
+  if (Math.abs(x) >= 3) return x > 0 ? 1 - erfc(x) : erfc(-x) - 1;
+  const x2 = x * x;
+  let term = x;
+  let sum = x;
+  for (let n = 1; Math.abs(term) > Math.abs(sum) * 1e-17; n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+  }
+  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+}
+
+function requireAlpha(name: string, attrs: ScalarActivationAttrs): number {
+  if (attrs.alpha === undefined) throw new Error(`${name} needs its alpha attribute`);
+  return attrs.alpha;
+}
+
+/** The scalar function of an elementwise activation (softmax is not one). */
+export function activationFn(name: Exclude<ActivationName, 'softmax'>, attrs: ScalarActivationAttrs = {}): (x: number) => number {
+  switch (name) {
+    case 'relu':
+      return (x) => Math.max(x, 0);
+    case 'relu6':
+      return (x) => Math.min(Math.max(x, 0), 6);
+    case 'leaky_relu': {
+      const alpha = requireAlpha(name, attrs);
+      return (x) => (x >= 0 ? x : alpha * x);
+    }
+    case 'elu': {
+      const alpha = requireAlpha(name, attrs);
+      return (x) => (x > 0 ? x : alpha * Math.expm1(x));
+    }
+    case 'selu':
+      return (x) => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x));
+    case 'gelu':
+      if (attrs.approximate === undefined) throw new Error('gelu needs its approximate attribute');
+      // Exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), accurate for x << 0 too.
+      if (!attrs.approximate) return (x) => 0.5 * x * erfc(-x / Math.SQRT2);
+      return (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    case 'swish':
+      return (x) => x * sigmoid(x);
+    case 'tanh':
+      return Math.tanh;
+    case 'sigmoid':
+      return sigmoid;
+    case 'hard_sigmoid':
+      return (x) => Math.min(Math.max(0.2 * x + 0.5, 0), 1);
+    case 'softplus':
+      return softplus;
+    case 'linear':
+      return (x) => x;
+  }
+}
+
+/** Softmax over the fibres along `axis` (positive, counting the batch), subtracting each fibre's max first. */
+export function softmax(x: Tensor, axis: number): Tensor {
+  const { outer, n, inner } = aroundAxis(x.shape, axis);
+  const y = new Float64Array(x.data.length);
+  for (let o = 0; o < outer; o++) {
+    for (let r = 0; r < inner; r++) {
+      const at = (i: number) => (o * n + i) * inner + r;
+      let max = -Infinity;
+      for (let i = 0; i < n; i++) max = Math.max(max, x.data[at(i)]!);
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += y[at(i)] = Math.exp(x.data[at(i)]! - max);
+      for (let i = 0; i < n; i++) y[at(i)]! /= sum;
+    }
+  }
+  return { shape: [...x.shape], data: y };
+}
+
+/** An op's result with its fused activation applied (unchanged without one). */
+export function applyEpilogue(t: Tensor, epilogue: Epilogue | undefined): Tensor {
+  return epilogue === undefined ? t : mapTensor(t, activationFn(epilogue.op, epilogue));
+}
+
 export const activationOps: OpDef[] = activationNames.map((name) => {
   const fn: ActivationFn = activationFns[name];
   return defineOp({
@@ -98,6 +221,8 @@ export const activationOps: OpDef[] = activationNames.map((name) => {
       if (name === 'softmax') normalizeAxis(attrs['axis'] as number, x!.shape.length);
       return x!;
     },
+    reference: ([x], attrs) =>
+      name === 'softmax' ? softmax(x!, attrs['axis'] as number) : mapTensor(x!, activationFn(name, attrs as ScalarActivationAttrs)),
   });
 });
 

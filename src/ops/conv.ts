@@ -8,11 +8,21 @@
  * Keras kernel layouts: conv2d [kh, kw, in/groups, filters]; conv2d_transpose
  * [kh, kw, filters/groups, in] (the kernel of the convolution it transposes);
  * depthwise_conv2d [kh, kw, in, depth_multiplier]. Output sizes follow Keras
- * (`conv_output_length`, `deconv_output_length`).
+ * (`conv_output_length`, `deconv_output_length`); `same` padding puts the odd
+ * cell of padding at the end (TF).
+ *
+ * Reference kernels (float64, inference), with p = padding before the first cell:
+ *   conv2d:           y[n,i,j,f] = b[f] + sum_{u,v,c} x[n, i*s+u*d-p, j*s+v*d-p, g*C/G + c] k[u,v,c,f],  g = f div (F/G)
+ *   depthwise_conv2d: y[n,i,j,c*M+m] = b[c*M+m] + sum_{u,v} x[n, i*s+u*d-p, j*s+v*d-p, c] k[u,v,c,m]
+ *   conv2d_transpose: the adjoint of conv2d (its gradient w.r.t. the input, TF's
+ *     conv2d_backprop_input): each input cell scatters x[n,i,j,c] k[u,v,f,c] to
+ *     output cell (i*s+u*d-p, j*s+v*d-p, g*F/G + f), g = c div (C/G).
+ * Cells outside the input (the padding) read as zero.
  */
 import { Type } from '@sinclair/typebox';
+import type { Tensor } from '../ir/tensor.js';
 import { tensor, type TensorType } from '../ir/types.js';
-import { epilogueAttr, withActivation, type ActivationName } from './activation.js';
+import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { initializer } from './init.js';
 import { kernelAndBias, weightedLayerAttrs } from './linear.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError } from './op-def.js';
@@ -58,6 +68,18 @@ export function deconvOutputLength(
   return (input - 1) * stride + effective - 2 * pad + outputPadding;
 }
 
+/**
+ * One spatial axis of a sliding window: the output length and the padding
+ * before the first input cell. TF `same`: out = ceil(in/s),
+ * total = max((out-1)*s + (k-1)*d + 1 - in, 0), before = floor(total/2).
+ */
+export function windowAxis(input: number, k: number, stride: number, padding: Padding, dilation = 1): { out: number; before: number } {
+  const out = convOutputLength(input, k, stride, padding, dilation);
+  if (padding === 'valid') return { out, before: 0 };
+  const total = Math.max((out - 1) * stride + (k - 1) * dilation + 1 - input, 0);
+  return { out, before: Math.floor(total / 2) };
+}
+
 function spatialOutput(
   x: TensorType,
   k: readonly number[],
@@ -82,6 +104,131 @@ function checkStridesWithDilation(strides: readonly number[], dilation: readonly
   if (strides.some((s) => s > 1) && dilation.some((d) => d > 1)) {
     throw new ShapeError('strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)');
   }
+}
+
+// ---------------------------------------------------------------------------
+// Reference kernels. Indices: x[n, iy, ix, c] is x.data[((n * H + iy) * W + ix) * C + c].
+
+type Dims4 = readonly [number, number, number, number];
+
+interface ConvAttrs {
+  readonly strides: readonly number[];
+  readonly padding: string;
+  readonly dilation_rate: readonly number[];
+}
+
+/** Rows and columns of a forward window: output sizes and padding before. */
+function windows(x: Tensor, kh: number, kw: number, a: ConvAttrs) {
+  const pad = a.padding as Padding;
+  const rows = windowAxis(x.shape[1]!, kh, a.strides[0]!, pad, a.dilation_rate[0]);
+  const cols = windowAxis(x.shape[2]!, kw, a.strides[1]!, pad, a.dilation_rate[1]);
+  return { rows, cols };
+}
+
+function conv2dReference(x: Tensor, k: Tensor, bias: Tensor | undefined, a: ConvAttrs & { groups: number }): Tensor {
+  const [batch, h, w, c] = x.shape as Dims4;
+  const [kh, kw, cPerGroup, filters] = k.shape as Dims4;
+  const fPerGroup = filters / a.groups;
+  const { rows, cols } = windows(x, kh, kw, a);
+  const y = new Float64Array(batch * rows.out * cols.out * filters);
+  let at = 0;
+  for (let n = 0; n < batch; n++)
+    for (let oy = 0; oy < rows.out; oy++)
+      for (let ox = 0; ox < cols.out; ox++)
+        for (let f = 0; f < filters; f++) {
+          const c0 = Math.floor(f / fPerGroup) * cPerGroup; // first input channel of f's group
+          let sum = bias ? bias.data[f]! : 0;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * a.strides[0]! + ky * a.dilation_rate[0]! - rows.before;
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * a.strides[1]! + kx * a.dilation_rate[1]! - cols.before;
+              if (ix < 0 || ix >= w) continue;
+              const xAt = ((n * h + iy) * w + ix) * c + c0;
+              const kAt = (ky * kw + kx) * cPerGroup * filters + f;
+              for (let ci = 0; ci < cPerGroup; ci++) sum += x.data[xAt + ci]! * k.data[kAt + ci * filters]!;
+            }
+          }
+          y[at++] = sum;
+        }
+  return { shape: [batch, rows.out, cols.out, filters], data: y };
+}
+
+function depthwiseConv2dReference(x: Tensor, k: Tensor, bias: Tensor | undefined, a: ConvAttrs): Tensor {
+  const [batch, h, w, c] = x.shape as Dims4;
+  const [kh, kw, , m] = k.shape as Dims4;
+  const { rows, cols } = windows(x, kh, kw, a);
+  const y = new Float64Array(batch * rows.out * cols.out * c * m);
+  let at = 0;
+  for (let n = 0; n < batch; n++)
+    for (let oy = 0; oy < rows.out; oy++)
+      for (let ox = 0; ox < cols.out; ox++)
+        for (let ci = 0; ci < c; ci++)
+          for (let mi = 0; mi < m; mi++) {
+            let sum = bias ? bias.data[ci * m + mi]! : 0;
+            for (let ky = 0; ky < kh; ky++) {
+              const iy = oy * a.strides[0]! + ky * a.dilation_rate[0]! - rows.before;
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ix = ox * a.strides[1]! + kx * a.dilation_rate[1]! - cols.before;
+                if (ix < 0 || ix >= w) continue;
+                sum += x.data[((n * h + iy) * w + ix) * c + ci]! * k.data[((ky * kw + kx) * c + ci) * m + mi]!;
+              }
+            }
+            y[at++] = sum;
+          }
+  return { shape: [batch, rows.out, cols.out, c * m], data: y };
+}
+
+/**
+ * The padding before the first cell of the conv2d that a transposed conv
+ * reverses: that conv maps `out` cells to `input` cells, so (TF)
+ * before = floor(max((input-1)*s + (k-1)*d + 1 - out, 0) / 2) for `same`.
+ */
+function transposePadBefore(input: number, out: number, k: number, stride: number, padding: Padding, dilation: number): number {
+  if (padding === 'valid') return 0;
+  return Math.floor(Math.max((input - 1) * stride + (k - 1) * dilation + 1 - out, 0) / 2);
+}
+
+function conv2dTransposeReference(
+  x: Tensor,
+  k: Tensor,
+  bias: Tensor | undefined,
+  a: ConvAttrs & { groups: number; output_padding: readonly number[] | null },
+): Tensor {
+  const [batch, h, w, c] = x.shape as Dims4;
+  const [kh, kw, fPerGroup] = k.shape as Dims4;
+  const filters = fPerGroup * a.groups;
+  const cPerGroup = c / a.groups;
+  const [sy, sx] = a.strides as [number, number];
+  const [dy, dx] = a.dilation_rate as [number, number];
+  const pad = a.padding as Padding;
+  const op = a.output_padding;
+  const oh = deconvOutputLength(h, kh, sy, pad, op ? op[0]! : null, dy);
+  const ow = deconvOutputLength(w, kw, sx, pad, op ? op[1]! : null, dx);
+  const top = transposePadBefore(h, oh, kh, sy, pad, dy);
+  const left = transposePadBefore(w, ow, kw, sx, pad, dx);
+  const z = new Float64Array(batch * oh * ow * filters);
+  for (let n = 0; n < batch; n++)
+    for (let iy = 0; iy < h; iy++)
+      for (let ix = 0; ix < w; ix++)
+        for (let ci = 0; ci < c; ci++) {
+          const v = x.data[((n * h + iy) * w + ix) * c + ci]!;
+          const f0 = Math.floor(ci / cPerGroup) * fPerGroup; // first output channel of ci's group
+          for (let ky = 0; ky < kh; ky++) {
+            const oy = iy * sy + ky * dy - top;
+            if (oy < 0 || oy >= oh) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ox = ix * sx + kx * dx - left;
+              if (ox < 0 || ox >= ow) continue;
+              const zAt = ((n * oh + oy) * ow + ox) * filters + f0;
+              const kAt = (ky * kw + kx) * fPerGroup * c + ci;
+              for (let fi = 0; fi < fPerGroup; fi++) z[zAt + fi] += v * k.data[kAt + fi * c]!;
+            }
+          }
+        }
+  if (bias) for (let i = 0; i < z.length; i++) z[i] += bias.data[i % filters]!;
+  return { shape: [batch, oh, ow, filters], data: z };
 }
 
 const convAttrs = {
@@ -116,6 +263,7 @@ export const conv2dOp = defineOp({
     );
     return tensor(['N', h, w, filters!]);
   },
+  reference: ([x, kernel, bias], a) => applyEpilogue(conv2dReference(x!, kernel!, bias, a), a.epilogue),
 });
 
 export const conv2dTransposeOp = defineOp({
@@ -148,6 +296,7 @@ export const conv2dTransposeOp = defineOp({
     );
     return tensor(['N', h, w, filters]);
   },
+  reference: ([x, kernel, bias], a) => applyEpilogue(conv2dTransposeReference(x!, kernel!, bias, a), a.epilogue),
 });
 
 export const depthwiseConv2dOp = defineOp({
@@ -170,6 +319,7 @@ export const depthwiseConv2dOp = defineOp({
     );
     return tensor(['N', h, w, cin! * multiplier!]);
   },
+  reference: ([x, kernel, bias], a) => applyEpilogue(depthwiseConv2dReference(x!, kernel!, bias, a), a.epilogue),
 });
 
 const windowAttrs = {

@@ -14,6 +14,7 @@ export const dropoutOp = defineOp({
   attrs: { rate: Type.Number({ minimum: 0, exclusiveMaximum: 1 }), seed: Type.Union([Type.Integer(), Type.Null()]) },
   operands: () => ['x'],
   infer: ([x]) => x!,
+  reference: ([x]) => x!, // inference: the identity
 });
 
 export const dropoutLayer = defineLayer({

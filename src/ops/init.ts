@@ -1,11 +1,26 @@
 /**
  * Initializers, with Keras names. A spec gives an initializer as a name
  * (`"glorot_uniform"`) or as an object with its arguments
- * (`{"type": "random_normal", "stddev": 0.1}`). Their sampling semantics come
- * with the weights issue; here they are part of each parameter's declaration.
+ * (`{"type": "random_normal", "stddev": 0.1}`); it is part of each parameter's
+ * declaration, and `materialize` samples it into the parameter's value.
+ *
+ * Each initializer is a distribution (constant, uniform, normal, or normal
+ * truncated at two standard deviations) whose arguments follow Keras 3,
+ * defaults included; the variance-scaling family (glorot, he, lecun) derives
+ * them from the tensor's fans as `keras.initializers.VarianceScaling` does.
+ *
+ * Determinism contract: the value of parameter `<name>` depends only on
+ * (seed, name, shape, initializer), where the seed is the initializer's own
+ * `seed` argument if it has one, else the model seed. Each parameter draws
+ * from its own PCG32 stream, `paramStream(seed, name)` (util/prng.ts), so adding,
+ * removing or reordering layers never changes another parameter's values.
+ * Values are bitwise reproducible on one JavaScript engine (normals go through
+ * Math.log/sin/cos, which the ECMAScript spec lets engines approximate).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { InitSpec } from '../ir/graph.js';
+import { fail, q, suggest } from '../diagnostics/diagnostic.js';
+import type { Graph, InitSpec, ParamDecl } from '../ir/graph.js';
+import { paramStream, type Pcg32 } from '../util/prng.js';
 
 export const initializerNames = [
   'zeros',
@@ -58,4 +73,142 @@ export function initSpec(init: Initializer): InitSpec {
   if (typeof init === 'string') return { type: init, args: {} };
   const { type, ...args } = init;
   return { type, args: args as Record<string, number> };
+}
+
+// ---------------------------------------------------------------------------
+// Sampling
+
+export type InitializerName = (typeof initializerNames)[number];
+
+export function isInitializerName(name: string): name is InitializerName {
+  return (initializerNames as readonly string[]).includes(name);
+}
+
+/** What an initializer draws from, once its arguments and the tensor's fans are known. */
+export type Distribution =
+  | { readonly kind: 'constant'; readonly value: number }
+  | { readonly kind: 'uniform'; readonly minval: number; readonly maxval: number }
+  | { readonly kind: 'normal'; readonly mean: number; readonly stddev: number }
+  /** A normal whose draws farther than 2 stddev from the mean are discarded and redrawn. */
+  | { readonly kind: 'truncated_normal'; readonly mean: number; readonly stddev: number };
+
+export interface Fans {
+  readonly fanIn: number;
+  readonly fanOut: number;
+}
+
+/**
+ * Fans as Keras computes them: a scalar has 1 and 1; a vector [n] has n and n;
+ * a matrix [in, out] has in and out; a conv kernel [...receptive, in, out] has
+ * in * receptive and out * receptive (receptive = product of the leading dims).
+ */
+export function computeFans(shape: readonly number[]): Fans {
+  if (shape.length === 0) return { fanIn: 1, fanOut: 1 };
+  if (shape.length === 1) return { fanIn: shape[0]!, fanOut: shape[0]! };
+  const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  return { fanIn: shape[shape.length - 2]! * receptive, fanOut: shape[shape.length - 1]! * receptive };
+}
+
+/** The standard deviation of a standard normal truncated to (-2, 2). */
+const TRUNCATED_STDDEV = 0.87962566103423978;
+
+/** VarianceScaling(scale, mode, distribution): variance scale / max(1, n), n the chosen fan. */
+function varianceScaling(scale: number, n: number, distribution: 'uniform' | 'truncated_normal'): Distribution {
+  const variance = scale / Math.max(1, n);
+  if (distribution === 'uniform') {
+    const limit = Math.sqrt(3 * variance);
+    return { kind: 'uniform', minval: -limit, maxval: limit };
+  }
+  return { kind: 'truncated_normal', mean: 0, stddev: Math.sqrt(variance) / TRUNCATED_STDDEV };
+}
+
+type Args = Readonly<Record<string, number>>;
+const fanAvg = (f: Fans) => (f.fanIn + f.fanOut) / 2;
+const uniform = (a: Args): Distribution => ({ kind: 'uniform', minval: a['minval'] ?? -0.05, maxval: a['maxval'] ?? 0.05 });
+
+/** One entry per initializer name, so a missing one is a compile error. */
+const distributions: Record<InitializerName, (args: Args, fans: Fans) => Distribution> = {
+  zeros: () => ({ kind: 'constant', value: 0 }),
+  ones: () => ({ kind: 'constant', value: 1 }),
+  constant: (a) => ({ kind: 'constant', value: a['value'] ?? 0 }),
+  // Keras 1's `uniform` is U(-0.05, 0.05); Keras 2 made it an alias of random_uniform (same defaults).
+  uniform,
+  random_uniform: uniform,
+  random_normal: (a) => ({ kind: 'normal', mean: a['mean'] ?? 0, stddev: a['stddev'] ?? 0.05 }),
+  truncated_normal: (a) => ({ kind: 'truncated_normal', mean: a['mean'] ?? 0, stddev: a['stddev'] ?? 0.05 }),
+  glorot_uniform: (_, f) => varianceScaling(1, fanAvg(f), 'uniform'),
+  glorot_normal: (_, f) => varianceScaling(1, fanAvg(f), 'truncated_normal'),
+  he_uniform: (_, f) => varianceScaling(2, f.fanIn, 'uniform'),
+  he_normal: (_, f) => varianceScaling(2, f.fanIn, 'truncated_normal'),
+  lecun_uniform: (_, f) => varianceScaling(1, f.fanIn, 'uniform'),
+  lecun_normal: (_, f) => varianceScaling(1, f.fanIn, 'truncated_normal'),
+};
+
+/** The distribution of an initializer for a tensor of this shape; a ModelcError for an unknown name. */
+export function distributionOf(init: InitSpec, shape: readonly number[]): Distribution {
+  if (!isInitializerName(init.type)) {
+    return fail('weights', `unknown initializer ${q(init.type)}${suggest(init.type, initializerNames)}`);
+  }
+  return distributions[init.type](init.args, computeFans(shape));
+}
+
+/**
+ * Sample an initializer for a tensor of `shape`, row-major. Uniform values are
+ * minval + (maxval - minval) * u with u = stream.nextFloat(); normals are
+ * mean + stddev * z with z = stream.nextNormal(), redrawn while |z| > 2 when
+ * truncated. Constants draw nothing. Values are rounded to f32 at the end.
+ */
+export function sampleInit(init: InitSpec, shape: readonly number[], stream: Pcg32): Float32Array {
+  const d = distributionOf(init, shape);
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  switch (d.kind) {
+    case 'constant':
+      out.fill(d.value);
+      break;
+    case 'uniform':
+      for (let i = 0; i < out.length; i++) out[i] = d.minval + (d.maxval - d.minval) * stream.nextFloat();
+      break;
+    case 'normal':
+      for (let i = 0; i < out.length; i++) out[i] = d.mean + d.stddev * stream.nextNormal();
+      break;
+    case 'truncated_normal':
+      for (let i = 0; i < out.length; i++) {
+        let z = stream.nextNormal();
+        while (Math.abs(z) > 2) z = stream.nextNormal();
+        out[i] = d.mean + d.stddev * z;
+      }
+      break;
+  }
+  return out;
+}
+
+/** A parameter's shape as numbers (parameters never have the batch dimension). */
+export function paramShape(p: ParamDecl): number[] {
+  if (!p.type.shape.every((d): d is number => typeof d === 'number')) {
+    return fail('weights', `parameter ${q(p.name)} has a non-static shape [${p.type.shape.join(', ')}]`);
+  }
+  return [...p.type.shape];
+}
+
+/**
+ * The graph with a value for every parameter: existing values are kept, the
+ * others are sampled from their initializers under `seed` (or the
+ * initializer's own `seed` argument), each from its own stream.
+ */
+export function materialize(graph: Graph, seed: number): Graph {
+  if (!Number.isSafeInteger(seed)) fail('weights', `the seed must be an integer, got ${seed}`);
+  const params = graph.params.map((p): ParamDecl => {
+    if (p.value) return p;
+    if (!isInitializerName(p.init.type)) {
+      const why = p.init.type === 'data' ? `its values are computed ('data'), not initialized` : `unknown initializer ${q(p.init.type)}${suggest(p.init.type, initializerNames)}`;
+      return fail('weights', `cannot initialize parameter ${q(p.name)}: ${why}`);
+    }
+    const own = p.init.args['seed'];
+    if (own !== undefined && !Number.isSafeInteger(own)) {
+      fail('weights', `the initializer seed of parameter ${q(p.name)} must be an integer, got ${own}`);
+    }
+    const stream = paramStream(own ?? seed, p.name);
+    return { ...p, value: sampleInit(p.init, paramShape(p), stream) };
+  });
+  return { ...graph, params };
 }

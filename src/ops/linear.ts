@@ -7,8 +7,9 @@
  * bias operand. `linear-in-weights`: batchnorm folds into it.
  */
 import { Type } from '@sinclair/typebox';
+import type { Tensor } from '../ir/tensor.js';
 import { tensor } from '../ir/types.js';
-import { ActivationName, epilogueAttr, withActivation, type ActivationName as Activation } from './activation.js';
+import { ActivationName, applyEpilogue, epilogueAttr, withActivation, type ActivationName as Activation } from './activation.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 
@@ -30,7 +31,23 @@ export const denseOp = defineOp({
     }
     return tensor([...x!.shape.slice(0, -1), units!]);
   },
+  reference: ([x, kernel, bias], a) => applyEpilogue(denseReference(x!, kernel!, bias), a.epilogue),
 });
+
+/** y[r, u] = bias[u] + sum_i x[r, i] * kernel[i, u], where r runs over every leading index of x. */
+function denseReference(x: Tensor, kernel: Tensor, bias: Tensor | undefined): Tensor {
+  const [inDim, units] = kernel.shape as [number, number];
+  const rows = x.data.length / inDim;
+  const y = new Float64Array(rows * units);
+  for (let r = 0; r < rows; r++) {
+    for (let u = 0; u < units; u++) {
+      let sum = bias ? bias.data[u]! : 0;
+      for (let i = 0; i < inDim; i++) sum += x.data[r * inDim + i]! * kernel.data[i * units + u]!;
+      y[r * units + u] = sum;
+    }
+  }
+  return { shape: [...x.shape.slice(0, -1), units], data: y };
+}
 
 /** Attributes shared by every layer with a kernel and a bias (dense, conv). */
 export const weightedLayerAttrs = {

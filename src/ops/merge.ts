@@ -5,8 +5,9 @@
  *   %add: f32[N,32,32,16] = add(%x, %b)
  */
 import { Type } from '@sinclair/typebox';
+import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
-import { epilogueAttr } from './activation.js';
+import { applyEpilogue, epilogueAttr } from './activation.js';
 import { defineLayer, defineOp, ShapeError } from './op-def.js';
 
 export const addOp = defineOp({
@@ -22,6 +23,11 @@ export const addOp = defineOp({
       }
     }
     return xs[0]!;
+  },
+  reference: (xs, a) => {
+    const sum = new Float64Array(xs[0]!.data.length);
+    for (const x of xs) for (let i = 0; i < sum.length; i++) sum[i] += x.data[i]!;
+    return applyEpilogue({ shape: [...xs[0]!.shape], data: sum }, a.epilogue);
   },
 });
 
@@ -41,6 +47,22 @@ function concatShape(xs: readonly TensorType[], axis: number): TensorType {
   return tensor(xs[0]!.shape.map((d, i) => (i === axis ? total : d)));
 }
 
+/** Along `axis`, each input's block in turn: for every outer index, x0's n0*inner values, then x1's, ... */
+function concatReference(xs: readonly Tensor[], axis: number): Tensor {
+  const shape = xs[0]!.shape.map((d, i) => (i === axis ? xs.reduce((total, x) => total + x.shape[axis]!, 0) : d));
+  const { outer, inner } = aroundAxis(shape, axis);
+  const y = new Float64Array(outer * shape[axis]! * inner);
+  let at = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const x of xs) {
+      const block = x.shape[axis]! * inner;
+      y.set(x.data.subarray(o * block, (o + 1) * block), at);
+      at += block;
+    }
+  }
+  return { shape, data: y };
+}
+
 export const concatenateOp = defineOp({
   name: 'concatenate',
   summary: 'joins inputs along an axis',
@@ -48,6 +70,7 @@ export const concatenateOp = defineOp({
   attrs: { axis: Type.Integer({ minimum: 1 }) },
   operands: () => ['x', 'y', '...rest'],
   infer: (xs, a) => concatShape(xs, a.axis),
+  reference: (xs, a) => concatReference(xs, a.axis),
 });
 
 export const addLayer = defineLayer({

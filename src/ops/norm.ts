@@ -12,9 +12,10 @@
  * In the IR `axis` is positive and counts the batch dimension.
  */
 import { Type } from '@sinclair/typebox';
-import { epilogueAttr } from './activation.js';
+import { aroundAxis, type Tensor } from '../ir/tensor.js';
+import { applyEpilogue, epilogueAttr } from './activation.js';
 import { initializer, initSpec } from './init.js';
-import { defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
+import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
 const RenormClipping = Type.Object(
   {
@@ -43,6 +44,21 @@ function normalizeAxis(axis: number, rank: number): number {
   return a;
 }
 
+/** y = f(x, c) for every element, where c is the element's index along `axis`. */
+function perChannel(x: Tensor, axis: number, f: (value: number, channel: number) => number): Tensor {
+  const { n, inner } = aroundAxis(x.shape, axis);
+  return { shape: [...x.shape], data: x.data.map((v, i) => f(v, Math.floor(i / inner) % n)) };
+}
+
+/** batchnorm's operands: gamma only with `scale`, beta only with `center`. */
+const batchnormOperands = (a: { scale: boolean; center: boolean }) => [
+  'x',
+  ...(a.scale ? ['gamma'] : []),
+  ...(a.center ? ['beta'] : []),
+  'moving_mean',
+  'moving_variance',
+];
+
 export const batchnormOp = defineOp({
   name: 'batchnorm',
   summary: 'per-channel normalization by batch (training) or moving (inference) statistics',
@@ -57,7 +73,7 @@ export const batchnormOp = defineOp({
     renorm_clipping: IrRenormClipping,
     renorm_momentum: Type.Number(),
   },
-  operands: (a) => ['x', ...(a.scale ? ['gamma'] : []), ...(a.center ? ['beta'] : []), 'moving_mean', 'moving_variance'],
+  operands: batchnormOperands,
   infer: ([x, ...stats], a) => {
     if (a.axis >= x!.shape.length) throw new ShapeError(`batchnorm axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);
     const channels = dim(x!, a.axis);
@@ -67,6 +83,14 @@ export const batchnormOp = defineOp({
       }
     }
     return x!;
+  },
+  // Inference: the moving statistics; an absent gamma is 1, an absent beta 0.
+  reference: (inputs, a) => {
+    const { x, gamma, beta, moving_mean: mean, moving_variance: variance } = byRole(batchnormOperands(a), inputs);
+    return perChannel(x!, a.axis, (v, c) => {
+      const normalized = (v - mean!.data[c]!) / Math.sqrt(variance!.data[c]! + a.epsilon);
+      return (gamma ? gamma.data[c]! : 1) * normalized + (beta ? beta.data[c]! : 0);
+    });
   },
 });
 
@@ -92,6 +116,8 @@ export const affineOp = defineOp({
     }
     return x!;
   },
+  reference: ([x, scale, shift], a) =>
+    applyEpilogue(perChannel(x!, a.axis, (v, c) => v * scale!.data[c]! + shift!.data[c]!), a.epilogue),
 });
 
 export const batchnormLayer = defineLayer({

@@ -3,8 +3,10 @@
  *
  * An *op* is a node kind of the IR: its attributes (a TypeBox schema, so the
  * verifier can check them), its traits (data that passes ask about instead of
- * keeping lists of op names), its operand roles and its type rule. Later issues
- * add the reference kernel, codegen template and gradient beside these.
+ * keeping lists of op names), its operand roles, its type rule and its
+ * reference kernel (the float64 semantics that the interpreter runs and that
+ * passes and codegen are checked against). Later issues add the codegen
+ * template and gradient beside these.
  *
  * A *layer* is what a spec writes (Keras vocabulary: names, attributes and
  * defaults). A layer lowers to one or more ops and declares its parameters.
@@ -13,6 +15,7 @@
  */
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { InitSpec } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
 import type { Attrs, TensorType } from '../ir/types.js';
 
 export type Trait =
@@ -42,6 +45,14 @@ export interface OpDef<P extends TProperties = TProperties> {
   operands(attrs: Static<TObject<P>>): readonly string[];
   /** The result type, or a ShapeError saying why the operands do not fit. */
   infer(operands: readonly TensorType[], attrs: Static<TObject<P>>): TensorType;
+  /**
+   * The reference kernel: inference semantics in float64, written as plain
+   * loops (Keras/TF definitions; batchnorm uses the moving statistics, dropout
+   * is the identity). `inputs` are the operand values in operand order, with the
+   * batch dimension concrete; the result's shape is `infer`'s with `N` replaced
+   * by the batch size. Ops with an `epilogue` attribute apply it here.
+   */
+  reference(inputs: readonly Tensor[], attrs: Static<TObject<P>>): Tensor;
 }
 
 export interface LowerContext {
@@ -85,6 +96,14 @@ export function defineOp<P extends TProperties>(def: OpDef<P>): OpDef<P> {
 }
 export function defineLayer<P extends TProperties>(def: LayerDef<P>): LayerDef<P> {
   return def;
+}
+
+/**
+ * Operand values by role, for kernels whose operand list depends on the
+ * attributes: `byRole(['x', 'gamma', 'beta?'], [x, g])` is `{x, gamma: g}`.
+ */
+export function byRole<T>(roles: readonly string[], values: readonly T[]): Record<string, T | undefined> {
+  return Object.fromEntries(roles.map((role, i) => [role.replace(/\?$/, ''), values[i]]));
 }
 
 /** Shape helpers shared by op families. */

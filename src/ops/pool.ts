@@ -3,17 +3,72 @@
  *
  *   %max_pooling2d: f32[N,12,12,64] = max_pool2d(%relu_1) {pool_size=[2,2], strides=[2,2], padding="valid"}
  *
- * `strides` defaults to `pool_size` (Keras). Average pooling with `same`
- * padding averages over the valid cells only (Keras/TF semantics).
+ * `strides` defaults to `pool_size` (Keras). With `same` padding (placed as
+ * TF places it, the odd cell at the end) the padding cells take no part:
+ * max pooling ignores them and average pooling divides by the number of valid
+ * cells in each window (Keras/TF semantics).
  */
 import { Type } from '@sinclair/typebox';
+import type { Tensor } from '../ir/tensor.js';
 import { tensor } from '../ir/types.js';
-import { convOutputLength, intPair, pair, Padding } from './conv.js';
+import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
 
-function poolOp(name: string, summary: string): OpDef {
+type Dims4 = readonly [number, number, number, number];
+type Reduction = 'max' | 'avg';
+
+/** The max or the mean of the input cells of each window (padding cells skipped). */
+function poolReference(x: Tensor, a: { pool_size: number[]; strides: number[]; padding: string }, kind: Reduction): Tensor {
+  const [batch, h, w, c] = x.shape as Dims4;
+  const [ph, pw] = a.pool_size as [number, number];
+  const [sy, sx] = a.strides as [number, number];
+  const rows = windowAxis(h, ph, sy, a.padding as Padding);
+  const cols = windowAxis(w, pw, sx, a.padding as Padding);
+  const y = new Float64Array(batch * rows.out * cols.out * c);
+  let at = 0;
+  for (let n = 0; n < batch; n++)
+    for (let oy = 0; oy < rows.out; oy++)
+      for (let ox = 0; ox < cols.out; ox++)
+        for (let ci = 0; ci < c; ci++) {
+          let max = -Infinity;
+          let sum = 0;
+          let count = 0; // every window holds at least one input cell
+          for (let iy = oy * sy - rows.before; iy < oy * sy - rows.before + ph; iy++) {
+            if (iy < 0 || iy >= h) continue;
+            for (let ix = ox * sx - cols.before; ix < ox * sx - cols.before + pw; ix++) {
+              if (ix < 0 || ix >= w) continue;
+              const v = x.data[((n * h + iy) * w + ix) * c + ci]!;
+              max = Math.max(max, v);
+              sum += v;
+              count++;
+            }
+          }
+          y[at++] = kind === 'max' ? max : sum / count;
+        }
+  return { shape: [batch, rows.out, cols.out, c], data: y };
+}
+
+/** The max or the mean over height and width of each channel. */
+function globalPoolReference(x: Tensor, keepdims: boolean, kind: Reduction): Tensor {
+  const [batch, h, w, c] = x.shape as Dims4;
+  const y = new Float64Array(batch * c);
+  for (let n = 0; n < batch; n++)
+    for (let ci = 0; ci < c; ci++) {
+      let max = -Infinity;
+      let sum = 0;
+      for (let i = 0; i < h * w; i++) {
+        const v = x.data[(n * h * w + i) * c + ci]!;
+        max = Math.max(max, v);
+        sum += v;
+      }
+      y[n * c + ci] = kind === 'max' ? max : sum / (h * w);
+    }
+  return { shape: keepdims ? [batch, 1, 1, c] : [batch, c], data: y };
+}
+
+function poolOp(name: string, summary: string, kind: Reduction): OpDef {
   return defineOp({
     name,
     summary,
@@ -32,10 +87,11 @@ function poolOp(name: string, summary: string): OpDef {
       }
       return tensor(['N', out[0]!, out[1]!, dim(x!, 3)]);
     },
+    reference: ([x], a) => poolReference(x!, a, kind),
   });
 }
 
-function globalPoolOp(name: string, summary: string): OpDef {
+function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
   return defineOp({
     name,
     summary,
@@ -46,14 +102,15 @@ function globalPoolOp(name: string, summary: string): OpDef {
       expectRank(x!, 4, name);
       return tensor(a.keepdims ? ['N', 1, 1, dim(x!, 3)] : ['N', dim(x!, 3)]);
     },
+    reference: ([x], a) => globalPoolReference(x!, a.keepdims, kind),
   });
 }
 
 export const poolOps: OpDef[] = [
-  poolOp('max_pool2d', 'maximum over each window'),
-  poolOp('avg_pool2d', 'mean over each window (valid cells only)'),
-  globalPoolOp('global_max_pool2d', 'maximum over height and width'),
-  globalPoolOp('global_avg_pool2d', 'mean over height and width'),
+  poolOp('max_pool2d', 'maximum over each window', 'max'),
+  poolOp('avg_pool2d', 'mean over each window (valid cells only)', 'avg'),
+  globalPoolOp('global_max_pool2d', 'maximum over height and width', 'max'),
+  globalPoolOp('global_avg_pool2d', 'mean over height and width', 'avg'),
 ];
 
 function poolLayer(type: string, op: string, keras: string, namePrefix: string) {

@@ -23,6 +23,8 @@ export const reshapeOp = defineOp({
     }
     return batched(a.shape);
   },
+  // Row-major data is unchanged; only the shape after the batch dimension changes.
+  reference: ([x], a) => ({ shape: [x!.shape[0]!, ...a.shape], data: x!.data.slice() }),
 });
 
 /** Resolve one `-1` in a Keras target shape against the element count. */

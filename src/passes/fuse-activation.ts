@@ -1,0 +1,50 @@
+/**
+ * fuse-activation: an elementwise activation right after a dense, conv or
+ * affine node (or relu right after add) becomes that node's epilogue, so code
+ * generation applies it while the value is still in a register.
+ *
+ *   %c = conv2d(%x, %k, %b) {...}; %r = relu(%c)
+ *   ->  %r = conv2d(%x, %k, %b) {..., epilogue={op="relu"}}
+ *
+ * Pre: the producer's only consumer is the activation and it has no epilogue
+ * yet. Post: the fused node has the activation's name (uses are unchanged).
+ */
+import type { Attrs } from '../ir/types.js';
+import { epilogueNames, type Epilogue } from '../ops/activation.js';
+import type { GraphEditor } from '../rewrite/editor.js';
+import { hasSingleUser, op, type Guard, type Match, type Rule } from '../rewrite/pattern.js';
+import { rulePass } from '../rewrite/pass.js';
+import type { OpName } from '../rewrite/ops.js';
+
+const noEpilogueYet: Guard = {
+  name: 'noEpilogueYet(producer)',
+  check: (m) => (m['producer']!.attrs['epilogue'] ? `${m['producer']!.result} already has an epilogue` : undefined),
+};
+
+function fuse(m: Match, ed: GraphEditor): string {
+  const producer = m['producer']!;
+  const act = m['act']!;
+  const epilogue = { op: act.op, ...act.attrs } as Epilogue;
+  ed.absorb(producer, act, {
+    attrs: { ...producer.attrs, epilogue } as unknown as Attrs,
+    layer: `${producer.layer} + ${act.layer} (fused)`,
+  });
+  return `${act.result} (${act.op}) fused into ${producer.result}`;
+}
+
+function fusionRule(name: string, producers: readonly OpName[], activations: readonly OpName[]): Rule {
+  return {
+    name,
+    pattern: op(activations, { as: 'act', x: op(producers, { as: 'producer' }) }),
+    guards: [hasSingleUser('producer'), noEpilogueYet],
+    subject: 'act',
+    rewrite: (m, ed) => fuse(m, ed),
+  };
+}
+
+export const fuseActivationRules: readonly Rule[] = [
+  fusionRule('act(linear(x)) -> linear(x) {epilogue=act}', ['dense', 'conv2d', 'depthwise_conv2d', 'conv2d_transpose', 'affine'], epilogueNames),
+  fusionRule('relu(add(x, y)) -> add(x, y) {epilogue=relu}', ['add'], ['relu']),
+];
+
+export const fuseActivation = rulePass('fuse-activation', 'fuse activations into the producing dense/conv/affine/add node', fuseActivationRules);
