@@ -12,6 +12,8 @@ export { SourceFile, type Span } from './diagnostics/source.js';
 export type { Graph, InitSpec, InputDecl, Node, ParamDecl } from './ir/graph.js';
 export { users, valueTypes } from './ir/graph.js';
 export type { AttrValue, Attrs, Dim, TensorType } from './ir/types.js';
+export { fromF32, tensorOf, zeros, type Tensor } from './ir/tensor.js';
+export { interpret, interpretAll, type InterpretOptions } from './interp/interpret.js';
 export { formatType } from './ir/types.js';
 export { printGraph } from './ir/print.js';
 export { parseGraph } from './ir/parse.js';

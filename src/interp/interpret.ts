@@ -80,9 +80,8 @@ function checkFeeds(graph: Graph, feeds: Readonly<Record<string, Tensor>>): numb
     if (feed.data.length !== size(feed.shape)) {
       fail(`the value fed for input ${ref} has shape ${formatShape(feed.shape)} (${size(feed.shape)} elements) but ${feed.data.length} values`);
     }
-    const n = feed.shape[0]!;
-    const expected = concrete(input.type, n);
-    if (feed.shape.length === 0 || !sameShape(feed.shape, expected)) {
+    const n = feed.shape[0] ?? 0;
+    if (!sameShape(feed.shape, concrete(input.type, n))) {
       fail(`input ${ref} is ${formatType(input.type)}, but the value fed has shape ${formatShape(feed.shape)}`);
     }
     if (batch !== undefined && n !== batch) {

@@ -196,7 +196,10 @@ export function softmax(x: Tensor, axis: number): Tensor {
       let max = -Infinity;
       for (let i = 0; i < n; i++) max = Math.max(max, x.data[at(i)]!);
       let sum = 0;
-      for (let i = 0; i < n; i++) sum += y[at(i)] = Math.exp(x.data[at(i)]! - max);
+      for (let i = 0; i < n; i++) {
+        y[at(i)] = Math.exp(x.data[at(i)]! - max);
+        sum += y[at(i)]!;
+      }
       for (let i = 0; i < n; i++) y[at(i)]! /= sum;
     }
   }
