@@ -50,3 +50,24 @@ export {
   type WriteTensor,
 } from './formats/safetensors.js';
 export { attachWeights, extractWeights, type Weight } from './weights/attach.js';
+
+// Graph rewriting: the API the built-in passes are written with.
+export { GraphEditor } from './rewrite/editor.js';
+export { linearOps, type LinearOp, type OpAttrs, type OpName, type TypedNode } from './rewrite/ops.js';
+export {
+  hasSingleUser,
+  hasWeightValues,
+  matchAt,
+  op,
+  ownsItsWeights,
+  type Guard,
+  type Match,
+  type Pattern,
+  type RewriteOutcome,
+  type Rule,
+} from './rewrite/pattern.js';
+export { editorPass, PassManager, rulePass, type Pass, type PassContext, type PassResult, type RunOptions } from './rewrite/pass.js';
+export { ExplainLog, type ExplainEntry } from './rewrite/explain.js';
+export { builtinPasses, createPassManager, defaultPipeline } from './passes/pipeline.js';
+export { batchnormAffine, foldAfter, foldBefore, kernelLayout, type ChannelAffine, type KernelLayout } from './passes/fold-bn-math.js';
+export { checkFoldExactly, compareOnRandomInputs, compareTensors, randomFeeds, type Difference } from './passes/equivalence.js';

@@ -77,13 +77,10 @@ export const epilogueNames = activationNames.filter((n) => n !== 'softmax' && n 
  * `{op: "relu"}`, `{op: "leaky_relu", alpha: 0.3}`. Its attributes are those of
  * the activation op, resolved.
  */
-export const Epilogue = Type.Object(
-  {
-    op: Type.Union(epilogueNames.map((n) => Type.Literal(n))),
-    alpha: Type.Optional(Type.Number()),
-    approximate: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
+export const Epilogue = Type.Union(
+  epilogueNames.map((n) =>
+    Type.Object({ op: Type.Literal(n), ...(activationFns[n].attrs as TProperties) }, { additionalProperties: false }),
+  ),
 );
 export type Epilogue = Static<typeof Epilogue>;
 
@@ -208,7 +205,7 @@ export function softmax(x: Tensor, axis: number): Tensor {
 
 /** An op's result with its fused activation applied (unchanged without one). */
 export function applyEpilogue(t: Tensor, epilogue: Epilogue | undefined): Tensor {
-  return epilogue === undefined ? t : mapTensor(t, activationFn(epilogue.op, epilogue));
+  return epilogue === undefined ? t : mapTensor(t, activationFn(epilogue.op, epilogue as ScalarActivationAttrs));
 }
 
 export const activationOps: OpDef[] = activationNames.map((name) => {

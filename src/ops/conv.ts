@@ -131,26 +131,33 @@ function conv2dReference(x: Tensor, k: Tensor, bias: Tensor | undefined, a: Conv
   const fPerGroup = filters / a.groups;
   const { rows, cols } = windows(x, kh, kw, a);
   const y = new Float64Array(batch * rows.out * cols.out * filters);
-  let at = 0;
+  // y[n, oy, ox, g*fPerGroup + fi] = bias + sum over (ky, kx, ci) of
+  //   x[n, iy, ix, g*cPerGroup + ci] * k[ky, kx, ci, g*fPerGroup + fi]
+  // Loop order keeps the kernel row k[ky, kx, ci, :] contiguous in the innermost loop.
   for (let n = 0; n < batch; n++)
     for (let oy = 0; oy < rows.out; oy++)
-      for (let ox = 0; ox < cols.out; ox++)
-        for (let f = 0; f < filters; f++) {
-          const c0 = Math.floor(f / fPerGroup) * cPerGroup; // first input channel of f's group
-          let sum = bias ? bias.data[f]! : 0;
-          for (let ky = 0; ky < kh; ky++) {
-            const iy = oy * a.strides[0]! + ky * a.dilation_rate[0]! - rows.before;
-            if (iy < 0 || iy >= h) continue;
-            for (let kx = 0; kx < kw; kx++) {
-              const ix = ox * a.strides[1]! + kx * a.dilation_rate[1]! - cols.before;
-              if (ix < 0 || ix >= w) continue;
-              const xAt = ((n * h + iy) * w + ix) * c + c0;
-              const kAt = (ky * kw + kx) * cPerGroup * filters + f;
-              for (let ci = 0; ci < cPerGroup; ci++) sum += x.data[xAt + ci]! * k.data[kAt + ci * filters]!;
+      for (let ox = 0; ox < cols.out; ox++) {
+        const yAt = ((n * rows.out + oy) * cols.out + ox) * filters;
+        if (bias) for (let f = 0; f < filters; f++) y[yAt + f] = bias.data[f]!;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * a.strides[0]! + ky * a.dilation_rate[0]! - rows.before;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * a.strides[1]! + kx * a.dilation_rate[1]! - cols.before;
+            if (ix < 0 || ix >= w) continue;
+            const xAt = ((n * h + iy) * w + ix) * c;
+            const kBase = (ky * kw + kx) * cPerGroup * filters;
+            for (let g = 0; g < a.groups; g++) {
+              for (let ci = 0; ci < cPerGroup; ci++) {
+                const v = x.data[xAt + g * cPerGroup + ci]!;
+                const kAt = kBase + ci * filters + g * fPerGroup;
+                const yg = yAt + g * fPerGroup;
+                for (let fi = 0; fi < fPerGroup; fi++) y[yg + fi] += v * k.data[kAt + fi]!;
+              }
             }
           }
-          y[at++] = sum;
         }
+      }
   return { shape: [batch, rows.out, cols.out, filters], data: y };
 }
 

@@ -104,7 +104,7 @@ export class GraphEditor {
 
   // ---- edits ---------------------------------------------------------------
 
-  /** Replaces `node` (found by identity) with `updated`, in place. */
+  /** Replaces `node` (found by its result name) with `updated`, in place. */
   replaceNode(node: Node, updated: Node): Node {
     const i = this.indexOf(node);
     this.nodeList[i] = updated;
@@ -217,9 +217,10 @@ export class GraphEditor {
     };
   }
 
+  /** Nodes are identified by their result name (edits replace node objects). */
   private indexOf(node: Node): number {
-    const i = this.nodeList.indexOf(node);
-    if (i < 0) fail('verify', `node ${q(node.result)} is not in graph ${this.name} (stale reference after an edit?)`);
+    const i = this.nodeList.findIndex((n) => n.result === node.result);
+    if (i < 0) fail('verify', `node ${q(node.result)} is not in graph ${this.name}`);
     return i;
   }
 }

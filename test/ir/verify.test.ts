@@ -193,3 +193,18 @@ describe('verifyGraph', () => {
     expect((caught as ModelcError).message).toBe(expected.map((d) => d.message).join('\n'));
   });
 });
+
+describe('epilogue attributes are exactly those of their activation', () => {
+  const dense = (epilogue: string) =>
+    ['graph g(%x: f32[N,2]) {', '  param %w: f32[2,2] = ones', `  %y: f32[N,2] = dense(%x, %w) {epilogue=${epilogue}}`, '  return %y', '}', ''].join('\n');
+  it.each([
+    ['{op="relu"}', true],
+    ['{op="leaky_relu", alpha=0.1}', true],
+    ['{op="gelu", approximate=true}', true],
+    ['{op="leaky_relu"}', false], // alpha is required
+    ['{op="relu", alpha=1}', false], // relu takes no alpha
+    ['{op="softmax", axis=1}', false], // not elementwise
+  ])('%s valid: %s', (epilogue, valid) => {
+    expect(checkGraph(parseGraph(dense(epilogue))).length === 0).toBe(valid);
+  });
+});
