@@ -78,9 +78,13 @@ export const epilogueNames = activationNames.filter((n) => n !== 'softmax' && n 
  * the activation op, resolved.
  */
 export const Epilogue = Type.Union(
-  epilogueNames.map((n) =>
-    Type.Object({ op: Type.Literal(n), ...(activationFns[n].attrs as TProperties) }, { additionalProperties: false }),
-  ),
+  [
+    ...epilogueNames.map((n) =>
+      Type.Object({ op: Type.Literal(n), ...(activationFns[n].attrs as TProperties) }, { additionalProperties: false }),
+    ),
+    // softmax over the last axis: a per-row epilogue (the row is complete when the op writes it).
+    Type.Object({ op: Type.Literal('softmax'), axis: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+  ],
 );
 export type Epilogue = Static<typeof Epilogue>;
 
@@ -205,7 +209,9 @@ export function softmax(x: Tensor, axis: number): Tensor {
 
 /** An op's result with its fused activation applied (unchanged without one). */
 export function applyEpilogue(t: Tensor, epilogue: Epilogue | undefined): Tensor {
-  return epilogue === undefined ? t : mapTensor(t, activationFn(epilogue.op, epilogue as ScalarActivationAttrs));
+  if (epilogue === undefined) return t;
+  if (epilogue.op === 'softmax') return softmax(t, epilogue.axis);
+  return mapTensor(t, activationFn(epilogue.op, epilogue as ScalarActivationAttrs));
 }
 
 export const activationOps: OpDef[] = activationNames.map((name) => {

@@ -1,7 +1,8 @@
 /**
  * fuse-activation: an elementwise activation right after a dense, conv or
  * affine node (or relu right after add) becomes that node's epilogue, so code
- * generation applies it while the value is still in a register.
+ * generation applies it while the value is still in a register. softmax over
+ * the last axis fuses too, as a per-row epilogue.
  *
  *   %c = conv2d(%x, %k, %b) {...}; %r = relu(%c)
  *   ->  %r = conv2d(%x, %k, %b) {..., epilogue={op="relu"}}
@@ -42,8 +43,21 @@ function fusionRule(name: string, producers: readonly OpName[], activations: rea
   };
 }
 
+const linearProducers: readonly OpName[] = ['dense', 'conv2d', 'depthwise_conv2d', 'conv2d_transpose', 'affine'];
+
+/** softmax fuses only over the last axis: each output row is complete when the op writes it. */
+const overLastAxis: Guard = {
+  name: 'overLastAxis(act)',
+  check: (m) => {
+    const act = m['act']!;
+    const last = act.type.shape.length - 1;
+    return act.attrs['axis'] === last ? undefined : `${act.result} normalizes axis ${act.attrs['axis']}, not the last axis ${last}`;
+  },
+};
+
 export const fuseActivationRules: readonly Rule[] = [
-  fusionRule('act(linear(x)) -> linear(x) {epilogue=act}', ['dense', 'conv2d', 'depthwise_conv2d', 'conv2d_transpose', 'affine'], epilogueNames),
+  fusionRule('act(linear(x)) -> linear(x) {epilogue=act}', linearProducers, epilogueNames),
+  { ...fusionRule('softmax(linear(x)) -> linear(x) {epilogue=softmax}', linearProducers, ['softmax']), guards: [hasSingleUser('producer'), noEpilogueYet, overLastAxis] },
   fusionRule('relu(add(x, y)) -> add(x, y) {epilogue=relu}', ['add'], ['relu']),
 ];
 

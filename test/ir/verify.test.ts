@@ -203,7 +203,9 @@ describe('epilogue attributes are exactly those of their activation', () => {
     ['{op="gelu", approximate=true}', true],
     ['{op="leaky_relu"}', false], // alpha is required
     ['{op="relu", alpha=1}', false], // relu takes no alpha
-    ['{op="softmax", axis=1}', false], // not elementwise
+    ['{op="softmax", axis=1}', true], // a per-row epilogue
+    ['{op="softmax"}', false], // its axis is required
+    ['{op="linear"}', false], // the identity is removed, never fused
   ])('%s valid: %s', (epilogue, valid) => {
     expect(checkGraph(parseGraph(dense(epilogue))).length === 0).toBe(valid);
   });

@@ -1,5 +1,6 @@
 /** Golden before/after IR for the structural passes. */
 import { describe, expect, it } from 'vitest';
+import { compareOnRandomInputs } from '../../src/passes/equivalence.js';
 import { expectPasses, ir } from './helpers.js';
 
 describe('remove-dropout', () => {
@@ -123,5 +124,35 @@ describe('fuse-activation', () => {
     );
     const { explain } = expectPasses(['fuse-activation'], text, text);
     expect(explain.format()).toContain('a not rewritten by act(linear(x)) -> linear(x) {epilogue=act}: h has 2 consumers');
+  });
+});
+
+describe('fuse-activation with softmax', () => {
+  it('fuses softmax over the last axis, not over another axis', () => {
+    const { before, after, explain } = expectPasses(
+      ['fuse-activation'],
+      ir(
+        'graph g(%x: f32[N,3,2]) {',
+        '  param %w: f32[2,2] = ones',
+        '  %h: f32[N,3,2] = dense(%x, %w)',
+        '  %s: f32[N,3,2] = softmax(%h) {axis=2}',
+        '  %k: f32[N,3,2] = dense(%s, %w)',
+        '  %t: f32[N,3,2] = softmax(%k) {axis=1}',
+        '  return %t',
+        '}',
+      ),
+      ir(
+        'graph g(%x: f32[N,3,2]) {',
+        '  param %w: f32[2,2] = ones',
+        '  %s: f32[N,3,2] = dense(%x, %w) {epilogue={op="softmax", axis=2}} @"h + s (fused)"',
+        '  %k: f32[N,3,2] = dense(%s, %w)',
+        '  %t: f32[N,3,2] = softmax(%k) {axis=1}',
+        '  return %t',
+        '}',
+      ),
+    );
+    expect(explain.format()).toContain('t normalizes axis 1, not the last axis 2');
+    // The fused softmax computes what the separate node did.
+    for (const d of compareOnRandomInputs(before, after, { batch: 2 })) expect(d.maxRel).toBeLessThan(1e-12);
   });
 });
