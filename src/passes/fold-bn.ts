@@ -20,6 +20,7 @@
  *   %c = conv2d(%x, %k, %b); %bn = batchnorm(%c, %g, %beta, %m, %v)
  *   ->  %bn = conv2d(%x, %k', %b') @"conv2d + batch_normalization (folded)"
  */
+import { ModelcError } from '../diagnostics/diagnostic.js';
 import type { Node } from '../ir/graph.js';
 import { tensor } from '../ir/types.js';
 import { getOp } from '../ops/registry.js';
@@ -30,8 +31,8 @@ import { hasSingleUser, hasWeightValues, matchAt, op, ownsItsWeights, type Guard
 import { rulePass } from '../rewrite/pass.js';
 import { batchnormAffine, foldAfter, foldBefore, FoldRefusal, kernelLayout, roundToF32, type ChannelAffine, type FoldedWeights } from './fold-bn-math.js';
 
-/** The batchnorm's channel affine map from its parameter values. */
-function affineOf(bn: Node, ed: GraphEditor, log: ExplainLog): ChannelAffine {
+/** The batchnorm's channel affine map from its parameter values; notes numeric oddities in `log`. */
+function affineOf(bn: Node, ed: GraphEditor, log?: ExplainLog): ChannelAffine {
   const roles = getOp('batchnorm')!.operands(bn.attrs as never);
   const value = (role: string) => {
     const i = roles.indexOf(role);
@@ -44,6 +45,7 @@ function affineOf(bn: Node, ed: GraphEditor, log: ExplainLog): ChannelAffine {
   const zero = gamma ? [...gamma].filter((g) => g === 0).length : 0;
   const negative = gamma ? [...gamma].filter((g) => g < 0).length : 0;
   const tiny = [...variance].filter((v) => v + eps < 1e-6).length;
+  if (!log) return affine;
   if (zero) log.note('numeric guard', `${bn.result}: ${zero} channel(s) with gamma = 0 become constant (beta)`);
   if (negative) log.note('numeric guard', `${bn.result}: ${negative} channel(s) with negative gamma flip sign (the fold stays exact)`);
   if (tiny) log.note('numeric guard', `${bn.result}: ${tiny} channel(s) with moving_variance + epsilon < 1e-6 scale their weights by up to ${Math.max(...affine.scale.map(Math.abs)).toPrecision(3)}`);
@@ -137,9 +139,10 @@ const exactBeforeFold: Guard = {
 /** The shift of a batchnorm if its statistics are usable, for guards (no notes). */
 function affineOfQuiet(bn: Node, ed: GraphEditor): Float64Array | undefined {
   try {
-    return affineOf(bn, ed, new (class { note() {} })() as unknown as ExplainLog).shift;
-  } catch {
-    return undefined;
+    return affineOf(bn, ed).shift;
+  } catch (err) {
+    if (err instanceof FoldRefusal || err instanceof ModelcError) return undefined; // refused, or no values yet
+    throw err;
   }
 }
 
