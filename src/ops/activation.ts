@@ -13,6 +13,7 @@
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import { aroundAxis, mapTensor, type Tensor } from '../ir/tensor.js';
 import type { Attrs, TensorType } from '../ir/types.js';
+import { alias, kernel, lit, numberTag, perExample, shapeTag, times, type RuntimeHelper } from './emit.js';
 import { defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef } from './op-def.js';
 
 interface ActivationFn {
@@ -214,6 +215,147 @@ export function applyEpilogue(t: Tensor, epilogue: Epilogue | undefined): Tensor
   return mapTensor(t, activationFn(epilogue.op, epilogue as ScalarActivationAttrs));
 }
 
+// ---------------------------------------------------------------------------
+// Codegen: each scalar function as a module-level helper of generated code,
+// written as the reference above (same formulas, same overflow guards).
+
+const sigmoidHelper: RuntimeHelper = {
+  name: 'sigmoid',
+  source: `/** 1 / (1 + exp(-x)), taking exp of a non-positive number only. */
+function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}`,
+};
+
+const erfcHelper: RuntimeHelper = {
+  name: 'erfc',
+  source: `/** erfc to about 1e-15: a series for |x| < 3, a continued fraction beyond (Abramowitz-Stegun 7.1.6, 7.1.14). */
+function erfc(x: number): number {
+  if (x <= -3) return 2 - erfc(-x);
+  if (x < 3) {
+    const x2 = x * x;
+    let term = x;
+    let sum = x;
+    for (let n = 1; Math.abs(term) > Math.abs(sum) * 1e-17; n++) {
+      term *= (2 * x2) / (2 * n + 1);
+      sum += term;
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+  }
+  let f = x;
+  for (let k = 60; k >= 1; k--) f = x + k / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}`,
+};
+
+/** A helper `name(x)` whose body is `return <expr>;`. */
+function scalarHelper(name: string, doc: string, expr: string, uses: RuntimeHelper[] = []): RuntimeHelper {
+  return { name, source: `/** ${doc} */\nfunction ${name}(x: number): number {\n  return ${expr};\n}`, uses };
+}
+
+/**
+ * The generated helper computing an elementwise activation, named after the
+ * function and its attributes (`relu`, `leaky_relu_0p3`), so equal names
+ * mean equal code.
+ */
+export function activationHelper(name: Exclude<ActivationName, 'softmax' | 'linear'>, attrs: ScalarActivationAttrs = {}): RuntimeHelper {
+  switch (name) {
+    case 'relu':
+      return scalarHelper('relu', 'max(x, 0)', 'Math.max(x, 0)');
+    case 'relu6':
+      return scalarHelper('relu6', 'min(max(x, 0), 6)', 'Math.min(Math.max(x, 0), 6)');
+    case 'leaky_relu': {
+      const alpha = requireAlpha(name, attrs);
+      return scalarHelper(`leaky_relu_${numberTag(alpha)}`, `leaky_relu, alpha = ${lit(alpha)}`, `x >= 0 ? x : ${lit(alpha)} * x`);
+    }
+    case 'elu': {
+      const alpha = requireAlpha(name, attrs);
+      return scalarHelper(`elu_${numberTag(alpha)}`, `elu, alpha = ${lit(alpha)}`, `x > 0 ? x : ${lit(alpha)} * Math.expm1(x)`);
+    }
+    case 'selu':
+      return scalarHelper('selu', 'scale * elu(x, alpha) with the self-normalizing constants', `${SELU_SCALE} * (x > 0 ? x : ${SELU_ALPHA} * Math.expm1(x))`);
+    case 'gelu':
+      if (attrs.approximate === undefined) throw new Error('gelu needs its approximate attribute');
+      return attrs.approximate
+        ? scalarHelper('gelu_tanh', 'gelu, tanh approximation', '0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))')
+        : scalarHelper('gelu', 'x * Phi(x) = 0.5 x erfc(-x / sqrt 2)', '0.5 * x * erfc(-x / Math.SQRT2)', [erfcHelper]);
+    case 'swish':
+      return scalarHelper('swish', 'x * sigmoid(x)', 'x * sigmoid(x)', [sigmoidHelper]);
+    case 'tanh':
+      return scalarHelper('tanh', 'hyperbolic tangent', 'Math.tanh(x)');
+    case 'sigmoid':
+      return sigmoidHelper;
+    case 'hard_sigmoid':
+      return scalarHelper('hard_sigmoid', 'clip(0.2 x + 0.5, 0, 1)', 'Math.min(Math.max(0.2 * x + 0.5, 0), 1)');
+    case 'softplus':
+      return scalarHelper('softplus', 'log(1 + exp(x)) without overflow', 'Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)))');
+  }
+}
+
+/**
+ * Softmax over `len` contiguous values starting at each of `rows` offsets
+ * `r * len` of `y`, in place (subtracting the row's max first).
+ */
+export function softmaxRowsCode(rows: string, len: number): string {
+  return `for (let r = 0; r < ${rows}; r++) {
+  const at = r * ${len};
+  let max = -Infinity;
+  for (let i = 0; i < ${len}; i++) max = Math.max(max, y[at + i]!);
+  let sum = 0;
+  for (let i = 0; i < ${len}; i++) {
+    const e = Math.exp(y[at + i]! - max);
+    y[at + i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < ${len}; i++) y[at + i] = y[at + i]! / sum;
+}`;
+}
+
+/**
+ * How a kernel applies its fused activation: `scalar(v)` wraps the value it
+ * stores (identity without one, and for softmax); `rows(count, len)` is code
+ * run once the whole result is written (softmax over the last axis, else '').
+ */
+export interface EpilogueCode {
+  scalar(v: string): string;
+  rows(count: string, len: number): string;
+  readonly helpers: readonly RuntimeHelper[];
+  /** For kernel names and comments: `relu`, `softmax`, or ''. */
+  readonly tag: string;
+}
+
+export function epilogueCode(epilogue: Epilogue | undefined): EpilogueCode {
+  if (epilogue === undefined) return { scalar: (v) => v, rows: () => '', helpers: [], tag: '' };
+  if (epilogue.op === 'softmax') return { scalar: (v) => v, rows: softmaxRowsCode, helpers: [], tag: 'softmax' };
+  const helper = activationHelper(epilogue.op, epilogue as ScalarActivationAttrs);
+  return { scalar: (v) => `${helper.name}(${v})`, rows: () => '', helpers: [helper], tag: helper.name };
+}
+
+/** Softmax along `axis` of a batch of `shape`: per (outer, inner) fibre of `len` values spaced `inner` apart. */
+function softmaxKernel(t: TensorType, axis: number) {
+  const shape = t.shape.slice(1) as number[];
+  const { outer, n: len, inner } = aroundAxis([1, ...shape], axis);
+  const body = inner === 1
+    ? `for (let i = 0; i < ${times('n', outer * len)}; i++) y[i] = x[i]!;\n${softmaxRowsCode(times('n', outer), len)}`
+    : `for (let o = 0; o < ${times('n', outer)}; o++) {
+  for (let r = 0; r < ${inner}; r++) {
+    const at = o * ${len * inner} + r;
+    let max = -Infinity;
+    for (let i = 0; i < ${len}; i++) max = Math.max(max, x[at + i * ${inner}]!);
+    let sum = 0;
+    for (let i = 0; i < ${len}; i++) {
+      const e = Math.exp(x[at + i * ${inner}]! - max);
+      y[at + i * ${inner}] = e;
+      sum += e;
+    }
+    for (let i = 0; i < ${len}; i++) y[at + i * ${inner}] = y[at + i * ${inner}]! / sum;
+  }
+}`;
+  return kernel(`softmax_${shapeTag(t)}_axis${axis}`, ['x'], `softmax over axis ${axis} of ${shapeTag(t)}`, body);
+}
+
 export const activationOps: OpDef[] = activationNames.map((name) => {
   const fn: ActivationFn = activationFns[name];
   return defineOp({
@@ -229,6 +371,14 @@ export const activationOps: OpDef[] = activationNames.map((name) => {
     },
     reference: ([x], attrs) =>
       name === 'softmax' ? softmax(x!, attrs['axis'] as number) : mapTensor(x!, activationFn(name, attrs as ScalarActivationAttrs)),
+    emit: ({ result, attrs }) => {
+      if (name === 'linear') return alias;
+      if (name === 'softmax') return softmaxKernel(result, attrs['axis'] as number);
+      const helper = activationHelper(name, attrs as ScalarActivationAttrs);
+      const size = perExample(result);
+      return kernel(`${helper.name}_${size}`, ['x'], `${helper.name} of ${size} values per example`,
+        `for (let i = 0; i < ${times('n', size)}; i++) y[i] = ${helper.name}(x[i]!);`, [helper]);
+    },
   });
 });
 

@@ -23,6 +23,7 @@ import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
+import { conv2dKernel, conv2dTransposeKernel, depthwiseKernel, type WindowGeometry } from './conv-emit.js';
 import { initializer } from './init.js';
 import { kernelAndBias, weightedLayerAttrs } from './linear.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError } from './op-def.js';
@@ -192,7 +193,7 @@ function depthwiseConv2dReference(x: Tensor, k: Tensor, bias: Tensor | undefined
  * reverses: that conv maps `out` cells to `input` cells, so (TF)
  * before = floor(max((input-1)*s + (k-1)*d + 1 - out, 0) / 2) for `same`.
  */
-function transposePadBefore(input: number, out: number, k: number, stride: number, padding: Padding, dilation: number): number {
+export function transposePadBefore(input: number, out: number, k: number, stride: number, padding: Padding, dilation: number): number {
   if (padding === 'valid') return 0;
   return Math.floor(Math.max((input - 1) * stride + (k - 1) * dilation + 1 - out, 0) / 2);
 }
@@ -238,6 +239,23 @@ function conv2dTransposeReference(
   return { shape: [batch, oh, ow, filters], data: z };
 }
 
+/** Where the forward window of a conv or depthwise conv starts, from its input type. */
+function forwardGeometry(x: TensorType, k: TensorType, a: ConvAttrs): WindowGeometry {
+  const pad = a.padding as Padding;
+  const rows = windowAxis(dim(x, 1), k.shape[0] as number, a.strides[0]!, pad, a.dilation_rate[0]);
+  const cols = windowAxis(dim(x, 2), k.shape[1] as number, a.strides[1]!, pad, a.dilation_rate[1]);
+  return { strides: a.strides, dilation_rate: a.dilation_rate, before: [rows.before, cols.before], valid: pad === 'valid' };
+}
+
+/** The padding of the conv2d that a transposed conv reverses, from both types. */
+function transposeGeometry(x: TensorType, k: TensorType, y: TensorType, a: ConvAttrs): WindowGeometry {
+  const pad = a.padding as Padding;
+  const before = [0, 1].map((i) =>
+    transposePadBefore(dim(x, i + 1), dim(y, i + 1), k.shape[i] as number, a.strides[i]!, pad, a.dilation_rate[i]!),
+  ) as [number, number];
+  return { strides: a.strides, dilation_rate: a.dilation_rate, before, valid: pad === 'valid' };
+}
+
 const convAttrs = {
   strides: Pair,
   padding: Padding,
@@ -271,6 +289,8 @@ export const conv2dOp = defineOp({
     return tensor(['N', h, w, filters!]);
   },
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dReference(x!, kernel!, bias, a), a.epilogue),
+  emit: ({ operands: [x, k, b], result, attrs: a }) =>
+    conv2dKernel(x!, k!, b !== undefined, result, a.groups, forwardGeometry(x!, k!, a), a.epilogue),
 });
 
 export const conv2dTransposeOp = defineOp({
@@ -304,6 +324,8 @@ export const conv2dTransposeOp = defineOp({
     return tensor(['N', h, w, filters]);
   },
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dTransposeReference(x!, kernel!, bias, a), a.epilogue),
+  emit: ({ operands: [x, k, b], result, attrs: a }) =>
+    conv2dTransposeKernel(x!, k!, b !== undefined, result, a.groups, transposeGeometry(x!, k!, result, a), a.epilogue),
 });
 
 export const depthwiseConv2dOp = defineOp({
@@ -327,6 +349,8 @@ export const depthwiseConv2dOp = defineOp({
     return tensor(['N', h, w, cin! * multiplier!]);
   },
   reference: ([x, kernel, bias], a) => applyEpilogue(depthwiseConv2dReference(x!, kernel!, bias, a), a.epilogue),
+  emit: ({ operands: [x, k, b], result, attrs: a }) =>
+    depthwiseKernel(x!, k!, b !== undefined, result, forwardGeometry(x!, k!, a), a.epilogue),
 });
 
 const windowAttrs = {

@@ -5,6 +5,7 @@
  *   %drop1: f32[N,64] = dropout(%activation) {rate=0.5, seed=null}
  */
 import { Type } from '@sinclair/typebox';
+import { alias } from './emit.js';
 import { defineLayer, defineOp } from './op-def.js';
 
 export const dropoutOp = defineOp({
@@ -15,6 +16,7 @@ export const dropoutOp = defineOp({
   operands: () => ['x'],
   infer: ([x]) => x!,
   reference: ([x]) => x!, // inference: the identity
+  emit: () => alias,
 });
 
 export const dropoutLayer = defineLayer({

@@ -9,7 +9,16 @@
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { tensor } from '../ir/types.js';
-import { ActivationName, applyEpilogue, epilogueAttr, withActivation, type ActivationName as Activation } from './activation.js';
+import {
+  ActivationName,
+  applyEpilogue,
+  epilogueAttr,
+  epilogueCode,
+  withActivation,
+  type ActivationName as Activation,
+  type EpilogueCode,
+} from './activation.js';
+import { kernel, times } from './emit.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 
@@ -32,7 +41,66 @@ export const denseOp = defineOp({
     return tensor([...x!.shape.slice(0, -1), units!]);
   },
   reference: ([x, kernel, bias], a) => applyEpilogue(denseReference(x!, kernel!, bias), a.epilogue),
+  emit: ({ operands: [x, w, b], attrs }) => {
+    const [inDim, units] = w!.shape as [number, number];
+    const rowsPerExample = x!.shape.slice(1, -1).reduce<number>((p, d) => p * (d as number), 1);
+    const ep = epilogueCode(attrs.epilogue);
+    const tag = `${inDim}x${units}${ep.tag ? `_${ep.tag}` : ''}${b ? '' : '_nobias'}`;
+    return kernel(
+      `dense_${tag}`,
+      b ? ['x', 'w', 'b'] : ['x', 'w'],
+      `GEMM [rows, ${inDim}] x [${inDim}, ${units}] in 4x4 register blocks${b ? ', bias' : ''}${ep.tag ? `, ${ep.tag}` : ''}`,
+      gemmCode(times('n', rowsPerExample), inDim, units, b !== undefined, ep),
+      ep.helpers,
+    );
+  },
 });
+
+/**
+ * y[r, u] = f(b[u] + sum_k x[r, k] w[k, u]) for `rows` rows, as register
+ * blocks of 4 rows x 4 columns (16 accumulators, 8 loads per 16
+ * multiply-adds), then the leftover columns and rows in narrower blocks.
+ */
+function gemmCode(rows: string, inDim: number, units: number, bias: boolean, ep: EpilogueCode): string {
+  const wide = units - (units % 4);
+  /** An R x C block at rows r.., columns u..; `x${i}`/`y${i}` hold row i's offsets. */
+  const block = (R: number, C: number): string => {
+    const acc = (i: number, j: number) => `c${i}${j}`;
+    const lines: string[] = [];
+    for (let i = 0; i < R; i++) {
+      const init = Array.from({ length: C }, (_, j) => `${acc(i, j)} = ${bias ? `b[u${j ? ` + ${j}` : ''}]!` : '0'}`);
+      lines.push(`let ${init.join(', ')};`);
+    }
+    lines.push(`for (let k = 0; k < ${inDim}; k++) {`);
+    lines.push(`  const at = k * ${units} + u;`);
+    for (let j = 0; j < C; j++) lines.push(`  const w${j} = w[at${j ? ` + ${j}` : ''}]!;`);
+    for (let i = 0; i < R; i++) {
+      lines.push(`  const a${i} = x[x${i} + k]!;`);
+      lines.push(`  ${Array.from({ length: C }, (_, j) => `${acc(i, j)} += a${i} * w${j};`).join(' ')}`);
+    }
+    lines.push('}');
+    for (let i = 0; i < R; i++) {
+      for (let j = 0; j < C; j++) lines.push(`y[y${i} + u${j ? ` + ${j}` : ''}] = ${ep.scalar(acc(i, j))};`);
+    }
+    return lines.join('\n');
+  };
+  const columns = (R: number) =>
+    [
+      wide > 0 ? `for (let u = 0; u < ${wide}; u += 4) {\n${block(R, 4)}\n}` : '',
+      wide < units ? `for (let u = ${wide}; u < ${units}; u++) {\n${block(R, 1)}\n}` : '',
+    ].filter((c) => c !== '').join('\n');
+  const offsets = (R: number) =>
+    Array.from({ length: R }, (_, i) =>
+      `const x${i} = ${i === 0 ? `r * ${inDim}` : `x${i - 1} + ${inDim}`}, y${i} = ${i === 0 ? `r * ${units}` : `y${i - 1} + ${units}`};`,
+    ).join('\n');
+  return [
+    `const rows = ${rows};`,
+    'let r = 0;',
+    `for (; r + 4 <= rows; r += 4) {\n${offsets(4)}\n${columns(4)}\n}`,
+    `for (; r < rows; r++) {\n${offsets(1)}\n${columns(1)}\n}`,
+    ep.rows('rows', units),
+  ].filter((c) => c !== '').join('\n');
+}
 
 /** y[r, u] = bias[u] + sum_i x[r, i] * kernel[i, u], where r runs over every leading index of x. */
 function denseReference(x: Tensor, kernel: Tensor, bias: Tensor | undefined): Tensor {

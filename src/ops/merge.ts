@@ -7,7 +7,8 @@
 import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
-import { applyEpilogue, epilogueAttr } from './activation.js';
+import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
+import { kernel, perExample, shapeTag, times } from './emit.js';
 import { defineLayer, defineOp, ShapeError } from './op-def.js';
 
 export const addOp = defineOp({
@@ -28,6 +29,18 @@ export const addOp = defineOp({
     const sum = new Float64Array(xs[0]!.data.length);
     for (const x of xs) for (let i = 0; i < sum.length; i++) sum[i] += x.data[i]!;
     return applyEpilogue({ shape: [...xs[0]!.shape], data: sum }, a.epilogue);
+  },
+  emit: ({ operands, result, attrs: a }) => {
+    const ep = epilogueCode(a.epilogue);
+    const size = perExample(result);
+    const params = operands.map((_, i) => `x${i}`);
+    const last = result.shape[result.shape.length - 1] as number;
+    const body = [
+      `for (let i = 0; i < ${times('n', size)}; i++) y[i] = ${ep.scalar(params.map((p) => `${p}[i]!`).join(' + '))};`,
+      ep.rows(times('n', size / last), last),
+    ].filter((c) => c !== '').join('\n');
+    const tag = `${operands.length}x${shapeTag(result)}${ep.tag ? `_${ep.tag}` : ''}`;
+    return kernel(`add_${tag}`, params, `sum of ${operands.length} inputs of ${size} values per example${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
   },
 });
 
@@ -71,6 +84,22 @@ export const concatenateOp = defineOp({
   operands: () => ['x', 'y', '...rest'],
   infer: (xs, a) => concatShape(xs, a.axis),
   reference: (xs, a) => concatReference(xs, a.axis),
+  emit: ({ operands, result, attrs: a }) => {
+    // Per outer index (batch and the axes before `axis`), each input's block in turn.
+    const { outer, inner } = aroundAxis([1, ...(result.shape.slice(1) as number[])], a.axis);
+    const params = operands.map((_, i) => `x${i}`);
+    const total = (result.shape[a.axis] as number) * inner;
+    let offset = 0;
+    const copies = operands.map((t, i) => {
+      const block = (t.shape[a.axis] as number) * inner;
+      const line = `for (let i = 0; i < ${block}; i++) y[o * ${total} + ${offset} + i] = x${i}[o * ${block} + i]!;`;
+      offset += block;
+      return line;
+    });
+    const body = `for (let o = 0; o < ${times('n', outer)}; o++) {\n${copies.join('\n')}\n}`;
+    const tag = `${operands.map(shapeTag).join('_')}_axis${a.axis}`;
+    return kernel(`concatenate_${tag}`, params, `concatenation of ${operands.length} inputs along axis ${a.axis}`, body);
+  },
 });
 
 export const addLayer = defineLayer({

@@ -13,7 +13,9 @@
  */
 import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
-import { applyEpilogue, epilogueAttr } from './activation.js';
+import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
+import type { TensorType } from '../ir/types.js';
+import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
 import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
@@ -92,7 +94,34 @@ export const batchnormOp = defineOp({
       return (gamma ? gamma.data[c]! : 1) * normalized + (beta ? beta.data[c]! : 0);
     });
   },
+  emit: ({ operands: [x], result, attrs: a }) => {
+    const roles = batchnormOperands(a);
+    const params = roles.map((r) => ({ x: 'x', gamma: 'gamma', beta: 'beta', moving_mean: 'mean', moving_variance: 'variance' })[r]!);
+    const scale = a.scale ? `gamma[c]! / Math.sqrt(variance[c]! + ${a.epsilon})` : `1 / Math.sqrt(variance[c]! + ${a.epsilon})`;
+    const value = `(x[i]! - mean[c]!) * s${a.center ? ' + beta[c]!' : ''}`;
+    return kernel(
+      `batchnorm_${shapeTag(x!)}_axis${a.axis}`,
+      params,
+      `inference batch normalization (moving statistics) along axis ${a.axis}`,
+      perChannelLoop(result, a.axis, `const s = ${scale};`, value, (v) => v),
+    );
+  },
 });
+
+/**
+ * Loops over a batch of \`t\` by (outer, channel along \`axis\`, inner), running
+ * \`setup\` once per channel and storing \`wrap(value)\` at index \`i\`.
+ */
+function perChannelLoop(t: TensorType, axis: number, setup: string, value: string, wrap: (v: string) => string): string {
+  const { outer, n: channels, inner } = aroundAxis([1, ...(t.shape.slice(1) as number[])], axis);
+  return `for (let o = 0; o < ${times('n', outer)}; o++) {
+  for (let c = 0; c < ${channels}; c++) {
+    ${setup}
+    const at = (o * ${channels} + c) * ${inner};
+    for (let i = at; i < at + ${inner}; i++) y[i] = ${wrap(value)};
+  }
+}`;
+}
 
 /**
  * What an inference-mode batchnorm with no linear neighbour becomes (`fold-bn`):
@@ -118,6 +147,18 @@ export const affineOp = defineOp({
   },
   reference: ([x, scale, shift], a) =>
     applyEpilogue(perChannel(x!, a.axis, (v, c) => v * scale!.data[c]! + shift!.data[c]!), a.epilogue),
+  emit: ({ operands: [x], result, attrs: a }) => {
+    const ep = epilogueCode(a.epilogue);
+    const last = result.shape[result.shape.length - 1] as number;
+    const rows = ep.rows(times('n', perExample(result) / last), last);
+    return kernel(
+      `affine_${shapeTag(x!)}_axis${a.axis}${ep.tag ? `_${ep.tag}` : ''}`,
+      ['x', 'scale', 'shift'],
+      `per-channel scale and shift along axis ${a.axis}${ep.tag ? `, ${ep.tag}` : ''}`,
+      perChannelLoop(result, a.axis, 'const s = scale[c]!, t = shift[c]!;', 'x[i]! * s + t', ep.scalar) + (rows ? `\n${rows}` : ''),
+      ep.helpers,
+    );
+  },
 });
 
 export const batchnormLayer = defineLayer({

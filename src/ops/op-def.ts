@@ -5,8 +5,9 @@
  * verifier can check them), its traits (data that passes ask about instead of
  * keeping lists of op names), its operand roles, its type rule and its
  * reference kernel (the float64 semantics that the interpreter runs and that
- * passes and codegen are checked against). Later issues add the codegen
- * template and gradient beside these.
+ * passes and codegen are checked against) and its codegen template (`emit`:
+ * the TypeScript kernel for one shape signature). The training issue adds the
+ * gradient beside these.
  *
  * A *layer* is what a spec writes (Keras vocabulary: names, attributes and
  * defaults). A layer lowers to one or more ops and declares its parameters.
@@ -17,6 +18,7 @@ import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { InitSpec } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Attrs, TensorType } from '../ir/types.js';
+import type { Emitted, EmitRequest } from './emit.js';
 
 export type Trait =
   /** no side effects, result depends only on operands and attributes */
@@ -53,6 +55,13 @@ export interface OpDef<P extends TProperties = TProperties> {
    * by the batch size. Ops with an `epilogue` attribute apply it here.
    */
   reference(inputs: readonly Tensor[], attrs: Static<TObject<P>>): Tensor;
+  /**
+   * The codegen template: the inference kernel for these operand types and
+   * attributes (sizes inlined, the batch size `n` a parameter), or an alias
+   * when the result is the first operand's data unchanged (reshape, dropout).
+   * See `emit.ts` for what is in scope in a kernel body.
+   */
+  emit(request: EmitRequest<Static<TObject<P>>>): Emitted;
 }
 
 export interface LowerContext {

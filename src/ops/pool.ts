@@ -12,6 +12,7 @@ import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { tensor } from '../ir/types.js';
 import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js';
+import { kernel, shapeTag } from './emit.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
@@ -88,6 +89,43 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
       return tensor(['N', out[0]!, out[1]!, dim(x!, 3)]);
     },
     reference: ([x], a) => poolReference(x!, a, kind),
+    emit: ({ operands: [x], result, attrs: a }) => {
+      const [, h, w, c] = x!.shape as Dims4;
+      const [, oh, ow] = result.shape as Dims4;
+      const [ph, pw] = a.pool_size as [number, number];
+      const [sy, sx] = a.strides as [number, number];
+      const top = windowAxis(h, ph, sy, a.padding as Padding).before;
+      const left = windowAxis(w, pw, sx, a.padding as Padding).before;
+      // Window bounds clipped to the image: padding cells take no part.
+      const range = (v: string, o: string, s: number, before: number, p: number, size: number) =>
+        a.padding === 'valid'
+          ? `const ${v}0 = ${o} * ${s}, ${v}1 = ${v}0 + ${p};`
+          : `const ${v}0 = Math.max(${o} * ${s} - ${before}, 0), ${v}1 = Math.min(${o} * ${s} - ${before} + ${p}, ${size});`;
+      const reduce = kind === 'max'
+        ? { init: '-Infinity', step: 'acc = Math.max(acc, v);', result: 'acc' }
+        : { init: '0', step: 'acc += v;', result: `acc / ((iy1 - iy0) * (ix1 - ix0))` };
+      const body = `for (let e = 0; e < n; e++) {
+  for (let oy = 0; oy < ${oh}; oy++) {
+    ${range('iy', 'oy', sy, top, ph, h)}
+    for (let ox = 0; ox < ${ow}; ox++) {
+      ${range('ix', 'ox', sx, left, pw, w)}
+      const yAt = ((e * ${oh} + oy) * ${ow} + ox) * ${c};
+      for (let c = 0; c < ${c}; c++) {
+        let acc = ${reduce.init};
+        for (let iy = iy0; iy < iy1; iy++) {
+          for (let ix = ix0; ix < ix1; ix++) {
+            const v = x[((e * ${h} + iy) * ${w} + ix) * ${c} + c]!;
+            ${reduce.step}
+          }
+        }
+        y[yAt + c] = ${reduce.result};
+      }
+    }
+  }
+}`;
+      const tag = `${shapeTag(x!)}_p${ph}x${pw}_s${sy}x${sx}${a.padding === 'same' ? '_same' : ''}`;
+      return kernel(`${name}_${tag}`, ['x'], `${kind} pooling ${ph}x${pw}, stride ${sy}x${sx}, ${h}x${w} -> ${oh}x${ow}, ${c} channels`, body);
+    },
   });
 }
 
@@ -103,6 +141,20 @@ function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
       return tensor(a.keepdims ? ['N', 1, 1, dim(x!, 3)] : ['N', dim(x!, 3)]);
     },
     reference: ([x], a) => globalPoolReference(x!, a.keepdims, kind),
+    emit: ({ operands: [x] }) => {
+      const [, h, w, c] = x!.shape as Dims4;
+      const body = `for (let e = 0; e < n; e++) {
+  for (let c = 0; c < ${c}; c++) {
+    let acc = ${kind === 'max' ? '-Infinity' : '0'};
+    for (let i = 0; i < ${h * w}; i++) {
+      const v = x[(e * ${h * w} + i) * ${c} + c]!;
+      ${kind === 'max' ? 'acc = Math.max(acc, v);' : 'acc += v;'}
+    }
+    y[e * ${c} + c] = ${kind === 'max' ? 'acc' : `acc / ${h * w}`};
+  }
+}`;
+      return kernel(`${name}_${shapeTag(x!)}`, ['x'], `${kind} over ${h}x${w} of ${c} channels`, body);
+    },
   });
 }
 

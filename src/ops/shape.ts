@@ -6,6 +6,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { batched, exampleShape, numel } from '../ir/types.js';
+import { alias } from './emit.js';
 import { defineLayer, defineOp, formatShape, ShapeError } from './op-def.js';
 
 export const reshapeOp = defineOp({
@@ -25,6 +26,7 @@ export const reshapeOp = defineOp({
   },
   // Row-major data is unchanged; only the shape after the batch dimension changes.
   reference: ([x], a) => ({ shape: [x!.shape[0]!, ...a.shape], data: x!.data.slice() }),
+  emit: () => alias,
 });
 
 /** Resolve one `-1` in a Keras target shape against the element count. */

@@ -1,0 +1,39 @@
+/**
+ * The last step of codegen: prettier for layout, and TypeScript's own
+ * transpiler (the one ts-morph bundles) for the plain-ESM `.js` twin.
+ * Both are deterministic: the same text in gives the same bytes out.
+ */
+import { format } from 'prettier';
+import { ts } from 'ts-morph';
+
+const style = { printWidth: 110, trailingComma: 'all', singleQuote: false } as const;
+
+export function formatTypeScript(text: string): Promise<string> {
+  return format(text, { ...style, parser: 'typescript' });
+}
+
+/** Types stripped, comments kept, ES2022 modules. */
+export function formatJavaScript(typescript: string): Promise<string> {
+  const { outputText } = ts.transpileModule(typescript, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, removeComments: false },
+  });
+  return format(outputText, { ...style, parser: 'babel' });
+}
+
+/**
+ * A placeholder for a large literal (the embedded weights) that the text
+ * does not otherwise contain, so it can be swapped in after formatting
+ * without prettier having to read megabytes of base64.
+ */
+export function placeholderFor(text: string, stem: string): string {
+  let k = 0;
+  while (text.includes(`${stem}${k}`)) k++;
+  return `${stem}${k}`;
+}
+
+/** `text` with the one occurrence of `placeholder` replaced. */
+export function fill(text: string, placeholder: string, value: string): string {
+  const at = text.indexOf(placeholder);
+  if (at < 0 || text.indexOf(placeholder, at + 1) >= 0) throw new Error(`placeholder ${placeholder} must occur exactly once`);
+  return text.slice(0, at) + value + text.slice(at + placeholder.length);
+}

@@ -1,0 +1,49 @@
+/**
+ * Code generation: the final IR to standalone TypeScript (and JavaScript)
+ * modules. `inference.ts` assembles the module from each op's `emit`
+ * template, `plan.ts` places values in scratch buffers, `names.ts` keeps spec
+ * names safe, `format.ts` runs prettier and the transpiler.
+ */
+import type { Graph } from '../ir/graph.js';
+import { writeSafetensors } from '../formats/safetensors.js';
+import { fill, formatJavaScript, formatTypeScript } from './format.js';
+import { buildInference, type InferenceOptions } from './inference.js';
+
+export type { InferenceOptions } from './inference.js';
+export { commentText, Namer, safeIdentifier, str } from './names.js';
+
+export interface GeneratedModule {
+  readonly name: string;
+  readonly ts: string;
+  readonly js: string;
+  /** With `weightsMode: 'external'`: the safetensors bytes the module's Model takes. */
+  readonly weights?: Uint8Array;
+}
+
+/**
+ * The inference module of `graph`, which must carry parameter values (loaded
+ * or sampled, then optimized as wanted).
+ */
+export async function generateInferenceModule(graph: Graph, options: InferenceOptions = {}): Promise<GeneratedModule> {
+  const unit = buildInference(graph, options);
+  let ts = await formatTypeScript(unit.text);
+  let js = await formatJavaScript(ts);
+  const name = options.name ?? graph.name;
+  if (unit.placeholder) {
+    const data = base64Weights(unit.params.map((p) => p.value));
+    ts = fill(ts, unit.placeholder, data);
+    js = fill(js, unit.placeholder, data);
+    return { name, ts, js };
+  }
+  const weights = writeSafetensors(new Map(unit.params.map((p) => [p.name, { shape: p.shape, data: p.value }])));
+  return { name, ts, js, weights };
+}
+
+/** Every value as little-endian float32, concatenated, in base64. */
+function base64Weights(values: readonly Float32Array[]): string {
+  const total = values.reduce((s, v) => s + v.length, 0);
+  const bytes = Buffer.alloc(total * 4);
+  let at = 0;
+  for (const v of values) for (const x of v) at = bytes.writeFloatLE(x, at);
+  return bytes.toString('base64');
+}

@@ -1,0 +1,383 @@
+/**
+ * The inference module: a printer over the final IR that assembles, with
+ * ts-morph, a standalone TypeScript module exporting `inputs`, `outputs`,
+ * `class Model` and (with embedded weights) `predict`.
+ *
+ * Layout of a generated module, top to bottom:
+ *   header comment (model, inputs, outputs, passes, how to use it)
+ *   inputs / outputs             per-example shapes
+ *   class Model                  params, scratch buffers, predict, run, forward
+ *   predict                      a shared Model over the embedded weights
+ *   kernels                      one function per distinct kernel body, with the layers it implements
+ *   helpers                      activations and support code, only those used
+ *   PARAMS, SCRATCH, WEIGHTS     tables and the embedded data, last
+ */
+import { Project, Scope, VariableDeclarationKind, type SourceFile } from 'ts-morph';
+import { fail } from '../diagnostics/diagnostic.js';
+import type { Graph, Node } from '../ir/graph.js';
+import { exampleShape } from '../ir/types.js';
+import type { KernelCode, RuntimeHelper } from '../ops/emit.js';
+import { perExample } from '../ops/emit.js';
+import { commentText, Namer, str } from './names.js';
+import { planBuffers, type BufferPlan, type Placement } from './plan.js';
+import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, readSafetensorsSource } from './runtime.js';
+
+export interface InferenceOptions {
+  /** The module's name (its file stem); default: the graph's name. */
+  readonly name?: string;
+  /** `embed` (default): weights inside the module; `external`: safetensors bytes given to the constructor. */
+  readonly weightsMode?: 'embed' | 'external';
+  /** Where the spec came from, for the header comment. */
+  readonly source?: string;
+  /** The passes that ran, for the header comment. */
+  readonly passes?: readonly string[];
+}
+
+/** The module text before formatting, and the parameters it reads, in PARAMS order. */
+export interface InferenceUnit {
+  readonly text: string;
+  readonly params: readonly { readonly name: string; readonly shape: readonly number[]; readonly value: Float32Array }[];
+  /** The string literal standing for the embedded weights, when embedded. */
+  readonly placeholder?: string;
+}
+
+/** Names the module itself defines at the top level. */
+const moduleNames = [
+  'inputs', 'outputs', 'Model', 'predict', 'defaultModel', 'PARAMS', 'SCRATCH', 'WEIGHTS', 'embedded', 'embeddedWeights',
+  'decodeWeights', 'readSafetensors', 'utf8', 'checkBatchSize', 'checkInput', 'feed',
+];
+
+export function buildInference(graph: Graph, options: InferenceOptions = {}): InferenceUnit {
+  const external = options.weightsMode === 'external';
+  const plan = planBuffers(graph);
+  const params = usedParams(graph);
+  const project = new Project({ useInMemoryFileSystem: true });
+  const file = project.createSourceFile('module.ts', '', { overwrite: true });
+
+  const top = new Namer(moduleNames);
+  const kernels = nameKernels(plan, top);
+  const helpers = collectHelpers(plan);
+  for (const h of helpers) top.name(h.name); // reserve (helper names are fixed by the ops)
+
+  file.addStatements(header(graph, options));
+  addShapes(file, graph);
+  addModel(file, graph, plan, params, kernels, external, top);
+  if (!external) {
+    file.addStatements([
+      '/** The Model over the embedded weights that `predict` uses, made on first call. */',
+      'let defaultModel: Model | undefined;',
+    ]);
+    file.addFunction({
+      name: 'predict',
+      isExported: true,
+      docs: ['`new Model().predict(x, batchSize)` with one Model kept for every call.'],
+      parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }],
+      returnType: 'Float32Array',
+      statements: ['defaultModel ??= new Model();', 'return defaultModel.predict(x, batchSize);'],
+    });
+  }
+  addKernels(file, kernels);
+  file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, feedSource, readSafetensorsSource]);
+
+  file.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['Every parameter the kernels read: safetensors name and shape, in the order of the embedded data.'],
+    declarations: [{
+      name: 'PARAMS',
+      type: 'ReadonlyArray<readonly [name: string, shape: readonly number[]]>',
+      initializer: `[${params.map((p) => `[${str(p.name)}, [${p.shape.join(', ')}]]`).join(', ')}]`,
+    }],
+  });
+  file.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['Floats per example of each scratch buffer; layers whose values do not overlap in time share one.'],
+    declarations: [{ name: 'SCRATCH', type: 'readonly number[]', initializer: `[${plan.slotSizes.join(', ')}]` }],
+  });
+  let placeholder: string | undefined;
+  if (!external) {
+    placeholder = placeholderName(file.getFullText());
+    file.addStatements([
+      decodeWeightsSource,
+      '/** The embedded weights, decoded on first use and shared by every Model (kernels only read them). */',
+      'let embedded: Float32Array[] | undefined;',
+      `function embeddedWeights(): Float32Array[] {
+  if (embedded === undefined) {
+    const all = decodeWeights(WEIGHTS);
+    let at = 0;
+    embedded = PARAMS.map(([, shape]) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      at += size;
+      return all.subarray(at - size, at);
+    });
+  }
+  return embedded;
+}`,
+      `/** ${params.reduce((s, p) => s + p.value.length, 0)} float32 weights, little-endian, base64. */`,
+      `const WEIGHTS = "${placeholder}";`,
+    ]);
+  }
+  return { text: file.getFullText(), params, ...(placeholder ? { placeholder } : {}) };
+}
+
+function placeholderName(text: string): string {
+  let k = 0;
+  while (text.includes(`MODELC_WEIGHTS_${k}`)) k++;
+  return `MODELC_WEIGHTS_${k}`;
+}
+
+const feedSource = `/** feeds[name], own properties only (a feed named "__proto__" or "toString" is not inherited). */
+function feed(feeds: Record<string, Float32Array>, name: string): Float32Array {
+  const x = Object.prototype.hasOwnProperty.call(feeds, name) ? feeds[name] : undefined;
+  if (x === undefined) throw new TypeError("run: no feed for input " + JSON.stringify(name));
+  return x;
+}`;
+
+/** The parameters nodes read, in the graph's order; each must carry a value. */
+function usedParams(graph: Graph) {
+  const read = new Set(graph.nodes.flatMap((n) => n.operands));
+  for (const out of graph.outputs) {
+    if (graph.params.some((p) => p.name === out)) fail('verify', `output '${out}' is a parameter; codegen needs it computed`);
+  }
+  return graph.params.filter((p) => read.has(p.name)).map((p) => {
+    if (!p.value) fail('weights', `parameter '${p.name}' has no value: load weights or sample the initializers first`);
+    return { name: p.name, shape: p.type.shape as number[], value: p.value };
+  });
+}
+
+interface NamedKernel {
+  readonly name: string;
+  readonly code: KernelCode;
+  /** The spec layers (node provenance) it implements, in order of first use. */
+  readonly layers: string[];
+}
+
+/** One function per distinct kernel: equal params and body are one function. */
+function nameKernels(plan: BufferPlan, top: Namer): Map<Node, NamedKernel> {
+  const byBody = new Map<string, NamedKernel>();
+  const byNode = new Map<Node, NamedKernel>();
+  for (const { node, kernel } of plan.steps) {
+    if (!kernel) continue;
+    const key = `${kernel.params.join(',')}\n${kernel.body}`;
+    let named = byBody.get(key);
+    if (!named) {
+      named = { name: top.name(kernel.stem), code: kernel, layers: [] };
+      byBody.set(key, named);
+    }
+    if (!named.layers.includes(node.layer)) named.layers.push(node.layer);
+    byNode.set(node, named);
+  }
+  return byNode;
+}
+
+/** Every helper the kernels call, and the helpers those call, sorted by name. */
+function collectHelpers(plan: BufferPlan): RuntimeHelper[] {
+  const found = new Map<string, RuntimeHelper>();
+  const visit = (h: RuntimeHelper) => {
+    const seen = found.get(h.name);
+    if (seen && seen.source !== h.source) throw new Error(`two helpers named ${h.name} with different code`);
+    found.set(h.name, h);
+    for (const u of h.uses ?? []) visit(u);
+  };
+  for (const { kernel } of plan.steps) for (const h of kernel?.helpers ?? []) visit(h);
+  return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Passes named by the markers they leave in a node's provenance. */
+function shapedBy(layer: string): string[] {
+  const passes: string[] = [];
+  if (layer.includes('(folded)')) passes.push('fold-bn');
+  if (layer.includes('(fused)')) passes.push('fuse-activation');
+  return passes;
+}
+
+function header(graph: Graph, options: InferenceOptions): string {
+  const io = (vs: readonly { name: string; shape: readonly number[] }[]) =>
+    vs.map((v) => `${commentText(v.name)} [${v.shape.join(', ')}]`).join(', ');
+  const lines = [
+    `${commentText(options.name ?? graph.name)}: inference module generated by modelc${options.source ? ` from ${commentText(options.source)}` : ''}.`,
+    'Do not edit: regenerate it with `modelc compile`.',
+    '',
+    `Inputs:  ${io(shapesOf(graph, 'inputs'))}`,
+    `Outputs: ${io(shapesOf(graph, 'outputs'))}`,
+    `Passes:  ${options.passes && options.passes.length > 0 ? options.passes.join(', ') : 'none'}`,
+    '',
+    'Standalone: imports nothing, runs in Node and browsers. Arrays are float32,',
+    'batch-major and row-major (NHWC for images).',
+    '',
+    '  const model = new Model();',
+    '  const y = model.predict(x, batchSize);  // first input -> first output',
+    options.weightsMode === 'external'
+      ? 'Weights: pass the safetensors bytes written next to this module to `new Model(bytes)`.'
+      : 'Weights: embedded; `new Model(bytes)` takes other safetensors weights of the same shapes.',
+  ];
+  return `/**\n${lines.map((l) => (l ? ` * ${l}` : ' *')).join('\n')}\n */`;
+}
+
+function shapesOf(graph: Graph, which: 'inputs' | 'outputs') {
+  const types = new Map([...graph.inputs.map((i) => [i.name, i.type] as const), ...graph.nodes.map((n) => [n.result, n.type] as const)]);
+  const names = which === 'inputs' ? graph.inputs.map((i) => i.name) : graph.outputs;
+  return names.map((name) => ({ name, shape: exampleShape(types.get(name)!) }));
+}
+
+function addShapes(file: SourceFile, graph: Graph): void {
+  for (const which of ['inputs', 'outputs'] as const) {
+    const list = shapesOf(graph, which).map((v) => `{ name: ${str(v.name)}, shape: [${v.shape.join(', ')}] }`);
+    file.addVariableStatement({
+      isExported: true,
+      declarationKind: VariableDeclarationKind.Const,
+      docs: [which === 'inputs'
+        ? 'The inputs, in the order `run` feeds and `predict` takes them: per-example shapes (NHWC).'
+        : 'The outputs, in the order `run` returns them (`predict` returns the first): per-example shapes.'],
+      declarations: [{ name: which, type: 'ReadonlyArray<{ name: string; shape: readonly number[] }>', initializer: `[${list.join(', ')}]` }],
+    });
+  }
+}
+
+function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
+  const emitted = new Set<string>();
+  for (const k of kernels.values()) {
+    if (emitted.has(k.name)) continue;
+    emitted.add(k.name);
+    const passes = [...new Set(k.layers.flatMap(shapedBy))];
+    file.addFunction({
+      name: k.name,
+      docs: [[
+        commentText(k.code.summary),
+        `Implements: ${k.layers.map(commentText).join('; ')}`,
+        ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : []),
+      ].join('\n')],
+      parameters: [
+        { name: 'n', type: 'number' },
+        ...k.code.params.map((p) => ({ name: p, type: 'Float32Array' })),
+        { name: 'y', type: 'Float32Array' },
+      ],
+      returnType: 'void',
+      statements: k.code.body,
+    });
+  }
+}
+
+function addModel(
+  file: SourceFile,
+  graph: Graph,
+  plan: BufferPlan,
+  params: InferenceUnit['params'],
+  kernels: Map<Node, NamedKernel>,
+  external: boolean,
+  top: Namer,
+): void {
+  const props = new Namer();
+  const propOf = new Map(params.map((p) => [p.name, props.name(p.name)]));
+  // Locals never shadow a module-level name (kernels, helpers, tables) the methods use.
+  const locals = top.child(['n', 'p', 's', 'feeds', 'batchSize', 'name']);
+  const inputIds = graph.inputs.map((i) => locals.name(i.name));
+  const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, inputIds[k]!]));
+
+  // forward: one call per kernel, in node order; aliases are new names for their operand's data.
+  const forward: string[] = ['if (n > this.capacity) this.grow(n);', 'const p = this.p;', 'const s = this.scratch;'];
+  for (const { node, kernel } of plan.steps) {
+    const id = locals.name(node.result);
+    valueIds.set(node.result, id);
+    const operand = (o: string) => (propOf.has(o) ? `p.${propOf.get(o)}` : valueIds.get(o)!);
+    forward.push('', `// ${commentText(node.layer)}${node.layer === node.result ? '' : ` -> ${commentText(node.result)}`}`);
+    if (!kernel) {
+      forward.push(`const ${id} = ${operand(node.operands[0]!)}; // ${commentText(node.op)}: the same data`);
+      continue;
+    }
+    const slot = plan.placement.get(node.result) as Extract<Placement, { kind: 'slot' }>;
+    forward.push(`const ${id} = s[${slot.slot}]!;`);
+    forward.push(`${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`);
+  }
+
+  const shapes = { inputs: shapesOf(graph, 'inputs'), outputs: shapesOf(graph, 'outputs') };
+  const what = (v: { name: string; shape: readonly number[] }) => str(`input ${JSON.stringify(v.name)} (shape [${v.shape.join(', ')}] per example)`);
+  /** The expression for an output's data in predict/run, where inputs are the given expressions. */
+  const outputData = (name: string, inputs: readonly string[]) => {
+    const at = plan.placement.get(name)!;
+    const size = perExample(graph.nodes.find((nd) => nd.result === name)?.type ?? graph.inputs.find((i) => i.name === name)!.type);
+    const data = at.kind === 'slot' ? `this.scratch[${at.slot}]!` : at.kind === 'input' ? inputs[at.index]! : '';
+    return `${data}.slice(0, ${size === 1 ? 'batchSize' : `batchSize * ${size}`})`;
+  };
+
+  const first = shapes.inputs[0]!;
+  const predict = graph.inputs.length === 1
+    ? [
+        'checkBatchSize(batchSize);',
+        `checkInput(x, batchSize, ${perExample(graph.inputs[0]!.type)}, ${what(first)});`,
+        'this.forward(batchSize, x);',
+        `return ${outputData(graph.outputs[0]!, ['x'])};`,
+      ]
+    : [`throw new TypeError(${str(`this model has ${graph.inputs.length} inputs: use run()`)});`];
+  const run = [
+    'checkBatchSize(batchSize);',
+    'for (const name of Object.keys(feeds)) {',
+    `  if (!inputs.some((i) => i.name === name)) throw new TypeError("run: unknown input " + JSON.stringify(name) + "; the inputs are " + inputs.map((i) => JSON.stringify(i.name)).join(", "));`,
+    '}',
+    ...graph.inputs.flatMap((input, k) => [
+      `const ${inputIds[k]} = feed(feeds, ${str(input.name)});`,
+      `checkInput(${inputIds[k]}, batchSize, ${perExample(input.type)}, ${what(shapes.inputs[k]!)});`,
+    ]),
+    `this.forward(batchSize, ${inputIds.join(', ')});`,
+    `return { ${graph.outputs.map((o) => `[${str(o)}]: ${outputData(o, inputIds)}`).join(', ')} };`,
+  ];
+
+  file.addInterface({
+    name: 'Params',
+    docs: ['The weights as the kernels read them (Keras layouts, after the passes).'],
+    properties: params.map((p) => ({ name: propOf.get(p.name)!, type: 'Float32Array', isReadonly: true, docs: [`${commentText(p.name)} [${p.shape.join(', ')}]`] })),
+  });
+  file.addClass({
+    name: 'Model',
+    isExported: true,
+    docs: ['The model with its weights and reusable scratch buffers. Not reentrant: one call at a time per instance.'],
+    properties: [
+      { name: 'p', scope: Scope.Private, isReadonly: true, type: 'Params' },
+      { name: 'scratch', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]', docs: ['Scratch buffers for `capacity` examples, grown only when a larger batch comes.'] },
+      { name: 'capacity', scope: Scope.Private, initializer: '0' },
+    ],
+    ctors: [{
+      docs: [external
+        ? '@param weights the bytes of the safetensors file written with this module (tensors as in PARAMS)'
+        : '@param weights safetensors bytes to use instead of the embedded weights (tensors as in PARAMS)'],
+      parameters: [{ name: 'weights', type: 'Uint8Array', hasQuestionToken: !external }],
+      statements: [
+        ...(external
+          ? [`if (weights === undefined) throw new TypeError("this module was compiled with --weights-mode external: pass the bytes of its safetensors file to new Model(bytes)");`,
+             'const t = readSafetensors(weights);']
+          : ['const t = weights === undefined ? embeddedWeights() : readSafetensors(weights);']),
+        `this.p = { ${params.map((p, k) => `${propOf.get(p.name)}: t[${k}]!`).join(', ')} };`,
+      ],
+    }],
+    methods: [
+      {
+        name: 'predict',
+        docs: ['Runs the first input through the model: `batchSize` examples in, the first output out (a new array).'],
+        parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }],
+        returnType: 'Float32Array',
+        statements: predict,
+      },
+      {
+        name: 'run',
+        docs: ['Runs the model on every input by name; returns every output by name (new arrays).'],
+        parameters: [{ name: 'feeds', type: 'Record<string, Float32Array>' }, { name: 'batchSize', type: 'number' }],
+        returnType: 'Record<string, Float32Array>',
+        statements: run,
+      },
+      {
+        name: 'grow',
+        scope: Scope.Private,
+        parameters: [{ name: 'batchSize', type: 'number' }],
+        returnType: 'void',
+        statements: ['this.scratch = SCRATCH.map((size) => new Float32Array(size * batchSize));', 'this.capacity = batchSize;'],
+      },
+      {
+        name: 'forward',
+        scope: Scope.Private,
+        docs: ['Every layer in order; results stay in the scratch buffers.'],
+        parameters: [{ name: 'n', type: 'number' }, ...inputIds.map((id) => ({ name: id, type: 'Float32Array' }))],
+        returnType: 'void',
+        statements: forward,
+      },
+    ],
+  });
+}

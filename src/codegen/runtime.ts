@@ -1,0 +1,120 @@
+/**
+ * Support code that generated modules carry (they import nothing): argument
+ * checks, the embedded-weights decoder and a safetensors reader. Each piece is
+ * TypeScript source, emitted only when the module needs it.
+ */
+
+export const checkBatchSizeSource = `/** A batch size must be a positive integer. */
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError("batchSize must be a positive integer, got " + String(batchSize));
+  }
+}`;
+
+export const checkInputSource = `/** An input holds \`size\` floats per example, batch-major. */
+function checkInput(x: Float32Array, batchSize: number, size: number, what: string): void {
+  if (!(x instanceof Float32Array)) {
+    throw new TypeError(what + " must be a Float32Array");
+  }
+  if (x.length !== batchSize * size) {
+    throw new RangeError(
+      what + " needs batchSize * " + size + " = " + batchSize * size + " floats for batchSize " + batchSize +
+        ", got " + x.length + (x.length % size === 0 ? " (a batch of " + x.length / size + ")" : ""),
+    );
+  }
+}`;
+
+/** Base64 to bytes, then little-endian float32s, whatever the platform's byte order. */
+export const decodeWeightsSource = `/** The embedded weights: base64 of little-endian float32s. */
+function decodeWeights(text: string): Float32Array {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const code = new Uint8Array(128);
+  for (let i = 0; i < 64; i++) code[alphabet.charCodeAt(i)] = i;
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  const bytes = new Uint8Array((text.length / 4) * 3 - pad);
+  for (let i = 0, o = 0; i < text.length; i += 4) {
+    const v =
+      (code[text.charCodeAt(i)]! << 18) | (code[text.charCodeAt(i + 1)]! << 12) |
+      (code[text.charCodeAt(i + 2)]! << 6) | code[text.charCodeAt(i + 3)]!;
+    bytes[o++] = v >> 16;
+    if (o < bytes.length) bytes[o++] = (v >> 8) & 255;
+    if (o < bytes.length) bytes[o++] = v & 255;
+  }
+  const view = new DataView(bytes.buffer);
+  const floats = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);
+  return floats;
+}`;
+
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header
+ * `{name: {dtype, shape, data_offsets: [begin, end]}}` (offsets relative to
+ * the data after the header) and the raw little-endian data. The reader checks
+ * every tensor the module needs (present, F32, the right shape, inside the
+ * file) and that there are no others, and copies the data out.
+ */
+export const readSafetensorsSource = `/** The parameters, in PARAMS order, from safetensors bytes; throws a clear error on any mismatch. */
+function readSafetensors(bytes: Uint8Array): Float32Array[] {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError("weights must be the bytes of a safetensors file (a Uint8Array)");
+  }
+  const fail = (message: string): never => {
+    throw new Error("weights: " + message);
+  };
+  if (bytes.length < 8) fail("not a safetensors file: " + bytes.length + " bytes, shorter than the 8-byte header length");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 4294967296;
+  if (8 + headerLength > bytes.length) {
+    fail("header length " + headerLength + " runs past the end of the file (" + bytes.length + " bytes)");
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(utf8(bytes.subarray(8, 8 + headerLength)));
+  } catch {
+    fail("the header is not valid JSON");
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) fail("the header is not a JSON object");
+  const entries = header as Record<string, unknown>;
+  const dataLength = bytes.length - 8 - headerLength;
+  const expected = new Set(PARAMS.map(([name]) => name));
+  for (const name of Object.keys(entries)) {
+    if (name !== "__metadata__" && !expected.has(name)) fail("unexpected tensor " + JSON.stringify(name) + " (this model has no such parameter)");
+  }
+  return PARAMS.map(([name, shape]) => {
+    const entry = entries[name] as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | undefined;
+    const what = "tensor " + JSON.stringify(name);
+    if (entry === undefined) return fail("missing " + what + " of shape [" + shape.join(", ") + "]");
+    if (entry.dtype !== "F32") fail(what + " has dtype " + JSON.stringify(entry.dtype) + "; expected F32");
+    const given = entry.shape;
+    if (!Array.isArray(given) || given.length !== shape.length || given.some((d, i) => d !== shape[i])) {
+      fail(what + " has shape " + JSON.stringify(given) + "; expected [" + shape.join(", ") + "]");
+    }
+    const size = shape.reduce((a, b) => a * b, 1);
+    const offsets = entry.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
+      return fail(what + " has invalid data_offsets " + JSON.stringify(offsets));
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end - begin !== size * 4 || end > dataLength) {
+      fail(what + " has data_offsets [" + begin + ", " + end + "]; expected " + size * 4 + " bytes inside " + dataLength + " bytes of data");
+    }
+    const out = new Float32Array(size);
+    const at = 8 + headerLength + begin;
+    for (let i = 0; i < size; i++) out[i] = view.getFloat32(at + i * 4, true);
+    return out;
+  });
+}
+
+/** UTF-8 bytes to a string (TextDecoder is not in every TypeScript lib). */
+function utf8(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i++]!;
+    let c = b;
+    if (b >= 0xf0) c = ((b & 7) << 18) | ((bytes[i++]! & 63) << 12) | ((bytes[i++]! & 63) << 6) | (bytes[i++]! & 63);
+    else if (b >= 0xe0) c = ((b & 15) << 12) | ((bytes[i++]! & 63) << 6) | (bytes[i++]! & 63);
+    else if (b >= 0xc0) c = ((b & 31) << 6) | (bytes[i++]! & 63);
+    s += String.fromCodePoint(c);
+  }
+  return s;
+}`;

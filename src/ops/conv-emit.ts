@@ -1,0 +1,170 @@
+/**
+ * Codegen templates of the convolution family (the op definitions, shape
+ * rules and reference kernels are in `conv.ts`; this file keeps it short).
+ *
+ * Direct loops with every size inlined: for each output cell the kernel
+ * initializes the row of output channels with the bias, accumulates
+ * x[cell] * k[tap, :] over the window taps whose input cell lies inside the
+ * image (padding cells are skipped, so they count as zero; with `valid`
+ * padding the bounds checks are not emitted), then applies the epilogue to
+ * the finished row. The innermost loop runs over output channels, contiguous
+ * in both the kernel (Keras layouts) and the output (NHWC).
+ */
+import type { TensorType } from '../ir/types.js';
+import { epilogueCode, type Epilogue } from './activation.js';
+import { kernel, shapeTag, type KernelCode } from './emit.js';
+
+type Dims4 = [number, number, number, number];
+
+export interface WindowGeometry {
+  readonly strides: readonly number[];
+  readonly dilation_rate: readonly number[];
+  /** Padding before the first cell, rows and columns. */
+  readonly before: readonly [number, number];
+  readonly valid: boolean;
+}
+
+function dims(t: TensorType): Dims4 {
+  return [0, ...t.shape.slice(1)] as Dims4;
+}
+
+/** `const iy = ...; if (outside) continue;` for one window axis. */
+function tap(v: string, out: string, k: string, stride: number, dilation: number, before: number, size: number, valid: boolean): string {
+  const terms = [stride === 1 ? out : `${out} * ${stride}`, dilation === 1 ? k : `${k} * ${dilation}`];
+  const index = `${terms.join(' + ')}${before ? ` - ${before}` : ''}`;
+  return valid ? `const ${v} = ${index};` : `const ${v} = ${index};\nif (${v} < 0 || ${v} >= ${size}) continue;`;
+}
+
+function geometryTag(g: WindowGeometry): string {
+  const s = g.strides.some((v) => v !== 1) ? `_s${g.strides.join('x')}` : '';
+  const d = g.dilation_rate.some((v) => v !== 1) ? `_d${g.dilation_rate.join('x')}` : '';
+  return `${s}${d}${g.valid ? '' : '_same'}`;
+}
+
+/** The epilogue over each finished row of `len` channels at `yAt`, and the softmax pass. */
+function finish(ep: ReturnType<typeof epilogueCode>, len: number): string {
+  const v = ep.scalar('y[yAt + f]!');
+  return v === 'y[yAt + f]!' ? '' : `for (let f = 0; f < ${len}; f++) y[yAt + f] = ${v};`;
+}
+
+export function conv2dKernel(x: TensorType, k: TensorType, bias: boolean, result: TensorType, groups: number, g: WindowGeometry, epilogue: Epilogue | undefined): KernelCode {
+  const [, h, w, c] = dims(x);
+  const [kh, kw, cg, filters] = k.shape as Dims4;
+  const [, oh, ow] = dims(result);
+  const fg = filters / groups;
+  const ep = epilogueCode(epilogue);
+  const accumulate =
+    groups === 1
+      ? `for (let c = 0; c < ${c}; c++) {
+  const v = x[xAt + c]!;
+  const k0 = kAt + c * ${filters};
+  for (let f = 0; f < ${filters}; f++) y[yAt + f] += v * k[k0 + f]!;
+}`
+      : `for (let g = 0; g < ${groups}; g++) {
+  for (let c = 0; c < ${cg}; c++) {
+    const v = x[xAt + g * ${cg} + c]!;
+    const k0 = kAt + c * ${filters} + g * ${fg};
+    const y0 = yAt + g * ${fg};
+    for (let f = 0; f < ${fg}; f++) y[y0 + f] += v * k[k0 + f]!;
+  }
+}`;
+  const body = `for (let e = 0; e < n; e++) {
+  for (let oy = 0; oy < ${oh}; oy++) {
+    for (let ox = 0; ox < ${ow}; ox++) {
+      const yAt = ((e * ${oh} + oy) * ${ow} + ox) * ${filters};
+      for (let f = 0; f < ${filters}; f++) y[yAt + f] = ${bias ? 'b[f]!' : '0'};
+      for (let ky = 0; ky < ${kh}; ky++) {
+        ${tap('iy', 'oy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], h, g.valid)}
+        for (let kx = 0; kx < ${kw}; kx++) {
+          ${tap('ix', 'ox', 'kx', g.strides[1]!, g.dilation_rate[1]!, g.before[1], w, g.valid)}
+          const xAt = ((e * ${h} + iy) * ${w} + ix) * ${c};
+          const kAt = (ky * ${kw} + kx) * ${cg * filters};
+          ${accumulate}
+        }
+      }
+      ${finish(ep, filters)}
+    }
+  }
+}
+${ep.rows(`n * ${oh * ow}`, filters)}`;
+  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
+  const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}`;
+  return kernel(`conv2d_${tag}`, bias ? ['x', 'k', 'b'] : ['x', 'k'], `${what}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+}
+
+export function depthwiseKernel(x: TensorType, k: TensorType, bias: boolean, result: TensorType, g: WindowGeometry, epilogue: Epilogue | undefined): KernelCode {
+  const [, h, w, c] = dims(x);
+  const [kh, kw, , m] = k.shape as Dims4;
+  const [, oh, ow, out] = dims(result);
+  const ep = epilogueCode(epilogue);
+  const accumulate =
+    m === 1
+      ? `for (let c = 0; c < ${c}; c++) y[yAt + c] += x[xAt + c]! * k[kAt + c]!;`
+      : `for (let c = 0; c < ${c}; c++) {
+  const v = x[xAt + c]!;
+  for (let m = 0; m < ${m}; m++) y[yAt + c * ${m} + m] += v * k[kAt + c * ${m} + m]!;
+}`;
+  const body = `for (let e = 0; e < n; e++) {
+  for (let oy = 0; oy < ${oh}; oy++) {
+    for (let ox = 0; ox < ${ow}; ox++) {
+      const yAt = ((e * ${oh} + oy) * ${ow} + ox) * ${out};
+      for (let f = 0; f < ${out}; f++) y[yAt + f] = ${bias ? 'b[f]!' : '0'};
+      for (let ky = 0; ky < ${kh}; ky++) {
+        ${tap('iy', 'oy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], h, g.valid)}
+        for (let kx = 0; kx < ${kw}; kx++) {
+          ${tap('ix', 'ox', 'kx', g.strides[1]!, g.dilation_rate[1]!, g.before[1], w, g.valid)}
+          const xAt = ((e * ${h} + iy) * ${w} + ix) * ${c};
+          const kAt = (ky * ${kw} + kx) * ${c * m};
+          ${accumulate}
+        }
+      }
+      ${finish(ep, out)}
+    }
+  }
+}
+${ep.rows(`n * ${oh * ow}`, out)}`;
+  const tag = `${shapeTag(x)}_k${kh}x${kw}${m > 1 ? `_m${m}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
+  const what = `depthwise conv ${kh}x${kw}, ${c} channels x ${m}, ${h}x${w} -> ${oh}x${ow}`;
+  return kernel(`depthwise_conv2d_${tag}`, bias ? ['x', 'k', 'b'] : ['x', 'k'], `${what}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+}
+
+/**
+ * The transposed convolution scatters: each input cell adds x * k[tap, :, c]
+ * to the output cell its tap reaches (the adjoint of conv2d), so the output
+ * is cleared first and bias and epilogue run in a final pass.
+ */
+export function conv2dTransposeKernel(x: TensorType, k: TensorType, bias: boolean, result: TensorType, groups: number, g: WindowGeometry, epilogue: Epilogue | undefined): KernelCode {
+  const [, h, w, c] = dims(x);
+  const [kh, kw, fg] = k.shape as Dims4;
+  const [, oh, ow, filters] = dims(result);
+  const cg = c / groups;
+  const ep = epilogueCode(epilogue);
+  const scatter = `for (let c = 0; c < ${c}; c++) {
+  const v = x[xAt + c]!;
+  const y0 = yAt + ${groups === 1 ? '0' : `Math.floor(c / ${cg}) * ${fg}`};
+  for (let f = 0; f < ${fg}; f++) y[y0 + f] += v * k[kAt + f * ${c} + c]!;
+}`;
+  const value = ep.scalar(bias ? 'y[i + f]! + b[f]!' : 'y[i + f]!');
+  const body = `y.fill(0, 0, n * ${oh * ow * filters});
+for (let e = 0; e < n; e++) {
+  for (let iy = 0; iy < ${h}; iy++) {
+    for (let ix = 0; ix < ${w}; ix++) {
+      const xAt = ((e * ${h} + iy) * ${w} + ix) * ${c};
+      for (let ky = 0; ky < ${kh}; ky++) {
+        ${tap('oy', 'iy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], oh, false)}
+        for (let kx = 0; kx < ${kw}; kx++) {
+          ${tap('ox', 'ix', 'kx', g.strides[1]!, g.dilation_rate[1]!, g.before[1], ow, false)}
+          const yAt = ((e * ${oh} + oy) * ${ow} + ox) * ${filters};
+          const kAt = (ky * ${kw} + kx) * ${fg * c};
+          ${scatter}
+        }
+      }
+    }
+  }
+}
+${value === 'y[i + f]!' ? '' : `for (let i = 0; i < n * ${oh * ow * filters}; i += ${filters}) {\n  for (let f = 0; f < ${filters}; f++) y[i + f] = ${value};\n}`}
+${ep.rows(`n * ${oh * ow}`, filters)}`;
+  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
+  const what = `transposed conv ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}`;
+  return kernel(`conv2d_transpose_${tag}`, bias ? ['x', 'k', 'b'] : ['x', 'k'], `${what}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+}
