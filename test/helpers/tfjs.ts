@@ -16,10 +16,9 @@
  *
  * Tolerance: max |got - want| <= 1e-4 * max(1, max |want|), per output.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
+import { generateInferenceModule } from '../../src/codegen/index.js';
 import { compileFile } from '../../src/frontend/load.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { fromF32, size } from '../../src/ir/tensor.js';
@@ -216,25 +215,8 @@ export function interpretOutputs(graph: Graph, p: Prepared): Output[] {
   return graph.outputs.map((o) => out[o]!);
 }
 
-/** The part of the codegen module the harness uses. */
-interface Codegen {
-  generateInferenceModule(graph: Graph, options?: { name?: string }): Promise<{ name: string; ts: string; js: string }>;
-}
-
-/** The specifier is a variable so that the type-check does not need the module to exist. */
-const codegenModule = '../../src/codegen/index.js';
-
-/** The code generator, or an error saying it has not been written yet. */
-async function loadCodegen(): Promise<Codegen> {
-  if (!existsSync(fileURLToPath(new URL('../../src/codegen/index.ts', import.meta.url)))) {
-    throw new Error('src/codegen/index.ts does not exist yet: the generated-code comparison cannot run');
-  }
-  return (await import(/* @vite-ignore */ codegenModule)) as Codegen;
-}
-
 /** The outputs of the inference module generated from `graph` (f32), in the graph's output order. */
 export async function generatedOutputs(graph: Graph, p: Prepared): Promise<Output[]> {
-  const { generateInferenceModule } = await loadCodegen();
   const { js } = await generateInferenceModule(graph, { name: p.name });
   const mod = await importModule(js, p.name);
   const out = new mod.Model().run({ ...p.feeds }, BATCH);
