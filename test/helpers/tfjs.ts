@@ -16,6 +16,7 @@
  *
  * Tolerance: max |got - want| <= 1e-4 * max(1, max |want|), per output.
  */
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { generateInferenceModule } from '../../src/codegen/index.js';
