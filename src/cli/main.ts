@@ -12,6 +12,7 @@ import { printJsonSpec } from '../frontend/json.js';
 import { compileFile, detectFormat, loadSpec, type SpecFormat } from '../frontend/load.js';
 import { printGraph } from '../ir/print.js';
 import { readSource, writeFileAtomic } from '../util/fs.js';
+import { compileCommand, type CompileOptions } from './compile.js';
 import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { summarize } from './summary.js';
 import { verifyOptimization } from './verify.js';
@@ -101,6 +102,21 @@ function build(io: Io, state: RunState): Command {
     if (!report.ok) state.exitCode = 1;
   });
 
+  pipelineOptions(
+    program
+      .command('compile')
+      .description('generate a standalone TypeScript inference module (optimized by default)')
+      .argument('<spec>', 'a .nn or .json model spec')
+      .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
+      .option('--name <id>', 'file and module name (default: the model name)')
+      .addOption(new Option('--emit <kind>', 'which files to write').choices(['ts', 'js', 'both']).default('ts'))
+      .addOption(new Option('--weights-mode <mode>', 'embed the weights, or read safetensors bytes at run time (written next to the module)').choices(['embed', 'external']).default('embed'))
+      .option('--no-optimize', 'run no passes: one kernel per spec op')
+      .option('--emit-test', 'also write <name>.test.ts/.js: golden vectors checked with node --test'),
+    true,
+  ).action(async (path: string, opts: CompileOptions) => {
+    for (const file of await compileCommand(path, opts, io.stderr)) io.stdout(file + '\n');
+  });
   program
     .command('convert')
     .description('convert a spec between the .nn DSL and JSON (round-trips exactly)')

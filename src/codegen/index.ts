@@ -10,6 +10,7 @@ import { fill, formatJavaScript, formatTypeScript } from './format.js';
 import { buildInference, type InferenceOptions } from './inference.js';
 
 export type { InferenceOptions } from './inference.js';
+export { generateGoldenTest, type GoldenTestOptions, type GoldenVectors } from './golden.js';
 export { commentText, Namer, safeIdentifier, str } from './names.js';
 
 export interface GeneratedModule {

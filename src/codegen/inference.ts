@@ -18,6 +18,7 @@ import type { Graph, Node } from '../ir/graph.js';
 import { exampleShape } from '../ir/types.js';
 import type { KernelCode, RuntimeHelper } from '../ops/emit.js';
 import { perExample } from '../ops/emit.js';
+import { placeholderFor } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, readSafetensorsSource } from './runtime.js';
@@ -95,7 +96,7 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   });
   let placeholder: string | undefined;
   if (!external) {
-    placeholder = placeholderName(file.getFullText());
+    placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
     file.addStatements([
       decodeWeightsSource,
       '/** The embedded weights, decoded on first use and shared by every Model (kernels only read them). */',
@@ -117,12 +118,6 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
     ]);
   }
   return { text: file.getFullText(), params, ...(placeholder ? { placeholder } : {}) };
-}
-
-function placeholderName(text: string): string {
-  let k = 0;
-  while (text.includes(`MODELC_WEIGHTS_${k}`)) k++;
-  return `MODELC_WEIGHTS_${k}`;
 }
 
 const feedSource = `/** feeds[name], own properties only (a feed named "__proto__" or "toString" is not inherited). */

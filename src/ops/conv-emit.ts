@@ -58,14 +58,14 @@ export function conv2dKernel(x: TensorType, k: TensorType, bias: boolean, result
       ? `for (let c = 0; c < ${c}; c++) {
   const v = x[xAt + c]!;
   const k0 = kAt + c * ${filters};
-  for (let f = 0; f < ${filters}; f++) y[yAt + f] += v * k[k0 + f]!;
+  for (let f = 0; f < ${filters}; f++) y[yAt + f]! += v * k[k0 + f]!;
 }`
       : `for (let g = 0; g < ${groups}; g++) {
   for (let c = 0; c < ${cg}; c++) {
     const v = x[xAt + g * ${cg} + c]!;
     const k0 = kAt + c * ${filters} + g * ${fg};
     const y0 = yAt + g * ${fg};
-    for (let f = 0; f < ${fg}; f++) y[y0 + f] += v * k[k0 + f]!;
+    for (let f = 0; f < ${fg}; f++) y[y0 + f]! += v * k[k0 + f]!;
   }
 }`;
   const body = `for (let e = 0; e < n; e++) {
@@ -99,10 +99,10 @@ export function depthwiseKernel(x: TensorType, k: TensorType, bias: boolean, res
   const ep = epilogueCode(epilogue);
   const accumulate =
     m === 1
-      ? `for (let c = 0; c < ${c}; c++) y[yAt + c] += x[xAt + c]! * k[kAt + c]!;`
+      ? `for (let c = 0; c < ${c}; c++) y[yAt + c]! += x[xAt + c]! * k[kAt + c]!;`
       : `for (let c = 0; c < ${c}; c++) {
   const v = x[xAt + c]!;
-  for (let m = 0; m < ${m}; m++) y[yAt + c * ${m} + m] += v * k[kAt + c * ${m} + m]!;
+  for (let m = 0; m < ${m}; m++) y[yAt + c * ${m} + m]! += v * k[kAt + c * ${m} + m]!;
 }`;
   const body = `for (let e = 0; e < n; e++) {
   for (let oy = 0; oy < ${oh}; oy++) {
@@ -142,7 +142,7 @@ export function conv2dTransposeKernel(x: TensorType, k: TensorType, bias: boolea
   const scatter = `for (let c = 0; c < ${c}; c++) {
   const v = x[xAt + c]!;
   const y0 = yAt + ${groups === 1 ? '0' : `Math.floor(c / ${cg}) * ${fg}`};
-  for (let f = 0; f < ${fg}; f++) y[y0 + f] += v * k[kAt + f * ${c} + c]!;
+  for (let f = 0; f < ${fg}; f++) y[y0 + f]! += v * k[kAt + f * ${c} + c]!;
 }`;
   const value = ep.scalar(bias ? 'y[i + f]! + b[f]!' : 'y[i + f]!');
   const body = `y.fill(0, 0, n * ${oh * ow * filters});
