@@ -71,3 +71,18 @@ export { ExplainLog, type ExplainEntry } from './rewrite/explain.js';
 export { builtinPasses, createPassManager, defaultPipeline } from './passes/pipeline.js';
 export { batchnormAffine, foldAfter, foldBefore, kernelLayout, type ChannelAffine, type KernelLayout } from './passes/fold-bn-math.js';
 export { checkFoldExactly, compareOnRandomInputs, compareTensors, randomFeeds, type Difference } from './passes/equivalence.js';
+
+// Code generation: standalone inference modules (what `modelc compile` writes).
+export {
+  commentText,
+  generateGoldenTest,
+  generateInferenceModule,
+  Namer,
+  safeIdentifier,
+  str,
+  type GeneratedModule,
+  type GoldenTestOptions,
+  type GoldenVectors,
+  type InferenceOptions,
+} from './codegen/index.js';
+export type { AliasCode, Emitted, EmitRequest, KernelCode, RuntimeHelper } from './ops/emit.js';
