@@ -56,9 +56,9 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   const file = project.createSourceFile('module.ts', '', { overwrite: true });
 
   const top = new Namer(moduleNames);
-  const kernels = nameKernels(plan, top);
   const helpers = collectHelpers(plan);
   for (const h of helpers) top.name(h.name); // reserve (helper names are fixed by the ops)
+  const kernels = nameKernels(plan, top);
 
   file.addStatements(header(graph, options));
   addShapes(file, graph);
@@ -252,6 +252,13 @@ function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
   }
 }
 
+/** Identifiers for the Model's methods: params (as properties of `p`), inputs and values (as locals). */
+interface ModelNames {
+  readonly propOf: ReadonlyMap<string, string>;
+  readonly inputIds: readonly string[];
+  readonly locals: Namer;
+}
+
 function addModel(
   file: SourceFile,
   graph: Graph,
@@ -262,60 +269,16 @@ function addModel(
   top: Namer,
 ): void {
   const props = new Namer();
-  const propOf = new Map(params.map((p) => [p.name, props.name(p.name)]));
   // Locals never shadow a module-level name (kernels, helpers, tables) the methods use.
   const locals = top.child(['n', 'p', 's', 'feeds', 'batchSize', 'name']);
-  const inputIds = graph.inputs.map((i) => locals.name(i.name));
-  const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, inputIds[k]!]));
-
-  // forward: one call per kernel, in node order; aliases are new names for their operand's data.
-  const forward: string[] = ['if (n > this.capacity) this.grow(n);', 'const p = this.p;', 'const s = this.scratch;'];
-  for (const { node, kernel } of plan.steps) {
-    const id = locals.name(node.result);
-    valueIds.set(node.result, id);
-    const operand = (o: string) => (propOf.has(o) ? `p.${propOf.get(o)}` : valueIds.get(o)!);
-    forward.push('', `// ${commentText(node.layer)}${node.layer === node.result ? '' : ` -> ${commentText(node.result)}`}`);
-    if (!kernel) {
-      forward.push(`const ${id} = ${operand(node.operands[0]!)}; // ${commentText(node.op)}: the same data`);
-      continue;
-    }
-    const slot = plan.placement.get(node.result) as Extract<Placement, { kind: 'slot' }>;
-    forward.push(`const ${id} = s[${slot.slot}]!;`);
-    forward.push(`${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`);
-  }
-
-  const shapes = { inputs: shapesOf(graph, 'inputs'), outputs: shapesOf(graph, 'outputs') };
-  const what = (v: { name: string; shape: readonly number[] }) => str(`input ${JSON.stringify(v.name)} (shape [${v.shape.join(', ')}] per example)`);
-  /** The expression for an output's data in predict/run, where inputs are the given expressions. */
-  const outputData = (name: string, inputs: readonly string[]) => {
-    const at = plan.placement.get(name)!;
-    const size = perExample(graph.nodes.find((nd) => nd.result === name)?.type ?? graph.inputs.find((i) => i.name === name)!.type);
-    const data = at.kind === 'slot' ? `this.scratch[${at.slot}]!` : at.kind === 'input' ? inputs[at.index]! : '';
-    return `${data}.slice(0, ${size === 1 ? 'batchSize' : `batchSize * ${size}`})`;
+  const names: ModelNames = {
+    propOf: new Map(params.map((p) => [p.name, props.name(p.name)])),
+    inputIds: graph.inputs.map((i) => locals.name(i.name)),
+    locals,
   };
-
-  const first = shapes.inputs[0]!;
-  const predict = graph.inputs.length === 1
-    ? [
-        'checkBatchSize(batchSize);',
-        `checkInput(x, batchSize, ${perExample(graph.inputs[0]!.type)}, ${what(first)});`,
-        'this.forward(batchSize, x);',
-        `return ${outputData(graph.outputs[0]!, ['x'])};`,
-      ]
-    : [`throw new TypeError(${str(`this model has ${graph.inputs.length} inputs: use run()`)});`];
-  const run = [
-    'checkBatchSize(batchSize);',
-    'for (const name of Object.keys(feeds)) {',
-    `  if (!inputs.some((i) => i.name === name)) throw new TypeError("run: unknown input " + JSON.stringify(name) + "; the inputs are " + inputs.map((i) => JSON.stringify(i.name)).join(", "));`,
-    '}',
-    ...graph.inputs.flatMap((input, k) => [
-      `const ${inputIds[k]} = feed(feeds, ${str(input.name)});`,
-      `checkInput(${inputIds[k]}, batchSize, ${perExample(input.type)}, ${what(shapes.inputs[k]!)});`,
-    ]),
-    `this.forward(batchSize, ${inputIds.join(', ')});`,
-    `return { ${graph.outputs.map((o) => `[${str(o)}]: ${outputData(o, inputIds)}`).join(', ')} };`,
-  ];
-
+  const forward = forwardBody(graph, plan, kernels, names);
+  const { predict, run } = entryBodies(graph, plan, names);
+  const { propOf, inputIds } = names;
   file.addInterface({
     name: 'Params',
     docs: ['The weights as the kernels read them (Keras layouts, after the passes).'],
@@ -375,4 +338,59 @@ function addModel(
       },
     ],
   });
+}
+
+/** forward: one call per kernel, in node order; an alias is a new name for its operand's data. */
+function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames): string[] {
+  const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, names.inputIds[k]!]));
+  const operand = (o: string) => (names.propOf.has(o) ? `p.${names.propOf.get(o)}` : valueIds.get(o)!);
+  const body: string[] = ['if (n > this.capacity) this.grow(n);', 'const p = this.p;', 'const s = this.scratch;'];
+  for (const { node, kernel } of plan.steps) {
+    const id = names.locals.name(node.result);
+    body.push('', `// ${commentText(node.layer)}${node.layer === node.result ? '' : ` -> ${commentText(node.result)}`}`);
+    if (kernel) {
+      const slot = plan.placement.get(node.result) as Extract<Placement, { kind: 'slot' }>;
+      body.push(`const ${id} = s[${slot.slot}]!;`);
+      body.push(`${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`);
+    } else {
+      body.push(`const ${id} = ${operand(node.operands[0]!)}; // ${commentText(node.op)}: the same data`);
+    }
+    valueIds.set(node.result, id);
+  }
+  return body;
+}
+
+/** predict and run: check the arguments, run forward, copy the outputs out. */
+function entryBodies(graph: Graph, plan: BufferPlan, names: ModelNames): { predict: string[]; run: string[] } {
+  const shapes = shapesOf(graph, 'inputs');
+  const what = (k: number) => str(`input ${JSON.stringify(shapes[k]!.name)} (shape [${shapes[k]!.shape.join(', ')}] per example)`);
+  /** An output's data as a new array; `inputs` are the expressions holding the inputs. */
+  const outputData = (name: string, inputs: readonly string[]) => {
+    const at = plan.placement.get(name)!;
+    const size = perExample(graph.nodes.find((nd) => nd.result === name)?.type ?? graph.inputs.find((i) => i.name === name)!.type);
+    const data = at.kind === 'slot' ? `this.scratch[${at.slot}]!` : inputs[(at as { index: number }).index]!;
+    return `${data}.slice(0, ${size === 1 ? 'batchSize' : `batchSize * ${size}`})`;
+  };
+  const predict = graph.inputs.length === 1
+    ? [
+        'checkBatchSize(batchSize);',
+        `checkInput(x, batchSize, ${perExample(graph.inputs[0]!.type)}, ${what(0)});`,
+        'this.forward(batchSize, x);',
+        `return ${outputData(graph.outputs[0]!, ['x'])};`,
+      ]
+    : [`throw new TypeError(${str(`this model has ${graph.inputs.length} inputs: use run()`)});`];
+  const ids = names.inputIds;
+  const run = [
+    'checkBatchSize(batchSize);',
+    'for (const name of Object.keys(feeds)) {',
+    `  if (!inputs.some((i) => i.name === name)) throw new TypeError("run: unknown input " + JSON.stringify(name) + "; the inputs are " + inputs.map((i) => JSON.stringify(i.name)).join(", "));`,
+    '}',
+    ...graph.inputs.flatMap((input, k) => [
+      `const ${ids[k]} = feed(feeds, ${str(input.name)});`,
+      `checkInput(${ids[k]}, batchSize, ${perExample(input.type)}, ${what(k)});`,
+    ]),
+    `this.forward(batchSize, ${ids.join(', ')});`,
+    `return { ${graph.outputs.map((o) => `[${str(o)}]: ${outputData(o, ids)}`).join(', ')} };`,
+  ];
+  return { predict, run };
 }

@@ -78,7 +78,12 @@ function readSafetensors(bytes: Uint8Array): Float32Array[] {
   const dataLength = bytes.length - 8 - headerLength;
   const expected = new Set(PARAMS.map(([name]) => name));
   for (const name of Object.keys(entries)) {
-    if (name !== "__metadata__" && !expected.has(name)) fail("unexpected tensor " + JSON.stringify(name) + " (this model has no such parameter)");
+    if (name !== "__metadata__" && !expected.has(name)) {
+      fail(
+        "unexpected tensor " + JSON.stringify(name) + ": this module reads only the tensors in PARAMS, as the passes left them " +
+          "(batchnorm folded into kernels); use the .safetensors that modelc compile wrote with it",
+      );
+    }
   }
   return PARAMS.map(([name, shape]) => {
     const entry = entries[name] as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | undefined;
