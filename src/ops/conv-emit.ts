@@ -11,7 +11,7 @@
  * in both the kernel (Keras layouts) and the output (NHWC).
  */
 import type { TensorType } from '../ir/types.js';
-import { epilogueCode, type Epilogue } from './activation.js';
+import { epilogueCode, type Epilogue, type EpilogueCode } from './activation.js';
 import { kernel, shapeTag, type KernelCode } from './emit.js';
 
 type Dims4 = [number, number, number, number];
@@ -42,7 +42,7 @@ function geometryTag(g: WindowGeometry): string {
 }
 
 /** The epilogue over each finished row of `len` channels at `yAt`, and the softmax pass. */
-function finish(ep: ReturnType<typeof epilogueCode>, len: number): string {
+function finish(ep: EpilogueCode, len: number): string {
   const v = ep.scalar('y[yAt + f]!');
   return v === 'y[yAt + f]!' ? '' : `for (let f = 0; f < ${len}; f++) y[yAt + f] = ${v};`;
 }
@@ -51,45 +51,69 @@ export function conv2dKernel(x: TensorType, k: TensorType, bias: boolean, result
   const [, h, w, c] = dims(x);
   const [kh, kw, cg, filters] = k.shape as Dims4;
   const [, oh, ow] = dims(result);
-  const fg = filters / groups;
   const ep = epilogueCode(epilogue);
-  const accumulate =
-    groups === 1
-      ? `for (let c = 0; c < ${c}; c++) {
+  const window = (inner: string) => `for (let ky = 0; ky < ${kh}; ky++) {
+  ${tap('iy', 'oy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], h, g.valid)}
+  for (let kx = 0; kx < ${kw}; kx++) {
+    ${tap('ix', 'ox', 'kx', g.strides[1]!, g.dilation_rate[1]!, g.before[1], w, g.valid)}
+    const xAt = ((e * ${h} + iy) * ${w} + ix) * ${c};
+    ${inner}
+  }
+}`;
+  const cell = groups === 1 ? filterBlocks(filters, c, kw, bias, ep, window) : groupedCell(filters, groups, cg, kw, bias, ep, window);
+  const body = `for (let e = 0; e < n; e++) {
+  for (let oy = 0; oy < ${oh}; oy++) {
+    for (let ox = 0; ox < ${ow}; ox++) {
+      const yAt = ((e * ${oh} + oy) * ${ow} + ox) * ${filters};
+      ${cell}
+    }
+  }
+}
+${ep.rows(`n * ${oh * ow}`, filters)}`;
+  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
+  const how = groups === 1 ? ', 4 filters per register block' : '';
+  const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}${how}`;
+  return kernel(`conv2d_${tag}`, bias ? ['x', 'k', 'b'] : ['x', 'k'], `${what}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+}
+
+/**
+ * One output cell of an ungrouped conv: blocks of 4 filters accumulated in
+ * registers over every tap and input channel (1 input load per 4
+ * multiply-adds), then the leftover filters one at a time.
+ */
+function filterBlocks(filters: number, c: number, kw: number, bias: boolean, ep: EpilogueCode, window: (inner: string) => string): string {
+  const wide = filters - (filters % 4);
+  const block = (width: number) => {
+    const js = Array.from({ length: width }, (_, j) => j);
+    const off = (j: number) => (j ? ` + ${j}` : '');
+    return `let ${js.map((j) => `c${j} = ${bias ? `b[f${off(j)}]!` : '0'}`).join(', ')};
+${window(`let kAt = (ky * ${kw} + kx) * ${c * filters} + f;
+for (let c = 0; c < ${c}; c++, kAt += ${filters}) {
   const v = x[xAt + c]!;
-  const k0 = kAt + c * ${filters};
-  for (let f = 0; f < ${filters}; f++) y[yAt + f]! += v * k[k0 + f]!;
-}`
-      : `for (let g = 0; g < ${groups}; g++) {
+  ${js.map((j) => `c${j} += v * k[kAt${off(j)}]!;`).join(' ')}
+}`)}
+${js.map((j) => `y[yAt + f${off(j)}] = ${ep.scalar(`c${j}`)};`).join('\n')}`;
+  };
+  return [
+    wide > 0 ? `for (let f = 0; f < ${wide}; f += 4) {\n${block(4)}\n}` : '',
+    wide < filters ? `for (let f = ${wide}; f < ${filters}; f++) {\n${block(1)}\n}` : '',
+  ].filter((b) => b !== '').join('\n');
+}
+
+/** One output cell of a grouped conv: the channel row starts at the bias and accumulates in place. */
+function groupedCell(filters: number, groups: number, cg: number, kw: number, bias: boolean, ep: EpilogueCode, window: (inner: string) => string): string {
+  const fg = filters / groups;
+  return `for (let f = 0; f < ${filters}; f++) y[yAt + f] = ${bias ? 'b[f]!' : '0'};
+${window(`const kAt = (ky * ${kw} + kx) * ${cg * filters};
+for (let g = 0; g < ${groups}; g++) {
   for (let c = 0; c < ${cg}; c++) {
     const v = x[xAt + g * ${cg} + c]!;
     const k0 = kAt + c * ${filters} + g * ${fg};
     const y0 = yAt + g * ${fg};
     for (let f = 0; f < ${fg}; f++) y[y0 + f]! += v * k[k0 + f]!;
   }
-}`;
-  const body = `for (let e = 0; e < n; e++) {
-  for (let oy = 0; oy < ${oh}; oy++) {
-    for (let ox = 0; ox < ${ow}; ox++) {
-      const yAt = ((e * ${oh} + oy) * ${ow} + ox) * ${filters};
-      for (let f = 0; f < ${filters}; f++) y[yAt + f] = ${bias ? 'b[f]!' : '0'};
-      for (let ky = 0; ky < ${kh}; ky++) {
-        ${tap('iy', 'oy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], h, g.valid)}
-        for (let kx = 0; kx < ${kw}; kx++) {
-          ${tap('ix', 'ox', 'kx', g.strides[1]!, g.dilation_rate[1]!, g.before[1], w, g.valid)}
-          const xAt = ((e * ${h} + iy) * ${w} + ix) * ${c};
-          const kAt = (ky * ${kw} + kx) * ${cg * filters};
-          ${accumulate}
-        }
-      }
-      ${finish(ep, filters)}
-    }
-  }
-}
-${ep.rows(`n * ${oh * ow}`, filters)}`;
-  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
-  const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}`;
-  return kernel(`conv2d_${tag}`, bias ? ['x', 'k', 'b'] : ['x', 'k'], `${what}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+}`)}
+${finish(ep, filters)}`;
 }
 
 export function depthwiseKernel(x: TensorType, k: TensorType, bias: boolean, result: TensorType, g: WindowGeometry, epilogue: Epilogue | undefined): KernelCode {
