@@ -12,7 +12,7 @@ import type { Graph } from '../ir/graph.js';
 import { interpret } from '../interp/interpret.js';
 import { randomFeeds } from '../passes/equivalence.js';
 import { defaultPipeline } from '../passes/pipeline.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeFilesAtomic } from '../util/fs.js';
 import { optimize, withWeights, type OptimizeOptions } from './optimize.js';
 
 export interface CompileOptions extends OptimizeOptions {
@@ -61,11 +61,9 @@ export async function compileCommand(path: string, opts: CompileOptions, stderr:
   } catch (err) {
     fail('io', `cannot create the output directory: ${(err as Error).message}`, undefined, opts.output);
   }
-  return files.map(([file, data]) => {
-    const target = join(opts.output, file);
-    writeFileAtomic(target, data);
-    return target;
-  });
+  const targets = files.map(([file, data]) => [join(opts.output, file), data] as const);
+  writeFilesAtomic(targets);
+  return targets.map(([target]) => target);
 }
 
 /**

@@ -181,7 +181,7 @@ function collectHelpers(plan: BufferPlan): RuntimeHelper[] {
 function shapedBy(layer: string): string[] {
   const passes: string[] = [];
   if (layer.includes('(folded)')) passes.push('fold-bn');
-  if (layer.includes('(fused)')) passes.push('fuse-activation');
+  if (/\bfused\)/.test(layer)) passes.push('fuse-activation');
   return passes;
 }
 

@@ -28,9 +28,19 @@ function fuse(m: Match, ed: GraphEditor): string {
   const epilogue = { op: act.op, ...act.attrs } as Epilogue;
   ed.absorb(producer, act, {
     attrs: { ...producer.attrs, epilogue } as unknown as Attrs,
-    layer: `${producer.layer} + ${act.layer} (fused)`,
+    layer: `${producer.layer} + ${fusedLabel(producer.layer, act.layer, act.op)}`,
   });
   return `${act.result} (${act.op}) fused into ${producer.result}`;
+}
+
+/**
+ * How the activation reads in the fused node's provenance: its op when it is the
+ * layer's own `activation` (`dense_1 + softmax (fused)`), else its layer and op
+ * (`conv2d + batch_normalization (folded) + activation (relu, fused)`).
+ */
+function fusedLabel(producerLayer: string, actLayer: string, actOp: string): string {
+  if (actLayer === producerLayer || actLayer === actOp) return `${actOp} (fused)`;
+  return `${actLayer} (${actOp}, fused)`;
 }
 
 function fusionRule(name: string, producers: readonly OpName[], activations: readonly OpName[]): Rule {

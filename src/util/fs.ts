@@ -3,7 +3,7 @@
  * the path, and writes are atomic (a temp file in the target's directory,
  * then a rename), so a failure never leaves a half-written output.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fail } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
@@ -44,4 +44,37 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     rmSync(tmp, { force: true });
     fail('io', `cannot write file: ${reason(err)}`, undefined, path);
   }
+}
+
+/**
+ * Writes several files all or nothing: every file goes to a temp file first;
+ * only when all are written are they renamed into place. If a rename fails,
+ * the files already renamed that did not exist before are removed again (a
+ * file that existed before and was already replaced keeps its new content).
+ */
+export function writeFilesAtomic(files: readonly (readonly [string, string | Uint8Array])[]): void {
+  const temps: string[] = [];
+  const cleanup = () => temps.forEach((t) => rmSync(t, { force: true }));
+  for (const [path, data] of files) {
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    try {
+      writeFileSync(tmp, data);
+      temps.push(tmp);
+    } catch (err) {
+      cleanup();
+      fail('io', `cannot write file: ${reason(err)}`, undefined, path);
+    }
+  }
+  const created: string[] = [];
+  files.forEach(([path], i) => {
+    const existed = existsSync(path);
+    try {
+      renameSync(temps[i]!, path);
+      if (!existed) created.push(path);
+    } catch (err) {
+      cleanup();
+      for (const c of created) rmSync(c, { force: true });
+      fail('io', `cannot write file: ${reason(err)}`, undefined, path);
+    }
+  });
 }

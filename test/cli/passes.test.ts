@@ -14,7 +14,7 @@ describe('modelc ir -O', () => {
     expect(linear).toHaveLength(4);
     expect(linear.slice(0, 3).every((l) => l.includes('epilogue={op="relu"}'))).toBe(true);
     expect(linear[3]).toContain('epilogue={op="softmax", axis=1}'); // softmax over the last axis, per row
-    expect(r.stdout).toContain('@"conv2d + batch_normalization (folded) + activation (fused)"');
+    expect(r.stdout).toContain('@"conv2d + batch_normalization (folded) + activation (relu, fused)"');
   });
 
   it('--passes runs exactly the named passes', async () => {

@@ -102,8 +102,8 @@ describe('fuse-activation', () => {
       ir(
         'graph g(%x: f32[N,4,4,2]) {',
         '  param %k: f32[1,1,2,2] = ones',
-        '  %r: f32[N,4,4,2] = conv2d(%x, %k) {strides=[1,1], padding="valid", dilation_rate=[1,1], groups=1, epilogue={op="leaky_relu", alpha=0.2}} @"c + r (fused)"',
-        '  %y: f32[N,4,4,2] = add(%r, %x) {epilogue={op="relu"}} @"s + y (fused)"',
+        '  %r: f32[N,4,4,2] = conv2d(%x, %k) {strides=[1,1], padding="valid", dilation_rate=[1,1], groups=1, epilogue={op="leaky_relu", alpha=0.2}} @"c + r (leaky_relu, fused)"',
+        '  %y: f32[N,4,4,2] = add(%r, %x) {epilogue={op="relu"}} @"s + y (relu, fused)"',
         '  return %y',
         '}',
       ),
@@ -144,7 +144,7 @@ describe('fuse-activation with softmax', () => {
       ir(
         'graph g(%x: f32[N,3,2]) {',
         '  param %w: f32[2,2] = ones',
-        '  %s: f32[N,3,2] = dense(%x, %w) {epilogue={op="softmax", axis=2}} @"h + s (fused)"',
+        '  %s: f32[N,3,2] = dense(%x, %w) {epilogue={op="softmax", axis=2}} @"h + s (softmax, fused)"',
         '  %k: f32[N,3,2] = dense(%s, %w)',
         '  %t: f32[N,3,2] = softmax(%k) {axis=1}',
         '  return %t',
