@@ -30,10 +30,12 @@ export async function generateInferenceModule(graph: Graph, options: InferenceOp
   let ts = await formatTypeScript(unit.text);
   let js = await formatJavaScript(ts);
   const name = options.name ?? graph.name;
-  if (unit.placeholder) {
-    const data = base64Weights(unit.params.map((p) => p.value));
-    ts = fill(ts, unit.placeholder, data);
-    js = fill(js, unit.placeholder, data);
+  if (options.weightsMode !== 'external') {
+    if (unit.placeholder) {
+      const data = base64Weights(unit.params.map((p) => p.value));
+      ts = fill(ts, unit.placeholder, data);
+      js = fill(js, unit.placeholder, data);
+    }
     return { name, ts, js };
   }
   const weights = writeSafetensors(new Map(unit.params.map((p) => [p.name, { shape: p.shape, data: p.value }])));

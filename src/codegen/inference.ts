@@ -95,7 +95,7 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
     declarations: [{ name: 'SCRATCH', type: 'readonly number[]', initializer: `[${plan.slotSizes.join(', ')}]` }],
   });
   let placeholder: string | undefined;
-  if (!external) {
+  if (!external && params.length > 0) {
     placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
     file.addStatements([
       decodeWeightsSource,
@@ -279,7 +279,7 @@ function addModel(
   const forward = forwardBody(graph, plan, kernels, names);
   const { predict, run } = entryBodies(graph, plan, names);
   const { propOf, inputIds } = names;
-  file.addInterface({
+  if (params.length > 0) file.addInterface({
     name: 'Params',
     docs: ['The weights as the kernels read them (Keras layouts, after the passes).'],
     properties: params.map((p) => ({ name: propOf.get(p.name)!, type: 'Float32Array', isReadonly: true, docs: [`${commentText(p.name)} [${p.shape.join(', ')}]`] })),
@@ -289,7 +289,7 @@ function addModel(
     isExported: true,
     docs: ['The model with its weights and reusable scratch buffers. Not reentrant: one call at a time per instance.'],
     properties: [
-      { name: 'p', scope: Scope.Private, isReadonly: true, type: 'Params' },
+      ...(params.length > 0 ? [{ name: 'p', scope: Scope.Private, isReadonly: true, type: 'Params' }] : []),
       { name: 'scratch', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]', docs: ['Scratch buffers for `capacity` examples, grown only when a larger batch comes.'] },
       { name: 'capacity', scope: Scope.Private, initializer: '0' },
     ],
@@ -300,17 +300,24 @@ function addModel(
       parameters: [{ name: 'weights', type: 'Uint8Array', hasQuestionToken: !external }],
       statements: [
         ...(external
-          ? [`if (weights === undefined) throw new TypeError("this module was compiled with --weights-mode external: pass the bytes of its safetensors file to new Model(bytes)");`,
-             'const t = readSafetensors(weights);']
-          : ['const t = weights === undefined ? embeddedWeights() : readSafetensors(weights);']),
-        `this.p = { ${params.map((p, k) => `${propOf.get(p.name)}: t[${k}]!`).join(', ')} };`,
+          ? [`if (weights === undefined) throw new TypeError("this module was compiled with --weights-mode external: pass the bytes of its safetensors file to new Model(bytes)");`]
+          : []),
+        ...(params.length === 0
+          ? [external ? 'readSafetensors(weights); // checks that the file holds no tensors' : 'if (weights !== undefined) readSafetensors(weights); // checks that it holds no tensors']
+          : [
+              external ? 'const t = readSafetensors(weights);' : 'const t = weights === undefined ? embeddedWeights() : readSafetensors(weights);',
+              `this.p = { ${params.map((p, k) => `${propOf.get(p.name)}: t[${k}]!`).join(', ')} };`,
+            ]),
       ],
     }],
     methods: [
       {
         name: 'predict',
         docs: ['Runs the first input through the model: `batchSize` examples in, the first output out (a new array).'],
-        parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }],
+        // With several inputs predict only refers to run(): its parameters are unused, hence the `_`.
+        parameters: graph.inputs.length === 1
+          ? [{ name: 'x', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }]
+          : [{ name: '_x', type: 'Float32Array' }, { name: '_batchSize', type: 'number' }],
         returnType: 'Float32Array',
         statements: predict,
       },
@@ -344,7 +351,11 @@ function addModel(
 function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames): string[] {
   const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, names.inputIds[k]!]));
   const operand = (o: string) => (names.propOf.has(o) ? `p.${names.propOf.get(o)}` : valueIds.get(o)!);
-  const body: string[] = ['if (n > this.capacity) this.grow(n);', 'const p = this.p;', 'const s = this.scratch;'];
+  const read = new Set(graph.nodes.flatMap((nd) => nd.operands));
+  const body: string[] = ['if (n > this.capacity) this.grow(n);'];
+  // Only what is used is declared (generated code is clean under noUnusedLocals).
+  if (graph.nodes.some((nd) => nd.operands.some((o) => names.propOf.has(o)))) body.push('const p = this.p;');
+  if (plan.steps.some((st) => st.kernel)) body.push('const s = this.scratch;');
   for (const { node, kernel } of plan.steps) {
     const id = names.locals.name(node.result);
     body.push('', `// ${commentText(node.layer)}${node.layer === node.result ? '' : ` -> ${commentText(node.result)}`}`);
@@ -352,8 +363,10 @@ function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKer
       const slot = plan.placement.get(node.result) as Extract<Placement, { kind: 'slot' }>;
       body.push(`const ${id} = s[${slot.slot}]!;`);
       body.push(`${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`);
-    } else {
+    } else if (read.has(node.result)) {
       body.push(`const ${id} = ${operand(node.operands[0]!)}; // ${commentText(node.op)}: the same data`);
+    } else {
+      body.push(`// ${commentText(node.op)}: the same data as ${operand(node.operands[0]!)}`);
     }
     valueIds.set(node.result, id);
   }
