@@ -13,6 +13,7 @@ import { compileFile, detectFormat, loadSpec, type SpecFormat } from '../fronten
 import { printGraph } from '../ir/print.js';
 import { readSource, writeFileAtomic } from '../util/fs.js';
 import { compileCommand, type CompileOptions } from './compile.js';
+import { registerInit } from './init.js';
 import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { summarize } from './summary.js';
 import { verifyOptimization } from './verify.js';
@@ -117,6 +118,7 @@ function build(io: Io, state: RunState): Command {
   ).action(async (path: string, opts: CompileOptions) => {
     for (const file of await compileCommand(path, opts, io.stderr)) io.stdout(file + '\n');
   });
+  registerInit(program, io);
   program
     .command('convert')
     .description('convert a spec between the .nn DSL and JSON (round-trips exactly)')

@@ -1,0 +1,34 @@
+/**
+ * `modelc init <spec> --seed N -o w.safetensors`: every parameter sampled from
+ * its Keras initializer with the documented PCG32 streams (one per parameter
+ * name), written as safetensors with Keras weight names and layouts.
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { fail } from '../diagnostics/diagnostic.js';
+import { writeSafetensors } from '../formats/safetensors.js';
+import { compileFile } from '../frontend/load.js';
+import { materialize } from '../ops/init.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { extractWeights } from '../weights/attach.js';
+
+export function initCommand(path: string, opts: { seed: string; output: string }): string {
+  const seed = Number(opts.seed);
+  if (!Number.isSafeInteger(seed)) fail('weights', `--seed must be an integer, got '${opts.seed}'`);
+  const graph = materialize(compileFile(path).graph, seed);
+  const bytes = writeSafetensors(extractWeights(graph), { 'modelc.model': graph.name, 'modelc.seed': String(seed) });
+  writeFileAtomic(opts.output, bytes);
+  return opts.output;
+}
+
+export function registerInit(program: Command, io: { stdout: (t: string) => void }): void {
+  program
+    .command('init')
+    .description('sample the initial weights of a spec (Keras initializers, seeded) into a safetensors file')
+    .argument('<spec>', 'a .nn or .json model spec')
+    .addOption(new Option('--seed <n>', 'seed for the initializers').default('0'))
+    .requiredOption('-o, --output <file>', 'the safetensors file to write')
+    .action((path: string, opts: { seed: string; output: string }) => {
+      io.stdout(initCommand(path, opts) + '\n');
+    });
+}
