@@ -86,3 +86,7 @@ export {
   type InferenceOptions,
 } from './codegen/index.js';
 export type { AliasCode, Emitted, EmitRequest, KernelCode, RuntimeHelper } from './ops/emit.js';
+
+// Interop: ONNX export (opset 17) and TF.js LayersModel import.
+export { exportOnnx, type OnnxExportOptions } from './formats/onnx.js';
+export { importableClasses, importTfjs, isTfjsModelJson, type TfjsImport } from './frontend/tfjs.js';

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
-import { compileFile } from '../frontend/load.js';
+import { loadSpec, lowerLoaded } from '../frontend/load.js';
 import { materialize } from '../ops/init.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
@@ -15,7 +15,8 @@ import { extractWeights } from '../weights/attach.js';
 export function initCommand(path: string, opts: { seed: string; output: string }): string {
   const seed = Number(opts.seed);
   if (!Number.isSafeInteger(seed)) fail('weights', `--seed must be an integer, got '${opts.seed}'`);
-  const graph = materialize(compileFile(path).graph, seed);
+  // initial weights: a TF.js model.json's own weights are left out
+  const graph = materialize(lowerLoaded({ ...loadSpec(path), weights: undefined }).graph, seed);
   const bytes = writeSafetensors(extractWeights(graph), { 'modelc.model': graph.name, 'modelc.seed': String(seed) });
   writeFileAtomic(opts.output, bytes);
   return opts.output;
@@ -25,7 +26,7 @@ export function registerInit(program: Command, io: { stdout: (t: string) => void
   program
     .command('init')
     .description('sample the initial weights of a spec (Keras initializers, seeded) into a safetensors file')
-    .argument('<spec>', 'a .nn or .json model spec')
+    .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
     .addOption(new Option('--seed <n>', 'seed for the initializers').default('0'))
     .requiredOption('-o, --output <file>', 'the safetensors file to write')
     .action((path: string, opts: { seed: string; output: string }) => {

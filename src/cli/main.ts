@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { ModelcError } from '../diagnostics/diagnostic.js';
+import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { renderDiagnostics } from '../diagnostics/render.js';
 import { printDsl } from '../frontend/dsl/print.js';
 import { printJsonSpec } from '../frontend/json.js';
@@ -13,6 +13,8 @@ import { compileFile, detectFormat, loadSpec, type SpecFormat } from '../fronten
 import { printGraph } from '../ir/print.js';
 import { readSource, writeFileAtomic } from '../util/fs.js';
 import { compileCommand, type CompileOptions } from './compile.js';
+import { importCommand, type ImportOptions } from './import.js';
+import { registerExport } from './export.js';
 import { registerInit } from './init.js';
 import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { summarize } from './summary.js';
@@ -53,7 +55,7 @@ interface RunState {
 
 function build(io: Io, state: RunState): Command {
   const program = new Command('modelc')
-    .description('Compile neural-network specs (.nn DSL or JSON) to a typed IR and standalone TypeScript.')
+    .description('Compile neural-network specs (.nn DSL, JSON, or a TF.js model.json) to a typed IR and standalone TypeScript.')
     .version(version)
     .showSuggestionAfterError()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
@@ -62,7 +64,7 @@ function build(io: Io, state: RunState): Command {
   program
     .command('check')
     .description('validate a spec and print its layer summary (like Keras model.summary())')
-    .argument('<spec>', 'a .nn or .json model spec')
+    .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
     .action((path: string) => {
       const { spec, graph, layers } = compileFile(path);
       io.stdout(printed(summarize(spec, graph, layers)));
@@ -72,7 +74,7 @@ function build(io: Io, state: RunState): Command {
     program
       .command('ir')
       .description('print the textual IR of a spec, optimized with -O or --passes')
-      .argument('<spec>', 'a .nn or .json model spec')
+      .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
       .option('-o, --output <file>', 'write the IR to a file instead of stdout'),
     false,
   ).action((path: string, opts: OptimizeOptions & { output?: string }) => {
@@ -88,7 +90,7 @@ function build(io: Io, state: RunState): Command {
     program
       .command('verify')
       .description('check that the optimized graph computes what the original does (reference interpreter)')
-      .argument('<spec>', 'a .nn or .json model spec')
+      .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
       .option('--tolerance <x>', 'maximum relative difference', '1e-5')
       .option('--batch <n>', 'random examples per input', '4'),
     true,
@@ -107,7 +109,7 @@ function build(io: Io, state: RunState): Command {
     program
       .command('compile')
       .description('generate a standalone TypeScript inference module (optimized by default)')
-      .argument('<spec>', 'a .nn or .json model spec')
+      .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
       .option('--name <id>', 'file and module name (default: the model name)')
       .addOption(new Option('--emit <kind>', 'which files to write').choices(['ts', 'js', 'both']).default('ts'))
@@ -119,10 +121,21 @@ function build(io: Io, state: RunState): Command {
     for (const file of await compileCommand(path, opts, io.stderr)) io.stdout(file + '\n');
   });
   registerInit(program, io);
+  registerExport(program, io);
+  program
+    .command('import')
+    .description('import a TF.js LayersModel (model.json and its weight shards) as a JSON spec and safetensors weights')
+    .argument('<model>', 'a TF.js model.json (tf.LayersModel save, or tensorflowjs_converter from Keras)')
+    .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
+    .option('--name <id>', 'file name of <name>.json and <name>.safetensors (default: the model name)')
+    .action((path: string, opts: ImportOptions) => {
+      for (const file of importCommand(path, opts)) io.stdout(file + '\n');
+    });
+
   program
     .command('convert')
     .description('convert a spec between the .nn DSL and JSON (round-trips exactly)')
-    .argument('<spec>', 'a .nn or .json model spec')
+    .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
     .option('-o, --output <file>', 'output file; its extension picks the format')
     .addOption(new Option('--to <format>', 'output format (default: from the -o extension)').choices(['nn', 'json']))
     .action((path: string, opts: { output?: string; to?: string }) => {
@@ -146,6 +159,7 @@ function build(io: Io, state: RunState): Command {
       for (const path of paths) {
         const file = readSource(path);
         const loaded = loadSpec(path);
+        if (loaded.format === 'tfjs') fail('import', 'a TF.js model.json is not a spec: `modelc import` converts it to one', undefined, path);
         const text = detectFormat(file) === 'nn' ? printDsl(loaded.spec, loaded.comments) : printJsonSpec(loaded.spec);
         if (opts.check) {
           if (text !== file.text) {

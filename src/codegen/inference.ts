@@ -89,7 +89,7 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
       initializer: `[${params.map((p) => `[${str(p.name)}, [${p.shape.join(', ')}]]`).join(', ')}]`,
     }],
   });
-  file.addVariableStatement({
+  if (plan.slotSizes.length > 0) file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
     docs: ['Floats per example of each scratch buffer; layers whose values do not overlap in time share one.'],
     declarations: [{ name: 'SCRATCH', type: 'readonly number[]', initializer: `[${plan.slotSizes.join(', ')}]` }],
@@ -279,6 +279,9 @@ function addModel(
   const forward = forwardBody(graph, plan, kernels, names);
   const { predict, run } = entryBodies(graph, plan, names);
   const { propOf, inputIds } = names;
+  // A model of aliases only (reshape, dropout) computes nothing: no scratch, no forward.
+  const computes = plan.slotSizes.length > 0;
+  const read = new Set(graph.nodes.flatMap((nd) => nd.operands));
   if (params.length > 0) file.addInterface({
     name: 'Params',
     docs: ['The weights as the kernels read them (Keras layouts, after the passes).'],
@@ -290,8 +293,12 @@ function addModel(
     docs: ['The model with its weights and reusable scratch buffers. Not reentrant: one call at a time per instance.'],
     properties: [
       ...(params.length > 0 ? [{ name: 'p', scope: Scope.Private, isReadonly: true, type: 'Params' }] : []),
-      { name: 'scratch', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]', docs: ['Scratch buffers for `capacity` examples, grown only when a larger batch comes.'] },
-      { name: 'capacity', scope: Scope.Private, initializer: '0' },
+      ...(computes
+        ? [
+            { name: 'scratch', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]', docs: ['Scratch buffers for `capacity` examples, grown only when a larger batch comes.'] },
+            { name: 'capacity', scope: Scope.Private, initializer: '0' },
+          ]
+        : []),
     ],
     ctors: [{
       docs: [external
@@ -328,7 +335,7 @@ function addModel(
         returnType: 'Record<string, Float32Array>',
         statements: run,
       },
-      {
+      ...(computes ? [{
         name: 'grow',
         scope: Scope.Private,
         parameters: [{ name: 'batchSize', type: 'number' }],
@@ -339,10 +346,11 @@ function addModel(
         name: 'forward',
         scope: Scope.Private,
         docs: ['Every layer in order; results stay in the scratch buffers.'],
-        parameters: [{ name: 'n', type: 'number' }, ...inputIds.map((id) => ({ name: id, type: 'Float32Array' }))],
+        // An input no layer reads (an output as it is) is a parameter named with a leading `_`.
+        parameters: [{ name: 'n', type: 'number' }, ...inputIds.map((id, k) => ({ name: read.has(graph.inputs[k]!.name) ? id : `_${id}`, type: 'Float32Array' }))],
         returnType: 'void',
         statements: forward,
-      },
+      }] : []),
     ],
   });
 }
@@ -388,7 +396,7 @@ function entryBodies(graph: Graph, plan: BufferPlan, names: ModelNames): { predi
     ? [
         'checkBatchSize(batchSize);',
         `checkInput(x, batchSize, ${perExample(graph.inputs[0]!.type)}, ${what(0)});`,
-        'this.forward(batchSize, x);',
+        ...(plan.slotSizes.length > 0 ? ['this.forward(batchSize, x);'] : []),
         `return ${outputData(graph.outputs[0]!, ['x'])};`,
       ]
     : [`throw new TypeError(${str(`this model has ${graph.inputs.length} inputs: use run()`)});`];
@@ -402,7 +410,7 @@ function entryBodies(graph: Graph, plan: BufferPlan, names: ModelNames): { predi
       `const ${ids[k]} = feed(feeds, ${str(input.name)});`,
       `checkInput(${ids[k]}, batchSize, ${perExample(input.type)}, ${what(k)});`,
     ]),
-    `this.forward(batchSize, ${ids.join(', ')});`,
+    ...(plan.slotSizes.length > 0 ? [`this.forward(batchSize, ${ids.join(', ')});`] : []),
     `return { ${graph.outputs.map((o) => `[${str(o)}]: ${outputData(o, ids)}`).join(', ')} };`,
   ];
   return { predict, run };

@@ -24,6 +24,7 @@ export const codes = {
   interp: 'a graph the reference interpreter cannot run: a missing or misshapen input or parameter value',
   weights: 'parameter values that cannot be read, made or attached (weights files, initializers)',
   pass: 'an unknown pass, or a pass that breaks the IR',
+  import: 'a TF.js/Keras model (model.json) with a layer, option or weight format that modelc cannot import',
 } as const;
 
 export type DiagnosticCode = keyof typeof codes;

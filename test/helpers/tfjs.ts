@@ -126,7 +126,7 @@ function lowerCase(c: DiffCase): Graph {
  * carry a uniquifying suffix such as `dense/kernel_1`; the param name is taken
  * from `originalName` instead.) A shared layer appears once.
  */
-function randomizeModel(model: tf.LayersModel, next: () => number): Map<string, Weight> {
+export function randomizeModel(model: tf.LayersModel, next: () => number): Map<string, Weight> {
   const weights = new Map<string, Weight>();
   for (const layer of model.layers) {
     if (layer.weights.length === 0) continue;
