@@ -4,15 +4,13 @@
  * written atomically, one per line printed, so a failure leaves no partial
  * output behind.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { fail } from '../diagnostics/diagnostic.js';
 import { compileFile } from '../frontend/load.js';
 import type { Graph } from '../ir/graph.js';
 import { interpret } from '../interp/interpret.js';
 import { randomFeeds } from '../passes/equivalence.js';
 import { defaultPipeline } from '../passes/pipeline.js';
-import { writeFilesAtomic } from '../util/fs.js';
+import { writeIntoDirectory } from '../util/fs.js';
 import { optimize, withWeights, type OptimizeOptions } from './optimize.js';
 
 export interface CompileOptions extends OptimizeOptions {
@@ -29,11 +27,16 @@ export function fileStem(name: string): string {
   return stem === '' ? 'model' : stem;
 }
 
+/** A `--name` must be a plain file name. */
+export function checkName(name: string): void {
+  if (name !== fileStem(name) || name.length > 200) {
+    fail('io', `--name '${name}' is not a plain file name: use letters, digits, '_', '-' and '.'`);
+  }
+}
+
 /** Compiles `path`; returns the paths written, in order. */
 export async function compileCommand(path: string, opts: CompileOptions, stderr: (t: string) => void): Promise<string[]> {
-  if (opts.name !== undefined && (opts.name !== fileStem(opts.name) || opts.name.length > 200)) {
-    fail('io', `--name '${opts.name}' is not a plain file name: use letters, digits, '_', '-' and '.'`);
-  }
+  if (opts.name !== undefined) checkName(opts.name);
   // The code generator (ts-morph, prettier) loads only for this command.
   const { generateGoldenTest, generateInferenceModule } = await import('../codegen/index.js');
   const original = withWeights(compileFile(path).graph, opts);
@@ -56,14 +59,7 @@ export async function compileCommand(path: string, opts: CompileOptions, stderr:
     if (wantTs) files.push([`${name}.test.ts`, test.ts]);
     if (wantJs) files.push([`${name}.test.js`, test.js]);
   }
-  try {
-    mkdirSync(opts.output, { recursive: true });
-  } catch (err) {
-    fail('io', `cannot create the output directory: ${(err as Error).message}`, undefined, opts.output);
-  }
-  const targets = files.map(([file, data]) => [join(opts.output, file), data] as const);
-  writeFilesAtomic(targets);
-  return targets.map(([target]) => target);
+  return writeIntoDirectory(opts.output, files);
 }
 
 /**

@@ -3,7 +3,7 @@
  * the path, and writes are atomic (a temp file in the target's directory,
  * then a rename), so a failure never leaves a half-written output.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fail } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
@@ -77,4 +77,16 @@ export function writeFilesAtomic(files: readonly (readonly [string, string | Uin
       fail('io', `cannot write file: ${reason(err)}`, undefined, path);
     }
   });
+}
+
+/** Creates `dir` if needed and writes `files` (names inside it) all or nothing; returns their paths. */
+export function writeIntoDirectory(dir: string, files: readonly (readonly [string, string | Uint8Array])[]): string[] {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    fail('io', `cannot create the output directory: ${reason(err)}`, undefined, dir);
+  }
+  const targets = files.map(([file, data]) => [join(dir, file), data] as const);
+  writeFilesAtomic(targets);
+  return targets.map(([target]) => target);
 }
