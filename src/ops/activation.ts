@@ -436,3 +436,6 @@ export const activationShorthandLayers: LayerDef[] = activationNames.map((name) 
     lower: (ctx, [x], a) => applyActivation(ctx, x!, name, a as Attrs),
   }),
 );
+
+/** Gradient ops of the activations (`activation_grad`, `softmax_grad`). */
+export const activationGradOps: OpDef[] = [];

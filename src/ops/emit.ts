@@ -68,6 +68,21 @@ export function perExample(t: TensorType): number {
   return size;
 }
 
+/**
+ * The number of elements of a value of type `t` as a code expression: `n * 64`
+ * for an activation (batch dimension first), `4096` for a static value (a
+ * weight gradient, a loss).
+ */
+export function total(t: TensorType): string {
+  if (t.shape[0] === 'N') return times('n', perExample(t));
+  return String(t.shape.reduce<number>((a, d) => a * (d as number), 1));
+}
+
+/** Whether a type has the batch dimension (activations) rather than a static shape (weights, losses). */
+export function isBatched(t: TensorType): boolean {
+  return t.shape[0] === 'N';
+}
+
 /** The static dimensions of a type, batch dimension dropped (`28x28x1`), for kernel names. */
 export function shapeTag(t: TensorType): string {
   return t.shape.filter((d) => d !== 'N').join('x');

@@ -54,6 +54,124 @@ export const denseOp = defineOp({
       ep.helpers,
     );
   },
+  // y = x · w + b: dx = dy · wᵀ, dw = xᵀ · dy (summed over every row), db = dy summed per unit.
+  grad: (g, { operands: [x, w, b], attrs, result }, dy) => {
+    noEpilogue('dense', result, attrs.epilogue);
+    const last = g.typeOf(x!).shape.length - 1;
+    return [
+      () => g.op('dense_grad_input', [dy, w!], {}),
+      () => g.op('dense_grad_kernel', [x!, dy], {}),
+      b === undefined ? undefined : () => g.op('channel_sum', [dy], { axis: last }),
+    ];
+  },
+});
+
+/** Gradient rules see unfused graphs: autodiff runs before `fuse-activation`. */
+export function noEpilogue(op: string, result: string, epilogue: unknown): void {
+  if (epilogue !== undefined) throw new Error(`${op} ${result} has a fused activation: differentiate before fuse-activation`);
+}
+
+/**
+ * dx = dy · wᵀ for dense: dx[r, k] = sum_u dy[r, u] w[k, u] over every row r.
+ *
+ *   %dense/grad_x: f32[N,16] = dense_grad_input(%dense/grad, %dense/kernel)
+ */
+export const denseGradInputOp = defineOp({
+  name: 'dense_grad_input',
+  summary: 'the gradient of dense with respect to its input: dy · kernelᵀ',
+  traits: ['pure'],
+  attrs: {},
+  operands: () => ['dy', 'kernel'],
+  infer: ([dy, w]) => {
+    const [inDim, units] = w!.shape as number[];
+    if (dim(dy!, -1) !== units) throw new ShapeError(`dense_grad_input: dy has ${dim(dy!, -1)} features, the kernel ${units} units`);
+    return tensor([...dy!.shape.slice(0, -1), inDim!]);
+  },
+  reference: ([dy, w]) => {
+    const [inDim, units] = w!.shape as [number, number];
+    const rows = dy!.data.length / units;
+    const dx = new Float64Array(rows * inDim);
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < inDim; k++) {
+        let s = 0;
+        for (let u = 0; u < units; u++) s += dy!.data[r * units + u]! * w!.data[k * units + u]!;
+        dx[r * inDim + k] = s;
+      }
+    }
+    return { shape: [...dy!.shape.slice(0, -1), inDim], data: dx };
+  },
+  emit: ({ operands: [dy, w] }) => {
+    const [inDim, units] = w!.shape as [number, number];
+    const rows = times('n', dy!.shape.slice(1, -1).reduce<number>((p, d) => p * (d as number), 1));
+    return kernel(`dense_grad_input_${inDim}x${units}`, ['dy', 'w'], `dy · kernelᵀ: [rows, ${units}] x [${units}, ${inDim}]`,
+      `for (let r = 0; r < ${rows}; r++) {
+  const d = r * ${units};
+  for (let k = 0; k < ${inDim}; k++) {
+    const at = k * ${units};
+    let s = 0;
+    for (let u = 0; u < ${units}; u++) s += dy[d + u]! * w[at + u]!;
+    y[r * ${inDim} + k] = s;
+  }
+}`);
+  },
+  grad: 'none',
+});
+
+/**
+ * dw = xᵀ · dy for dense: dw[k, u] = sum_r x[r, k] dy[r, u] over every row r
+ * of the batch (a static result: the kernel's shape).
+ *
+ *   %dense/kernel/grad: f32[16,64] = dense_grad_kernel(%x, %dense/grad)
+ */
+export const denseGradKernelOp = defineOp({
+  name: 'dense_grad_kernel',
+  summary: 'the gradient of dense with respect to its kernel: xᵀ · dy over the batch',
+  traits: ['pure'],
+  attrs: {},
+  operands: () => ['x', 'dy'],
+  infer: ([x, dy]) => {
+    if (x!.shape[0] !== 'N' || dy!.shape[0] !== 'N') throw new ShapeError('dense_grad_kernel reduces over a batch');
+    return tensor([dim(x!, -1), dim(dy!, -1)]);
+  },
+  reference: ([x, dy]) => {
+    const inDim = x!.shape[x!.shape.length - 1]!;
+    const units = dy!.shape[dy!.shape.length - 1]!;
+    const rows = x!.data.length / inDim;
+    const dw = new Float64Array(inDim * units);
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < inDim; k++) {
+        const v = x!.data[r * inDim + k]!;
+        for (let u = 0; u < units; u++) dw[k * units + u] += v * dy!.data[r * units + u]!;
+      }
+    }
+    return { shape: [inDim, units], data: dw };
+  },
+  emit: ({ operands: [x, dy] }) => {
+    const inDim = dim(x!, -1);
+    const units = dim(dy!, -1);
+    const rows = times('n', x!.shape.slice(1, -1).reduce<number>((p, d) => p * (d as number), 1));
+    // Four units at a time, each sum in float64 over every row.
+    const wide = units - (units % 4);
+    return kernel(`dense_grad_kernel_${inDim}x${units}`, ['x', 'dy'], `xᵀ · dy: [${inDim}, rows] x [rows, ${units}], summed in float64`,
+      `const rows = ${rows};
+for (let k = 0; k < ${inDim}; k++) {
+  for (let u = 0; u < ${wide}; u += 4) {
+    let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    for (let r = 0; r < rows; r++) {
+      const a = x[r * ${inDim} + k]!, d = r * ${units} + u;
+      c0 += a * dy[d]!; c1 += a * dy[d + 1]!; c2 += a * dy[d + 2]!; c3 += a * dy[d + 3]!;
+    }
+    const at = k * ${units} + u;
+    y[at] = c0; y[at + 1] = c1; y[at + 2] = c2; y[at + 3] = c3;
+  }
+  for (let u = ${wide}; u < ${units}; u++) {
+    let c = 0;
+    for (let r = 0; r < rows; r++) c += x[r * ${inDim} + k]! * dy[r * ${units} + u]!;
+    y[k * ${units} + u] = c;
+  }
+}`);
+  },
+  grad: 'none',
 });
 
 /**

@@ -8,8 +8,8 @@ import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
-import { kernel, perExample, shapeTag, times } from './emit.js';
-import { defineLayer, defineOp, ShapeError } from './op-def.js';
+import { isBatched, kernel, perExample, shapeTag, times, total } from './emit.js';
+import { defineLayer, defineOp, ShapeError, type OpDef } from './op-def.js';
 
 export const addOp = defineOp({
   name: 'add',
@@ -32,16 +32,41 @@ export const addOp = defineOp({
   },
   emit: ({ operands, result, attrs: a }) => {
     const ep = epilogueCode(a.epilogue);
-    const size = perExample(result);
+    const size = isBatched(result) ? perExample(result) : Number(total(result));
     const params = operands.map((_, i) => `x${i}`);
     const last = result.shape[result.shape.length - 1] as number;
     const body = [
-      `for (let i = 0; i < ${times('n', size)}; i++) y[i] = ${ep.scalar(params.map((p) => `${p}[i]!`).join(' + '))};`,
-      ep.rows(times('n', size / last), last),
+      `for (let i = 0; i < ${total(result)}; i++) y[i] = ${ep.scalar(params.map((p) => `${p}[i]!`).join(' + '))};`,
+      ep.rows(isBatched(result) ? times('n', size / last) : String(size / last), last),
     ].filter((c) => c !== '').join('\n');
     const tag = `${operands.length}x${shapeTag(result)}${ep.tag ? `_${ep.tag}` : ''}`;
-    return kernel(`add_${tag}`, params, `sum of ${operands.length} inputs of ${size} values per example${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+    return kernel(`add_${tag}`, params, `sum of ${operands.length} inputs of ${size} values${isBatched(result) ? ' per example' : ''}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
   },
+  // z = x + y + ...: each operand's gradient is dz itself.
+  grad: (_g, { operands }, dy) => operands.map(() => () => dy),
+});
+
+/**
+ * Elementwise product of two same-shaped values: dropout in training is
+ * `multiply(x, mask)`.
+ *
+ *   %dropout: f32[N,64] = multiply(%tanh, %dropout/mask)
+ */
+export const multiplyOp = defineOp({
+  name: 'multiply',
+  summary: 'elementwise product of two same-shaped values',
+  traits: ['pure', 'elementwise'],
+  attrs: {},
+  operands: () => ['x', 'y'],
+  infer: ([x, y]) => {
+    if (!sameType(x!, y!)) throw new ShapeError(`multiply needs operands of one shape, got ${formatType(x!)} and ${formatType(y!)}`);
+    return x!;
+  },
+  reference: ([x, y]) => ({ shape: [...x!.shape], data: x!.data.map((v, i) => v * y!.data[i]!) }),
+  emit: ({ result }) =>
+    kernel(`multiply_${shapeTag(result)}`, ['x', 'm'], 'elementwise product', `for (let i = 0; i < ${total(result)}; i++) y[i] = x[i]! * m[i]!;`),
+  // z = x * y: dx = dz * y, dy = dz * x.
+  grad: (g, { operands: [x, y] }, dz) => [() => g.op('multiply', [dz, y!], {}), () => g.op('multiply', [dz, x!], {})],
 });
 
 function concatShape(xs: readonly TensorType[], axis: number): TensorType {
@@ -126,3 +151,6 @@ export const concatenateLayer = defineLayer({
     return ctx.op('concatenate', xs, { axis });
   },
 });
+
+/** Gradient ops of the merges (`slice`, concatenate's gradient). */
+export const mergeGradOps: OpDef[] = [];

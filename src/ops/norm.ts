@@ -17,7 +17,7 @@ import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import type { TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
-import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
+import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 const RenormClipping = Type.Object(
   {
@@ -204,3 +204,4 @@ export const batchnormLayer = defineLayer({
     });
   },
 });
+export const batchnormTrainOps: OpDef[] = [];

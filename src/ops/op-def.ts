@@ -6,8 +6,10 @@
  * keeping lists of op names), its operand roles, its type rule and its
  * reference kernel (the float64 semantics that the interpreter runs and that
  * passes and codegen are checked against) and its codegen template (`emit`:
- * the TypeScript kernel for one shape signature). The training issue adds the
- * gradient beside these.
+ * the TypeScript kernel for one shape signature), and its gradient rule
+ * (`grad`: IR that computes the operands' gradients from the result's). Ops
+ * that behave differently in training also say what they become there
+ * (`training`: batchnorm uses batch statistics, dropout multiplies by a mask).
  *
  * A *layer* is what a spec writes (Keras vocabulary: names, attributes and
  * defaults). A layer lowers to one or more ops and declares its parameters.
@@ -15,7 +17,7 @@
  * and are listed once in `ops/registry.ts`.
  */
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
-import type { InitSpec } from '../ir/graph.js';
+import type { InitSpec, Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Attrs, TensorType } from '../ir/types.js';
 import type { Emitted, EmitRequest } from './emit.js';
@@ -62,6 +64,56 @@ export interface OpDef<P extends TProperties = TProperties> {
    * See `emit.ts` for what is in scope in a kernel body.
    */
   emit(request: EmitRequest<Static<TObject<P>>>): Emitted;
+  /**
+   * The reverse-mode rule (see `autodiff/reverse.ts`), or `'none'` for ops
+   * that are never differentiated through: gradient ops themselves, losses'
+   * metrics, optimizer updates, batch statistics that only feed moving averages.
+   */
+  readonly grad?: GradRule<Static<TObject<P>>> | 'none';
+  /**
+   * For `training-dependent` ops: the node's training-mode replacement, built
+   * with `t`; returns the value that stands for the node's result.
+   */
+  training?(t: TrainingBuilder, node: OpNode<Static<TObject<P>>>): string;
+}
+
+/** A node seen by its op's rules: attributes typed by the op. */
+export interface OpNode<A> extends Omit<Node, 'attrs'> {
+  readonly attrs: A;
+}
+
+/** What a gradient rule builds IR with. */
+export interface GradBuilder {
+  /** Appends `op(operands) {attrs}` (type inferred) and returns its value. */
+  op(op: string, operands: readonly string[], attrs: Attrs): string;
+  typeOf(value: string): TensorType;
+}
+
+/**
+ * A gradient rule: from the node and `dy` (the loss's gradient with respect
+ * to the node's result, of the result's type), one entry per operand, in
+ * operand order: a function that emits the operand's gradient (of the
+ * operand's type) and returns its value, or `undefined` when the operand gets
+ * no gradient (treated as a constant). The driver calls only the entries it
+ * needs, so a rule never pays for gradients nobody wants.
+ *
+ *   grad: (g, { operands: [x, w] }, dy) => [() => g.op('dense_grad_input', [dy, w], {}), ...]
+ */
+export type GradRule<A> = {
+  // Method syntax: checked bivariantly, so an op's precise rule fits the registry's OpDef list.
+  rule(g: GradBuilder, node: OpNode<A>, dy: string): readonly ((() => string) | undefined)[];
+}['rule'];
+
+/** What a `training` rule builds the training-mode forward with. */
+export interface TrainingBuilder extends GradBuilder {
+  /**
+   * A new input of the step graph that the trainer fills before each step with
+   * an inverted-dropout mask: each element 0 with probability `rate`, else
+   * 1 / (1 - rate). `seed` is the layer's own seed, if it has one.
+   */
+  dropoutMask(type: TensorType, rate: number, seed: number | null): string;
+  /** After each step, `param` takes `value` (moving statistics). */
+  update(param: string, value: string): void;
 }
 
 export interface LowerContext {

@@ -204,3 +204,6 @@ export const poolLayers = [
   globalPoolLayer('global_max_pool2d', 'global_max_pool2d', 'GlobalMaxPooling2D', 'global_max_pooling2d'),
   globalPoolLayer('global_avg_pool2d', 'global_avg_pool2d', 'GlobalAveragePooling2D', 'global_average_pooling2d'),
 ];
+
+/** Gradient ops of the pools. */
+export const poolGradOps: OpDef[] = [];

@@ -2,14 +2,18 @@
  * The one static list of ops and layers. Adding an op family is one file in
  * `ops/` and one line here.
  */
-import { activationLayer, activationOps, activationShorthandLayers } from './activation.js';
+import { activationGradOps, activationLayer, activationOps, activationShorthandLayers } from './activation.js';
+import { convGradOps } from './conv-grad.js';
+import { lossOps } from './loss.js';
+import { optimizerOps } from './optim.js';
+import { reduceOps } from './reduce.js';
 import { conv2dLayer, conv2dOp, conv2dTransposeLayer, conv2dTransposeOp, depthwiseConv2dLayer, depthwiseConv2dOp } from './conv.js';
 import { dropoutLayer, dropoutOp } from './dropout.js';
-import { denseLayer, denseOp } from './linear.js';
-import { addLayer, addOp, concatenateLayer, concatenateOp } from './merge.js';
-import { affineOp, batchnormLayer, batchnormOp } from './norm.js';
+import { denseGradInputOp, denseGradKernelOp, denseLayer, denseOp } from './linear.js';
+import { addLayer, addOp, concatenateLayer, concatenateOp, mergeGradOps, multiplyOp } from './merge.js';
+import { affineOp, batchnormLayer, batchnormOp, batchnormTrainOps } from './norm.js';
 import type { LayerDef, OpDef } from './op-def.js';
-import { poolLayers, poolOps } from './pool.js';
+import { poolGradOps, poolLayers, poolOps } from './pool.js';
 import { flattenLayer, reshapeLayer, reshapeOp } from './shape.js';
 
 export const ops: readonly OpDef[] = [
@@ -25,6 +29,18 @@ export const ops: readonly OpDef[] = [
   reshapeOp,
   addOp,
   concatenateOp,
+  // training: forward ops of training mode, gradient ops, losses, optimizer updates
+  multiplyOp,
+  ...reduceOps,
+  ...batchnormTrainOps,
+  denseGradInputOp,
+  denseGradKernelOp,
+  ...convGradOps,
+  ...poolGradOps,
+  ...activationGradOps,
+  ...mergeGradOps,
+  ...lossOps,
+  ...optimizerOps,
 ] as OpDef[];
 
 export const layers: readonly LayerDef[] = [

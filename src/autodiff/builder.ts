@@ -1,0 +1,86 @@
+/**
+ * GraphBuilder: appends nodes to a growing graph, inferring each result's
+ * type with its op's rule, and names new values uniquely (`dense/grad`,
+ * `dense/grad_1`, ...). The autodiff transform builds the training step with
+ * it; the gradient rules of the ops see it as their `GradBuilder`, and the
+ * `training` rules as their `TrainingBuilder`.
+ */
+import type { Graph, InputDecl, Node, ParamDecl } from '../ir/graph.js';
+import type { Attrs, TensorType } from '../ir/types.js';
+import { ShapeError, type GradBuilder } from '../ops/op-def.js';
+import { getOp } from '../ops/registry.js';
+
+export class GraphBuilder implements GradBuilder {
+  readonly inputs: InputDecl[];
+  readonly params: ParamDecl[];
+  readonly nodes: Node[];
+  private readonly types = new Map<string, TensorType>();
+  /** What new nodes get as their `name` hint and `layer` provenance. */
+  private hint = 'value';
+  private layer = '';
+
+  constructor(graph: Pick<Graph, 'inputs' | 'params' | 'nodes'>) {
+    this.inputs = [...graph.inputs];
+    this.params = [...graph.params];
+    this.nodes = [...graph.nodes];
+    for (const v of [...this.inputs, ...this.params]) this.types.set(v.name, v.type);
+    for (const n of this.nodes) this.types.set(n.result, n.type);
+  }
+
+  /** New nodes are named `<hint>`, `<hint>_1`, ... and carry `layer` as their provenance. */
+  naming(hint: string, layer: string): this {
+    this.hint = hint;
+    this.layer = layer;
+    return this;
+  }
+
+  /** A name no value has yet: `base`, else `base_1`, `base_2`, ... */
+  fresh(base: string): string {
+    if (!this.types.has(base)) return base;
+    for (let i = 1; ; i++) if (!this.types.has(`${base}_${i}`)) return `${base}_${i}`;
+  }
+
+  typeOf(value: string): TensorType {
+    const t = this.types.get(value);
+    if (!t) throw new Error(`autodiff: no value named ${value}`);
+    return t;
+  }
+
+  has(value: string): boolean {
+    return this.types.has(value);
+  }
+
+  op(op: string, operands: readonly string[], attrs: Attrs, name?: string): string {
+    const def = getOp(op);
+    if (!def) throw new Error(`autodiff: no op named ${op}`);
+    let type: TensorType;
+    try {
+      type = def.infer(operands.map((o) => this.typeOf(o)), attrs as never);
+    } catch (err) {
+      if (err instanceof ShapeError) throw new Error(`autodiff: ${op}(${operands.join(', ')}) for ${this.layer}: ${err.message}`);
+      throw err;
+    }
+    const result = this.fresh(name ?? this.hint);
+    this.nodes.push({ op, result, type, operands: [...operands], attrs, layer: this.layer });
+    this.types.set(result, type);
+    return result;
+  }
+
+  addInput(name: string, type: TensorType): string {
+    const fresh = this.fresh(name);
+    this.inputs.push({ name: fresh, type });
+    this.types.set(fresh, type);
+    return fresh;
+  }
+
+  addParam(decl: ParamDecl): string {
+    const name = this.fresh(decl.name);
+    this.params.push({ ...decl, name });
+    this.types.set(name, decl.type);
+    return name;
+  }
+
+  finish(name: string, outputs: readonly string[]): Graph {
+    return { name, inputs: this.inputs, params: this.params, nodes: this.nodes, outputs };
+  }
+}

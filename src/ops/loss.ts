@@ -1,0 +1,3 @@
+import type { OpDef } from './op-def.js';
+
+export const lossOps: readonly OpDef[] = [];

@@ -1,0 +1,94 @@
+/**
+ * Per-channel reductions over a batch: every axis but `axis` (batch included)
+ * is summed or averaged, leaving one value per channel. Training builds them:
+ * bias and beta gradients are `channel_sum`s of the incoming gradient, and
+ * batchnorm's moving averages follow `channel_mean` and `channel_variance`.
+ *
+ *   %dense/bias/grad: f32[64] = channel_sum(%dense/grad) {axis=1}
+ *   %bn/batch_mean: f32[64] = channel_mean(%dense) {axis=1}
+ *
+ * `channel_variance` is the biased (population) variance, mean((x - mean)^2),
+ * the one TF.js's `tf.moments` returns and its BatchNormalization averages
+ * into `moving_variance`.
+ */
+import { Type } from '@sinclair/typebox';
+import { aroundAxis, type Tensor } from '../ir/tensor.js';
+import { tensor, type TensorType } from '../ir/types.js';
+import { kernel, shapeTag, times } from './emit.js';
+import { defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
+
+type Reduction = 'sum' | 'mean' | 'variance';
+
+/** Per channel along `axis`: the sum, mean or biased variance of the fibre's values. */
+export function channelReduce(x: Tensor, axis: number, how: Reduction): Tensor {
+  const { outer, n: channels, inner } = aroundAxis(x.shape, axis);
+  const count = outer * inner;
+  const out = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    for (let o = 0; o < outer; o++) for (let r = 0; r < inner; r++) sum += x.data[(o * channels + c) * inner + r]!;
+    if (how === 'sum') {
+      out[c] = sum;
+      continue;
+    }
+    const mean = sum / count;
+    if (how === 'mean') {
+      out[c] = mean;
+      continue;
+    }
+    let squares = 0;
+    for (let o = 0; o < outer; o++) {
+      for (let r = 0; r < inner; r++) squares += (x.data[(o * channels + c) * inner + r]! - mean) ** 2;
+    }
+    out[c] = squares / count;
+  }
+  return { shape: [channels], data: out };
+}
+
+/**
+ * The kernel body: for each channel, walk its fibre (`outer` blocks of
+ * `inner` contiguous values, `outer` counting the batch), in float64.
+ */
+function reduceCode(x: TensorType, axis: number, how: Reduction): string {
+  const { outer, n: channels, inner } = aroundAxis([1, ...(x.shape.slice(1) as number[])], axis);
+  const walk = (stmt: string) => `for (let o = 0; o < ${times('n', outer)}; o++) {
+    const at = (o * ${channels} + c) * ${inner};
+    for (let i = at; i < at + ${inner}; i++) ${stmt}
+  }`;
+  const count = times('n', outer * inner);
+  const lines = [`for (let c = 0; c < ${channels}; c++) {`, '  let sum = 0;', `  ${walk('sum += x[i]!;')}`];
+  if (how === 'sum') lines.push('  y[c] = sum;');
+  else if (how === 'mean') lines.push(`  y[c] = sum / (${count});`);
+  else {
+    lines.push(`  const mean = sum / (${count});`, '  let squares = 0;', `  ${walk('squares += (x[i]! - mean) ** 2;')}`);
+    lines.push(`  y[c] = squares / (${count});`);
+  }
+  lines.push('}');
+  return lines.join('\n');
+}
+
+function reductionOp(how: Reduction, summary: string): OpDef {
+  return defineOp({
+    name: `channel_${how}`,
+    summary,
+    traits: ['pure'],
+    attrs: { axis: Type.Integer({ minimum: 1 }) },
+    operands: () => ['x'],
+    infer: ([x], a) => {
+      if (x!.shape[0] !== 'N') throw new ShapeError(`channel_${how} reduces a batch; got the static shape ${formatShape(x!.shape)}`);
+      if (a.axis >= x!.shape.length) throw new ShapeError(`channel_${how} axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);
+      return tensor([dim(x!, a.axis)]);
+    },
+    reference: ([x], a) => channelReduce(x!, a.axis, how),
+    emit: ({ operands: [x], attrs: a }) =>
+      kernel(`channel_${how}_${shapeTag(x!)}_axis${a.axis}`, ['x'], `per-channel ${how} along axis ${a.axis} over the batch`, reduceCode(x!, a.axis, how)),
+    // Sums appear in backward graphs only; the batch statistics only feed moving averages (not differentiated).
+    grad: 'none',
+  }) as unknown as OpDef;
+}
+
+export const reduceOps: readonly OpDef[] = [
+  reductionOp('sum', 'per-channel sum over the batch and every other axis'),
+  reductionOp('mean', 'per-channel mean over the batch and every other axis'),
+  reductionOp('variance', 'per-channel biased variance over the batch and every other axis'),
+];

@@ -1,0 +1,47 @@
+/**
+ * Runs one op's codegen template (`OpDef.emit`) outside a module: the kernel
+ * body is transpiled from TypeScript and called on float32 copies of the
+ * operands, so templates are checked against the reference kernels directly.
+ */
+import { ts } from 'ts-morph';
+import type { Tensor } from '../../src/ir/tensor.js';
+import { tensor, type Attrs, type TensorType } from '../../src/ir/types.js';
+import type { RuntimeHelper } from '../../src/ops/emit.js';
+import { getOp } from '../../src/ops/registry.js';
+
+/** The IR type of a concrete operand: batched (N first) or static. */
+function typeOf(t: Tensor, batched: boolean): TensorType {
+  return batched ? tensor(['N', ...t.shape.slice(1)]) : tensor(t.shape);
+}
+
+function helperSources(helpers: readonly RuntimeHelper[], seen = new Map<string, string>()): Map<string, string> {
+  for (const h of helpers) {
+    seen.set(h.name, h.source);
+    helperSources(h.uses ?? [], seen);
+  }
+  return seen;
+}
+
+/**
+ * The emitted kernel of `op` run on `operands` (`batched[i]` says whether
+ * operand i has the batch dimension first; default: rank >= 2). Returns the
+ * result as float64 values of the float32 output.
+ */
+export function runKernel(op: string, operands: readonly Tensor[], attrs: Attrs = {}, batched?: readonly boolean[]): Tensor {
+  const def = getOp(op);
+  if (!def) throw new Error(`no op ${op}`);
+  const types = operands.map((t, i) => typeOf(t, batched?.[i] ?? t.shape.length >= 2));
+  const result = def.infer(types, attrs as never);
+  const emitted = def.emit({ operands: types, result, attrs: attrs as never });
+  const n = types.findIndex((t) => t.shape[0] === 'N') >= 0 ? operands[types.findIndex((t) => t.shape[0] === 'N')]!.shape[0]! : 1;
+  const shape = result.shape.map((d) => (d === 'N' ? n : d));
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (emitted.kind === 'alias') return { shape, data: Float64Array.from(operands[0]!.data) };
+  const helpers = [...helperSources(emitted.helpers).values()].join('\n');
+  const source = `${helpers}\nreturn function kernel(n: number, ${emitted.params.map((p) => `${p}: Float32Array`).join(', ')}, y: Float32Array): void {\n${emitted.body}\n};`;
+  const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
+  const kernel = new Function(js)() as (...args: unknown[]) => void;
+  const y = new Float32Array(size);
+  kernel(n, ...operands.map((t) => Float32Array.from(t.data)), y);
+  return { shape, data: Float64Array.from(y) };
+}
