@@ -17,6 +17,10 @@ export const dropoutOp = defineOp({
   infer: ([x]) => x!,
   reference: ([x]) => x!, // inference: the identity
   emit: () => alias,
+  // Training: x * mask, the mask drawn by the trainer each step (0 with
+  // probability `rate`, else 1 / (1 - rate)); rate 0 stays the identity.
+  training: (t, { operands: [x], attrs: a, type }) =>
+    a.rate === 0 ? x! : t.op('multiply', [x!, t.dropoutMask(type, a.rate, a.seed)], {}),
 });
 
 export const dropoutLayer = defineLayer({

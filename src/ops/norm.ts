@@ -17,7 +17,7 @@ import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import type { TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
-import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
+import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
 const RenormClipping = Type.Object(
   {
@@ -105,6 +105,19 @@ export const batchnormOp = defineOp({
       `inference batch normalization (moving statistics) along axis ${a.axis}`,
       perChannelLoop(result, a.axis, `const s = ${scale};`, value, (v) => v),
     );
+  },
+  // Training: normalize by the batch statistics (norm-train.ts) and move the
+  // moving statistics towards them: moving = moving * m + batch * (1 - m), with
+  // the biased batch variance (TF.js: tf.moments). With renorm the moving
+  // statistics also give r and d, and move by renorm_momentum.
+  training: (t, { operands, attrs: a }) => {
+    const { x, gamma, beta, moving_mean: mean, moving_variance: variance } = byRole(batchnormOperands(a), operands);
+    const { momentum: _m, renorm_momentum: _rm, ...trainAttrs } = a;
+    const y = t.op('batchnorm_train', [x!, ...(gamma ? [gamma] : []), ...(beta ? [beta] : []), ...(a.renorm ? [mean!, variance!] : [])], trainAttrs);
+    const decay = a.renorm ? a.renorm_momentum : a.momentum;
+    t.update(mean!, t.op('ema', [mean!, t.op('channel_mean', [x!], { axis: a.axis })], { decay, square: false }));
+    t.update(variance!, t.op('ema', [variance!, t.op('channel_variance', [x!], { axis: a.axis })], { decay, square: false }));
+    return y;
   },
 });
 
@@ -204,4 +217,3 @@ export const batchnormLayer = defineLayer({
     });
   },
 });
-export const batchnormTrainOps: OpDef[] = [];

@@ -11,7 +11,8 @@ import { conv2dLayer, conv2dOp, conv2dTransposeLayer, conv2dTransposeOp, depthwi
 import { dropoutLayer, dropoutOp } from './dropout.js';
 import { denseGradInputOp, denseGradKernelOp, denseLayer, denseOp } from './linear.js';
 import { addLayer, addOp, concatenateLayer, concatenateOp, mergeGradOps, multiplyOp } from './merge.js';
-import { affineOp, batchnormLayer, batchnormOp, batchnormTrainOps } from './norm.js';
+import { affineOp, batchnormLayer, batchnormOp } from './norm.js';
+import { batchnormTrainOps } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
 import { poolGradOps, poolLayers, poolOps } from './pool.js';
 import { flattenLayer, reshapeLayer, reshapeOp } from './shape.js';
