@@ -15,6 +15,7 @@ export class GraphBuilder implements GradBuilder {
   readonly params: ParamDecl[];
   readonly nodes: Node[];
   private readonly types = new Map<string, TensorType>();
+  private readonly reserved = new Set<string>();
   /** What new nodes get as their `name` hint and `layer` provenance. */
   private hint = 'value';
   private layer = '';
@@ -34,10 +35,27 @@ export class GraphBuilder implements GradBuilder {
     return this;
   }
 
-  /** A name no value has yet: `base`, else `base_1`, `base_2`, ... */
+  /**
+   * A name no value has yet (nor a reserved one): `base`, else `base.1`,
+   * `base.2`, ... (a dot, so a derived name never looks like Keras's `dense_1`).
+   */
   fresh(base: string): string {
-    if (!this.types.has(base)) return base;
-    for (let i = 1; ; i++) if (!this.types.has(`${base}_${i}`)) return `${base}_${i}`;
+    const taken = (n: string) => this.types.has(n) || this.reserved.has(n);
+    if (!taken(base)) return base;
+    for (let i = 1; ; i++) if (!taken(`${base}.${i}`)) return `${base}.${i}`;
+  }
+
+  /** Names that new values must not take (values copied in later keep their own names). */
+  reserve(names: Iterable<string>): this {
+    for (const n of names) this.reserved.add(n);
+    return this;
+  }
+
+  /** Appends a node as it is (its own result name), with operands renamed. */
+  copy(node: Node, operands: readonly string[]): string {
+    this.nodes.push({ ...node, operands: [...operands] });
+    this.types.set(node.result, node.type);
+    return node.result;
   }
 
   typeOf(value: string): TensorType {

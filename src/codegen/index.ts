@@ -8,8 +8,11 @@ import type { Graph } from '../ir/graph.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { fill, formatJavaScript, formatTypeScript } from './format.js';
 import { buildInference, type InferenceOptions } from './inference.js';
+import { buildTraining, type TrainingModuleOptions } from './training.js';
+import type { TrainingProgram } from '../autodiff/training.js';
 
 export type { InferenceOptions } from './inference.js';
+export type { TrainingModuleOptions } from './training.js';
 export { generateGoldenTest, type GoldenTestOptions, type GoldenVectors } from './golden.js';
 export { commentText, Namer, safeIdentifier, str } from './names.js';
 
@@ -40,6 +43,22 @@ export async function generateInferenceModule(graph: Graph, options: InferenceOp
   }
   const weights = writeSafetensors(new Map(unit.params.map((p) => [p.name, { shape: p.shape, data: p.value }])));
   return { name, ts, js, weights };
+}
+
+/**
+ * The training module (`<name>.train.ts`) of a training program: a Trainer
+ * over the three graphs, with the program's initial weights embedded.
+ */
+export async function generateTrainingModule(program: TrainingProgram, options: TrainingModuleOptions = {}): Promise<GeneratedModule> {
+  const unit = buildTraining(program, options);
+  const data = base64Weights(unit.weights.map((w) => w.value));
+  let ts = await formatTypeScript(unit.text);
+  let js = await formatJavaScript(ts);
+  if (unit.placeholder) {
+    ts = fill(ts, unit.placeholder, data);
+    js = fill(js, unit.placeholder, data);
+  }
+  return { name: options.name ?? program.step.name.replace(/_step$/, ''), ts, js };
 }
 
 /** Every value as little-endian float32, concatenated, in base64. */

@@ -139,18 +139,18 @@ function usedParams(graph: Graph) {
   });
 }
 
-interface NamedKernel {
+export interface NamedKernel {
   readonly name: string;
   readonly code: KernelCode;
   /** The spec layers (node provenance) it implements, in order of first use. */
   readonly layers: string[];
 }
 
-/** One function per distinct kernel: equal params and body are one function. */
-function nameKernels(plan: BufferPlan, top: Namer): Map<Node, NamedKernel> {
+/** One function per distinct kernel: equal params and body are one function (across every plan given). */
+export function nameKernels(plans: BufferPlan | readonly BufferPlan[], top: Namer): Map<Node, NamedKernel> {
   const byBody = new Map<string, NamedKernel>();
   const byNode = new Map<Node, NamedKernel>();
-  for (const { node, kernel } of plan.steps) {
+  for (const { node, kernel } of [plans].flat().flatMap((p) => p.steps)) {
     if (!kernel) continue;
     const key = `${kernel.params.join(',')}\n${kernel.body}`;
     let named = byBody.get(key);
@@ -165,7 +165,7 @@ function nameKernels(plan: BufferPlan, top: Namer): Map<Node, NamedKernel> {
 }
 
 /** Every helper the kernels call, and the helpers those call, sorted by name. */
-function collectHelpers(plan: BufferPlan): RuntimeHelper[] {
+export function collectHelpers(plans: BufferPlan | readonly BufferPlan[]): RuntimeHelper[] {
   const found = new Map<string, RuntimeHelper>();
   const visit = (h: RuntimeHelper) => {
     const seen = found.get(h.name);
@@ -173,7 +173,7 @@ function collectHelpers(plan: BufferPlan): RuntimeHelper[] {
     found.set(h.name, h);
     for (const u of h.uses ?? []) visit(u);
   };
-  for (const { kernel } of plan.steps) for (const h of kernel?.helpers ?? []) visit(h);
+  for (const { kernel } of [plans].flat().flatMap((p) => p.steps)) for (const h of kernel?.helpers ?? []) visit(h);
   return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
@@ -208,7 +208,7 @@ function header(graph: Graph, options: InferenceOptions): string {
   return `/**\n${lines.map((l) => (l ? ` * ${l}` : ' *')).join('\n')}\n */`;
 }
 
-function shapesOf(graph: Graph, which: 'inputs' | 'outputs') {
+export function shapesOf(graph: Graph, which: 'inputs' | 'outputs') {
   const types = new Map([...graph.inputs.map((i) => [i.name, i.type] as const), ...graph.nodes.map((n) => [n.result, n.type] as const)]);
   const names = which === 'inputs' ? graph.inputs.map((i) => i.name) : graph.outputs;
   return names.map((name) => ({ name, shape: exampleShape(types.get(name)!) }));
@@ -228,7 +228,7 @@ function addShapes(file: SourceFile, graph: Graph): void {
   }
 }
 
-function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
+export function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
   const emitted = new Set<string>();
   for (const k of kernels.values()) {
     if (emitted.has(k.name)) continue;
@@ -241,9 +241,10 @@ function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
         `Implements: ${k.layers.map(commentText).join('; ')}`,
         ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : []),
       ].join('\n')],
+      // A parameter the body never reads (the batch size of a weight update) is `_`-named.
       parameters: [
-        { name: 'n', type: 'number' },
-        ...k.code.params.map((p) => ({ name: p, type: 'Float32Array' })),
+        { name: unread('n', k.code.body), type: 'number' },
+        ...k.code.params.map((p) => ({ name: unread(p, k.code.body), type: 'Float32Array' })),
         { name: 'y', type: 'Float32Array' },
       ],
       returnType: 'void',
@@ -252,8 +253,13 @@ function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
   }
 }
 
+/** `name`, or `_name` when `body` never mentions it (clean under noUnusedParameters). */
+function unread(name: string, body: string): string {
+  return new RegExp(`(^|[^\\w$.])${name}(?![\\w$])`).test(body) ? name : `_${name}`;
+}
+
 /** Identifiers for the Model's methods: params (as properties of `p`), inputs and values (as locals). */
-interface ModelNames {
+export interface ModelNames {
   readonly propOf: ReadonlyMap<string, string>;
   readonly inputIds: readonly string[];
   readonly locals: Namer;
@@ -356,7 +362,7 @@ function addModel(
 }
 
 /** forward: one call per kernel, in node order; an alias is a new name for its operand's data. */
-function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames): string[] {
+export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames): string[] {
   const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, names.inputIds[k]!]));
   const operand = (o: string) => (names.propOf.has(o) ? `p.${names.propOf.get(o)}` : valueIds.get(o)!);
   const read = new Set(graph.nodes.flatMap((nd) => nd.operands));

@@ -12,12 +12,16 @@
  *     memory it reads.
  *  3. A slot holds `perExample` floats per example: the largest value it ever
  *     holds. The module allocates `slot size * batch size` floats per slot,
- *     again only when the batch grows.
+ *     again only when the batch grows. Values without a batch dimension
+ *     (weight gradients and updates, losses: training graphs) live in fixed
+ *     slots of their own, a fixed number of floats, never shared with batched
+ *     values.
  */
 import { fail } from '../diagnostics/diagnostic.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { KernelCode } from '../ops/emit.js';
-import { perExample } from '../ops/emit.js';
+import { isBatched, perExample } from '../ops/emit.js';
+import { numel } from '../ir/types.js';
 import { getOp } from '../ops/registry.js';
 
 export type Placement =
@@ -34,8 +38,10 @@ export interface Step {
 export interface BufferPlan {
   readonly steps: readonly Step[];
   readonly placement: ReadonlyMap<string, Placement>;
-  /** Floats per example of each scratch slot. */
+  /** Floats per example of each scratch slot (fixed slots: floats in all). */
   readonly slotSizes: readonly number[];
+  /** Whether each slot is batched (size per example) rather than fixed. */
+  readonly slotBatched: readonly boolean[];
 }
 
 export function planBuffers(graph: Graph): BufferPlan {
@@ -67,12 +73,16 @@ export function planBuffers(graph: Graph): BufferPlan {
   for (const out of graph.outputs) lastUse.set(rootOf(out), Infinity);
 
   const slotSizes: number[] = [];
-  const free: number[] = [];
+  const slotBatched: boolean[] = [];
+  const free = { batched: [] as number[], fixed: [] as number[] };
   const slotOfRoot = new Map<string, number>();
   steps.forEach(({ node, kernel }, i) => {
     if (kernel) {
-      const size = perExample(node.type);
-      const slot = takeSlot(free, slotSizes, size);
+      const batched = isBatched(node.type);
+      const size = batched ? perExample(node.type) : numel(node.type.shape as number[]);
+      const before = slotSizes.length;
+      const slot = takeSlot(batched ? free.batched : free.fixed, slotSizes, size);
+      if (slotSizes.length > before) slotBatched.push(batched);
       slotOfRoot.set(node.result, slot);
       placement.set(node.result, { kind: 'slot', slot });
       if (!lastUse.has(node.result)) lastUse.set(node.result, i); // computed but unread: free at once
@@ -81,12 +91,12 @@ export function planBuffers(graph: Graph): BufferPlan {
     }
     for (const [value, slot] of slotOfRoot) {
       if (lastUse.get(value) === i) {
-        free.push(slot);
+        (slotBatched[slot] ? free.batched : free.fixed).push(slot);
         slotOfRoot.delete(value);
       }
     }
   });
-  return { steps, placement, slotSizes };
+  return { steps, placement, slotSizes, slotBatched };
 }
 
 /** The smallest free slot that fits, else the largest free one grown, else a new slot. */

@@ -53,7 +53,13 @@ function decodeWeights(text: string): Float32Array {
  * every tensor the module needs (present, F32, the right shape, inside the
  * file) and that there are no others, and copies the data out.
  */
-export const readSafetensorsSource = `/** The parameters, in PARAMS order, from safetensors bytes; throws a clear error on any mismatch. */
+export const readSafetensorsSource = safetensorsReader(
+  'this module reads only the tensors in PARAMS, as the passes left them (batchnorm folded into kernels); use the .safetensors that modelc compile wrote with it',
+);
+
+/** The reader, with `hint` closing the message about a tensor the module does not read. */
+export function safetensorsReader(hint: string): string {
+  return `/** The parameters, in PARAMS order, from safetensors bytes; throws a clear error on any mismatch. */
 function readSafetensors(bytes: Uint8Array): Float32Array[] {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError("weights must be the bytes of a safetensors file (a Uint8Array)");
@@ -80,8 +86,7 @@ function readSafetensors(bytes: Uint8Array): Float32Array[] {
   for (const name of Object.keys(entries)) {
     if (name !== "__metadata__" && !expected.has(name)) {
       fail(
-        "unexpected tensor " + JSON.stringify(name) + ": this module reads only the tensors in PARAMS, as the passes left them " +
-          "(batchnorm folded into kernels); use the .safetensors that modelc compile wrote with it",
+        "unexpected tensor " + JSON.stringify(name) + ": " + ${JSON.stringify(hint)},
       );
     }
   }
@@ -122,4 +127,41 @@ function utf8(bytes: Uint8Array): string {
     s += String.fromCodePoint(c);
   }
   return s;
+}`;
+}
+
+/**
+ * The writer: F32 tensors laid out as modelc's own writer does (metadata
+ * first, tensors in sorted name order, contiguous data, the header padded
+ * with spaces to a multiple of 8 bytes), so files round-trip byte for byte.
+ */
+export const writeSafetensorsSource = `/** Safetensors bytes of F32 tensors (names sorted), with string metadata. */
+function writeSafetensors(tensors: ReadonlyArray<readonly [name: string, shape: readonly number[], data: Float32Array]>, metadata: Record<string, string>): Uint8Array {
+  const sorted = [...tensors].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const header: Record<string, unknown> = Object.create(null);
+  header["__metadata__"] = metadata;
+  let offset = 0;
+  for (const [name, shape, data] of sorted) {
+    header[name] = { dtype: "F32", shape: [...shape], data_offsets: [offset, offset + data.length * 4] };
+    offset += data.length * 4;
+  }
+  let json = JSON.stringify(header);
+  const encoded: number[] = [];
+  for (const ch of json) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x80) encoded.push(c);
+    else if (c < 0x800) encoded.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) encoded.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else encoded.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  while (encoded.length % 8 !== 0) encoded.push(0x20);
+  const bytes = new Uint8Array(8 + encoded.length + offset);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, encoded.length, true);
+  bytes.set(encoded, 8);
+  let at = 8 + encoded.length;
+  for (const [, , data] of sorted) {
+    for (let i = 0; i < data.length; i++, at += 4) view.setFloat32(at, data[i]!, true);
+  }
+  return bytes;
 }`;

@@ -25,6 +25,7 @@ export const codes = {
   weights: 'parameter values that cannot be read, made or attached (weights files, initializers)',
   pass: 'an unknown pass, or a pass that breaks the IR',
   import: 'a TF.js/Keras model (model.json) with a layer, option or weight format that modelc cannot import',
+  train: 'a model that cannot be trained as specified: no training block, no gradient through a layer, a parameter that does not reach the loss',
 } as const;
 
 export type DiagnosticCode = keyof typeof codes;

@@ -9,11 +9,15 @@
  * The scalar functions (`activationFn`) serve both the activation ops'
  * reference kernels and the `epilogue` of the ops that carry one
  * (`applyEpilogue`), so a fused activation means exactly the separate op.
+ *
+ * Gradients: `activation_grad(dy, v) {fn, from}` computes dy * f'(v), v the
+ * activation's output where f' is a function of it (relu, tanh, sigmoid, ...),
+ * else its input (gelu, swish, softplus); `softmax_grad(dy, y) {axis}`.
  */
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import { aroundAxis, mapTensor, type Tensor } from '../ir/tensor.js';
-import type { Attrs, TensorType } from '../ir/types.js';
-import { alias, kernel, lit, numberTag, perExample, shapeTag, times, type RuntimeHelper } from './emit.js';
+import { formatType, sameType, type Attrs, type TensorType } from '../ir/types.js';
+import { alias, kernel, lit, numberTag, perExample, shapeTag, times, total, type RuntimeHelper } from './emit.js';
 import { defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef } from './op-def.js';
 
 interface ActivationFn {
@@ -379,6 +383,15 @@ export const activationOps: OpDef[] = activationNames.map((name) => {
       return kernel(`${helper.name}_${size}`, ['x'], `${helper.name} of ${size} values per example`,
         `for (let i = 0; i < ${times('n', size)}; i++) y[i] = ${helper.name}(x[i]!);`, [helper]);
     },
+    // dx = dy * f'(.), read from the result where f' can be (so the producer keeps one reader and
+    // fuse-activation still applies); softmax: dx = y * (dy - sum(dy * y)); linear: dx = dy.
+    grad: (g, { operands: [x], result, attrs }, dy) => {
+      if (name === 'linear') return [() => dy];
+      if (name === 'softmax') return [() => g.op('softmax_grad', [dy, result], { axis: attrs['axis'] as number })];
+      const from = derivativeSource(name, attrs as ScalarActivationAttrs);
+      const fn = { op: name, ...attrs } as Attrs;
+      return [() => g.op('activation_grad', [dy, from === 'output' ? result : x!], { fn, from })];
+    },
   });
 });
 
@@ -437,5 +450,192 @@ export const activationShorthandLayers: LayerDef[] = activationNames.map((name) 
   }),
 );
 
+// ---------------------------------------------------------------------------
+// Gradients. f' of each elementwise activation, from its output y where f' is
+// a function of y (its result is then the only value the backward pass reads
+// besides dy), else from its input x. The reference and the generated helper
+// are written side by side with the same formula. At kinks the convention is
+// TF.js's: relu'(0) = 0, leaky_relu'(0) = alpha, elu'(0) = 1, selu'(0) =
+// scale * alpha; from the output, relu6 and hard_sigmoid take the one-sided
+// value 0 at their upper and lower bends (TF.js: the inner slope).
+
+type ScalarName = Exclude<ActivationName, 'softmax' | 'linear'>;
+type Source = 'output' | 'input';
+
+interface Derivative {
+  readonly from: Source;
+  /** f' as a function of y (from the output) or x (from the input). */
+  readonly ref: (v: number) => number;
+  /** The generated `name(v)` computing the same. */
+  readonly helper: RuntimeHelper;
+}
+
+/** A derivative: its source, reference, and a helper `<name>(y or x)` with a body of statements. */
+function derivative(from: Source, name: string, doc: string, ref: (v: number) => number, body: string, uses: RuntimeHelper[] = []): Derivative {
+  const v = from === 'output' ? 'y' : 'x';
+  return { from, ref, helper: { name, source: `/** ${doc} */\nfunction ${name}(${v}: number): number {\n  ${body}\n}`, uses } };
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const SQRT_2PI = Math.sqrt(2 * Math.PI);
+const SELU_SCALE_ALPHA = SELU_SCALE * SELU_ALPHA;
+
+/** f' of an elementwise activation (`relu_grad(y)`, `gelu_grad(x)`), named after the function and its attributes. */
+export function activationDerivative(name: ScalarName, attrs: ScalarActivationAttrs = {}): Derivative {
+  switch (name) {
+    case 'relu':
+      return derivative('output', 'relu_grad', "relu' from y: 1 where y > 0 (relu'(0) = 0)", (y) => (y > 0 ? 1 : 0), 'return y > 0 ? 1 : 0;');
+    case 'relu6':
+      return derivative('output', 'relu6_grad', "relu6' from y: 1 where 0 < y < 6", (y) => (y > 0 && y < 6 ? 1 : 0), 'return y > 0 && y < 6 ? 1 : 0;');
+    case 'leaky_relu': {
+      // With alpha >= 0, y > 0 exactly where x > 0.
+      const alpha = requireAlpha(name, attrs);
+      const tag = `leaky_relu_${numberTag(alpha)}_grad`;
+      return alpha >= 0
+        ? derivative('output', tag, `leaky_relu' from y, alpha = ${lit(alpha)}`, (y) => (y > 0 ? 1 : alpha), `return y > 0 ? 1 : ${lit(alpha)};`)
+        : derivative('input', tag, `leaky_relu' from x, alpha = ${lit(alpha)}`, (x) => (x > 0 ? 1 : alpha), `return x > 0 ? 1 : ${lit(alpha)};`);
+    }
+    case 'elu': {
+      // For x <= 0, alpha * exp(x) = y + alpha; with alpha > 0, y >= 0 exactly where x >= 0.
+      const alpha = requireAlpha(name, attrs);
+      const tag = `elu_${numberTag(alpha)}_grad`;
+      return alpha > 0
+        ? derivative('output', tag, `elu' from y, alpha = ${lit(alpha)}`, (y) => (y >= 0 ? 1 : y + alpha), `return y >= 0 ? 1 : y + ${lit(alpha)};`)
+        : derivative('input', tag, `elu' from x, alpha = ${lit(alpha)}`, (x) => (x >= 0 ? 1 : alpha * Math.exp(x)), `return x >= 0 ? 1 : ${lit(alpha)} * Math.exp(x);`);
+    }
+    case 'selu':
+      return derivative('output', 'selu_grad', "selu' from y: scale, or y + scale * alpha where y <= 0",
+        (y) => (y > 0 ? SELU_SCALE : y + SELU_SCALE_ALPHA), `return y > 0 ? ${SELU_SCALE} : y + ${SELU_SCALE_ALPHA};`);
+    case 'gelu':
+      if (attrs.approximate === undefined) throw new Error('gelu needs its approximate attribute');
+      if (!attrs.approximate) {
+        // d/dx x Phi(x) = Phi(x) + x phi(x)
+        return derivative('input', 'gelu_grad', "gelu' from x: Phi(x) + x phi(x)",
+          (x) => 0.5 * erfc(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / SQRT_2PI,
+          `return 0.5 * erfc(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / ${SQRT_2PI};`, [erfcHelper]);
+      }
+      // f = 0.5 x (1 + t), t = tanh(c (x + 0.044715 x^3)): f' = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2)
+      return derivative('input', 'gelu_tanh_grad', "gelu' (tanh approximation) from x",
+        (x) => {
+          const t = Math.tanh(GELU_C * (x + 0.044715 * x ** 3));
+          return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 0.134145 * x * x);
+        },
+        `const t = Math.tanh(${GELU_C} * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * ${GELU_C} * (1 + 0.134145 * x * x);`);
+    case 'swish':
+      // (x s)' = s + x s (1 - s), s = sigmoid(x)
+      return derivative('input', 'swish_grad', "swish' from x: s (1 + x (1 - s)), s = sigmoid(x)",
+        (x) => {
+          const s = sigmoid(x);
+          return s * (1 + x * (1 - s));
+        },
+        'const s = sigmoid(x);\n  return s * (1 + x * (1 - s));', [sigmoidHelper]);
+    case 'tanh':
+      return derivative('output', 'tanh_grad', "tanh' from y: 1 - y^2", (y) => 1 - y * y, 'return 1 - y * y;');
+    case 'sigmoid':
+      return derivative('output', 'sigmoid_grad', "sigmoid' from y: y (1 - y)", (y) => y * (1 - y), 'return y * (1 - y);');
+    case 'hard_sigmoid':
+      return derivative('output', 'hard_sigmoid_grad', "hard_sigmoid' from y: 0.2 where 0 < y < 1",
+        (y) => (y > 0 && y < 1 ? 0.2 : 0), 'return y > 0 && y < 1 ? 0.2 : 0;');
+    case 'softplus':
+      return derivative('input', 'softplus_grad', "softplus' from x: sigmoid(x)", sigmoid, 'return sigmoid(x);', [sigmoidHelper]);
+  }
+}
+
+/** Whether an activation's gradient reads its output or its input. */
+export function derivativeSource(name: ScalarName, attrs: ScalarActivationAttrs): Source {
+  return activationDerivative(name, attrs).from;
+}
+
+/** The `fn` attribute of `activation_grad`: an elementwise activation and its attributes, as an epilogue names one. */
+const ScalarFn = Type.Union(
+  epilogueNames.map((n) =>
+    Type.Object({ op: Type.Literal(n), ...(activationFns[n].attrs as TProperties) }, { additionalProperties: false }),
+  ),
+);
+type ScalarFn = { op: ScalarName } & ScalarActivationAttrs;
+
+function sameOperands(op: string, [a, b]: readonly TensorType[]): TensorType {
+  if (!sameType(a!, b!)) throw new ShapeError(`${op} needs operands of one shape, got ${formatType(a!)} and ${formatType(b!)}`);
+  return a!;
+}
+
+/**
+ * dx = dy * f'(v) for an elementwise activation f, v its output or its input
+ * (`from`, which must be the source `activationDerivative` uses).
+ *
+ *   %tanh/grad: f32[N,64] = activation_grad(%grad, %tanh) {fn={op="tanh"}, from="output"}
+ */
+export const activationGradOp = defineOp({
+  name: 'activation_grad',
+  summary: "the gradient of an elementwise activation: dy * f'(y or x)",
+  traits: ['pure'],
+  attrs: { fn: ScalarFn, from: Type.Union([Type.Literal('output'), Type.Literal('input')]) },
+  operands: () => ['dy', 'v'],
+  infer: (xs, a) => {
+    const fn = a.fn as ScalarFn;
+    const from = derivativeSource(fn.op, fn);
+    if (from !== a.from) throw new ShapeError(`activation_grad of ${fn.op} reads its ${from}, not its ${a.from}`);
+    return sameOperands('activation_grad', xs);
+  },
+  reference: ([dy, v], a) => {
+    const d = activationDerivative((a.fn as ScalarFn).op, a.fn as ScalarFn).ref;
+    return { shape: [...dy!.shape], data: dy!.data.map((g, i) => g * d(v!.data[i]!)) };
+  },
+  emit: ({ result, attrs: a }) => {
+    const { helper } = activationDerivative((a.fn as ScalarFn).op, a.fn as ScalarFn);
+    return kernel(`activation_grad_${helper.name}_${shapeTag(result)}`, ['dy', 'v'], `dy * ${helper.name}(${a.from})`,
+      `for (let i = 0; i < ${total(result)}; i++) y[i] = dy[i]! * ${helper.name}(v[i]!);`, [helper]);
+  },
+  grad: 'none',
+});
+
+/** dx = y * (dy - sum(dy * y)) over each fibre along `axis`, y = softmax(x). */
+function softmaxGradReference(dy: Tensor, y: Tensor, axis: number): Tensor {
+  const { outer, n, inner } = aroundAxis(y.shape, axis);
+  const dx = new Float64Array(y.data.length);
+  for (let o = 0; o < outer; o++) {
+    for (let r = 0; r < inner; r++) {
+      const at = (i: number) => (o * n + i) * inner + r;
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += dy.data[at(i)]! * y.data[at(i)]!;
+      for (let i = 0; i < n; i++) dx[at(i)] = y.data[at(i)]! * (dy.data[at(i)]! - dot);
+    }
+  }
+  return { shape: [...y.shape], data: dx };
+}
+
+/**
+ * The gradient of softmax along `axis` from its output y: dx = y * (dy - sum(dy * y)).
+ *
+ *   %softmax/grad: f32[N,10] = softmax_grad(%grad, %softmax) {axis=1}
+ */
+export const softmaxGradOp = defineOp({
+  name: 'softmax_grad',
+  summary: 'the gradient of softmax from its output: y * (dy - sum(dy * y)) along an axis',
+  traits: ['pure'],
+  attrs: { axis: Type.Integer({ minimum: 1 }) },
+  operands: () => ['dy', 'y'],
+  infer: (xs, a) => {
+    normalizeAxis(a.axis, xs[0]!.shape.length);
+    return sameOperands('softmax_grad', xs);
+  },
+  reference: ([dy, y], a) => softmaxGradReference(dy!, y!, a.axis),
+  emit: ({ result, attrs: a }) => {
+    const { outer, n: len, inner } = aroundAxis([1, ...(result.shape.slice(1) as number[])], a.axis);
+    const at = (i: string) => (inner === 1 ? `at + ${i}` : `at + ${i} * ${inner}`);
+    const body = `for (let o = 0; o < ${times('n', outer)}; o++) {
+  for (let r = 0; r < ${inner}; r++) {
+    const at = o * ${len * inner} + r;
+    let dot = 0;
+    for (let i = 0; i < ${len}; i++) dot += dy[${at('i')}]! * s[${at('i')}]!;
+    for (let i = 0; i < ${len}; i++) y[${at('i')}] = s[${at('i')}]! * (dy[${at('i')}]! - dot);
+  }
+}`;
+    return kernel(`softmax_grad_${shapeTag(result)}_axis${a.axis}`, ['dy', 's'], `softmax gradient over axis ${a.axis} of ${shapeTag(result)}`, body);
+  },
+  grad: 'none',
+});
+
 /** Gradient ops of the activations (`activation_grad`, `softmax_grad`). */
-export const activationGradOps: OpDef[] = [];
+export const activationGradOps: OpDef[] = [activationGradOp, softmaxGradOp] as OpDef[];

@@ -125,6 +125,16 @@ export const concatenateOp = defineOp({
     const tag = `${operands.map(shapeTag).join('_')}_axis${a.axis}`;
     return kernel(`concatenate_${tag}`, params, `concatenation of ${operands.length} inputs along axis ${a.axis}`, body);
   },
+  // Each operand's gradient is its own block of dy along the axis.
+  grad: (g, { operands, attrs: a }, dy) => {
+    let start = 0;
+    return operands.map((x) => {
+      const size = g.typeOf(x).shape[a.axis] as number;
+      const attrs = { axis: a.axis, start, size };
+      start += size;
+      return () => g.op('slice', [dy], attrs);
+    });
+  },
 });
 
 export const addLayer = defineLayer({
@@ -152,5 +162,88 @@ export const concatenateLayer = defineLayer({
   },
 });
 
-/** Gradient ops of the merges (`slice`, concatenate's gradient). */
-export const mergeGradOps: OpDef[] = [];
+/**
+ * The block [start, start + size) of x along `axis` (positive, counting the
+ * batch dimension): concatenate's gradient.
+ *
+ *   %concatenate/grad_1: f32[N,8,8,16] = slice(%grad) {axis=3, start=32, size=16}
+ */
+export const sliceOp = defineOp({
+  name: 'slice',
+  summary: 'a contiguous block of x along an axis',
+  traits: ['pure', 'shape-only'],
+  attrs: { axis: Type.Integer({ minimum: 1 }), start: Type.Integer({ minimum: 0 }), size: Type.Integer({ minimum: 1 }) },
+  operands: () => ['x'],
+  infer: ([x], a) => {
+    if (a.axis >= x!.shape.length) throw new ShapeError(`slice axis ${a.axis} is out of range for ${formatType(x!)}`);
+    const length = x!.shape[a.axis] as number;
+    if (a.start + a.size > length) {
+      throw new ShapeError(`slice [${a.start}, ${a.start + a.size}) does not fit axis ${a.axis} of ${formatType(x!)} (length ${length})`);
+    }
+    return tensor(x!.shape.map((d, i) => (i === a.axis ? a.size : d)));
+  },
+  reference: ([x], a) => {
+    const { outer, n, inner } = aroundAxis(x!.shape, a.axis);
+    const y = new Float64Array(outer * a.size * inner);
+    for (let o = 0; o < outer; o++) {
+      y.set(x!.data.subarray((o * n + a.start) * inner, (o * n + a.start + a.size) * inner), o * a.size * inner);
+    }
+    return { shape: x!.shape.map((d, i) => (i === a.axis ? a.size : d)), data: y };
+  },
+  emit: ({ operands: [x], attrs: a }) => {
+    const { outer, n, inner } = aroundAxis(staticDims(x!), a.axis);
+    const rows = isBatched(x!) ? times('n', outer) : String(outer);
+    const block = a.size * inner;
+    const body = `for (let o = 0; o < ${rows}; o++) {
+  const from = o * ${n * inner} + ${a.start * inner};
+  for (let i = 0; i < ${block}; i++) y[o * ${block} + i] = x[from + i]!;
+}`;
+    return kernel(`slice_${shapeTag(x!)}_axis${a.axis}_${a.start}_${a.size}`, ['x'], `values [${a.start}, ${a.start + a.size}) along axis ${a.axis}`, body);
+  },
+  grad: 'none',
+});
+
+/** A type's dimensions with the batch counted as 1 (sizes per example). */
+function staticDims(t: TensorType): number[] {
+  return t.shape.map((d) => (d === 'N' ? 1 : d));
+}
+
+/**
+ * x * scale[c] per channel c along `axis`: affine's input gradient (dy * scale).
+ *
+ *   %bn/grad_x: f32[N,8,8,16] = channel_scale(%grad, %bn/scale) {axis=3}
+ */
+export const channelScaleOp = defineOp({
+  name: 'channel_scale',
+  summary: 'per-channel scaling: x * scale along an axis',
+  traits: ['pure'],
+  attrs: { axis: Type.Integer({ minimum: 1 }) },
+  operands: () => ['x', 'scale'],
+  infer: ([x, scale], a) => {
+    if (a.axis >= x!.shape.length) throw new ShapeError(`channel_scale axis ${a.axis} is out of range for ${formatType(x!)}`);
+    const channels = x!.shape[a.axis] as number;
+    if (scale!.shape.length !== 1 || scale!.shape[0] !== channels) {
+      throw new ShapeError(`channel_scale: scale must be f32[${channels}], got ${formatType(scale!)}`);
+    }
+    return x!;
+  },
+  reference: ([x, scale], a) => {
+    const { n, inner } = aroundAxis(x!.shape, a.axis);
+    return { shape: [...x!.shape], data: x!.data.map((v, i) => v * scale!.data[Math.floor(i / inner) % n]!) };
+  },
+  emit: ({ operands: [x], attrs: a }) => {
+    const { outer, n, inner } = aroundAxis(staticDims(x!), a.axis);
+    const rows = isBatched(x!) ? times('n', outer) : String(outer);
+    const body = `for (let o = 0; o < ${rows}; o++) {
+  for (let c = 0; c < ${n}; c++) {
+    const s = scale[c]!, at = (o * ${n} + c) * ${inner};
+    for (let i = at; i < at + ${inner}; i++) y[i] = x[i]! * s;
+  }
+}`;
+    return kernel(`channel_scale_${shapeTag(x!)}_axis${a.axis}`, ['x', 'scale'], `x * scale per channel along axis ${a.axis}`, body);
+  },
+  grad: 'none',
+});
+
+/** Gradient ops of the merges (`slice`, concatenate's gradient) and affine's `channel_scale`. */
+export const mergeGradOps: OpDef[] = [sliceOp, channelScaleOp] as OpDef[];

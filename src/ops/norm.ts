@@ -17,6 +17,7 @@ import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import type { TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
+import { noEpilogue } from './linear.js';
 import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
 const RenormClipping = Type.Object(
@@ -171,6 +172,15 @@ export const affineOp = defineOp({
       perChannelLoop(result, a.axis, 'const s = scale[c]!, t = shift[c]!;', 'x[i]! * s + t', ep.scalar) + (rows ? `\n${rows}` : ''),
       ep.helpers,
     );
+  },
+  // y = x * scale + shift per channel c: dx = dy * scale[c], dscale = sum(dy * x) and dshift = sum(dy) per channel.
+  grad: (g, { operands: [x, scale], attrs: a, result }, dy) => {
+    noEpilogue('affine', result, a.epilogue);
+    return [
+      () => g.op('channel_scale', [dy, scale!], { axis: a.axis }),
+      () => g.op('channel_sum', [g.op('multiply', [dy, x!], {})], { axis: a.axis }),
+      () => g.op('channel_sum', [dy], { axis: a.axis }),
+    ];
   },
 });
 

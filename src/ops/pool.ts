@@ -10,18 +10,23 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
-import { tensor } from '../ir/types.js';
+import { batched, exampleShape, formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js';
-import { kernel, shapeTag } from './emit.js';
+import { kernel, shapeTag, total } from './emit.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
 
 type Dims4 = readonly [number, number, number, number];
 type Reduction = 'max' | 'avg';
+interface PoolAttrs {
+  readonly pool_size: readonly number[];
+  readonly strides: readonly number[];
+  readonly padding: string;
+}
 
 /** The max or the mean of the input cells of each window (padding cells skipped). */
-function poolReference(x: Tensor, a: { pool_size: number[]; strides: number[]; padding: string }, kind: Reduction): Tensor {
+function poolReference(x: Tensor, a: PoolAttrs, kind: Reduction): Tensor {
   const [batch, h, w, c] = x.shape as Dims4;
   const [ph, pw] = a.pool_size as [number, number];
   const [sy, sx] = a.strides as [number, number];
@@ -51,6 +56,23 @@ function poolReference(x: Tensor, a: { pool_size: number[]; strides: number[]; p
   return { shape: [batch, rows.out, cols.out, c], data: y };
 }
 
+/** The result type of a window pool over `x`, or why there is none. */
+function pooledType(op: string, x: TensorType, a: PoolAttrs): TensorType {
+  expectRank(x, 4, op);
+  const out = [0, 1].map((i) => convOutputLength(dim(x, i + 1), a.pool_size[i]!, a.strides[i]!, a.padding as Padding));
+  if (out[0]! < 1 || out[1]! < 1) {
+    throw new ShapeError(`input ${formatShape(x.shape.slice(1))} is smaller than pool_size ${formatShape(a.pool_size)}`);
+  }
+  return tensor(['N', out[0]!, out[1]!, dim(x, 3)]);
+}
+
+/** Code for the window bounds `<v>0`, `<v>1` of output index `o`, clipped to the image: padding cells take no part. */
+function windowRangeCode(padding: string, v: string, o: string, s: number, before: number, p: number, size: number): string {
+  return padding === 'valid'
+    ? `const ${v}0 = ${o} * ${s}, ${v}1 = ${v}0 + ${p};`
+    : `const ${v}0 = Math.max(${o} * ${s} - ${before}, 0), ${v}1 = Math.min(${o} * ${s} - ${before} + ${p}, ${size});`;
+}
+
 /** The max or the mean over height and width of each channel. */
 function globalPoolReference(x: Tensor, keepdims: boolean, kind: Reduction): Tensor {
   const [batch, h, w, c] = x.shape as Dims4;
@@ -76,18 +98,7 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
     traits: ['pure'],
     attrs: { pool_size: Pair, strides: Pair, padding: Padding },
     operands: () => ['x'],
-    infer: ([x], a) => {
-      expectRank(x!, 4, name);
-      const out = [0, 1].map((i) =>
-        convOutputLength(dim(x!, i + 1), a.pool_size[i]!, a.strides[i]!, a.padding as Padding),
-      );
-      if (out[0]! < 1 || out[1]! < 1) {
-        throw new ShapeError(
-          `input ${formatShape(x!.shape.slice(1))} is smaller than pool_size ${formatShape(a.pool_size)}`,
-        );
-      }
-      return tensor(['N', out[0]!, out[1]!, dim(x!, 3)]);
-    },
+    infer: ([x], a) => pooledType(name, x!, a),
     reference: ([x], a) => poolReference(x!, a, kind),
     emit: ({ operands: [x], result, attrs: a }) => {
       const [, h, w, c] = x!.shape as Dims4;
@@ -96,11 +107,8 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
       const [sy, sx] = a.strides as [number, number];
       const top = windowAxis(h, ph, sy, a.padding as Padding).before;
       const left = windowAxis(w, pw, sx, a.padding as Padding).before;
-      // Window bounds clipped to the image: padding cells take no part.
       const range = (v: string, o: string, s: number, before: number, p: number, size: number) =>
-        a.padding === 'valid'
-          ? `const ${v}0 = ${o} * ${s}, ${v}1 = ${v}0 + ${p};`
-          : `const ${v}0 = Math.max(${o} * ${s} - ${before}, 0), ${v}1 = Math.min(${o} * ${s} - ${before} + ${p}, ${size});`;
+        windowRangeCode(a.padding, v, o, s, before, p, size);
       const reduce = kind === 'max'
         ? { init: '-Infinity', step: 'acc = Math.max(acc, v);', result: 'acc' }
         : { init: '0', step: 'acc += v;', result: `acc / ((iy1 - iy0) * (ix1 - ix0))` };
@@ -126,6 +134,12 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
       const tag = `${shapeTag(x!)}_p${ph}x${pw}_s${sy}x${sx}${a.padding === 'same' ? '_same' : ''}`;
       return kernel(`${name}_${tag}`, ['x'], `${kind} pooling ${ph}x${pw}, stride ${sy}x${sx}, ${h}x${w} -> ${oh}x${ow}, ${c} channels`, body);
     },
+    // max: dy goes to the first max of each window (TF); avg: dy / count to each of its input cells.
+    grad: (g, { operands: [x], attrs: a }, dy) => [
+      kind === 'max'
+        ? () => g.op('max_pool2d_grad', [dy, x!], { ...a })
+        : () => g.op('avg_pool2d_grad', [dy], { ...a, input_shape: exampleShape(g.typeOf(x!)) }),
+    ],
   });
 }
 
@@ -155,6 +169,12 @@ function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
 }`;
       return kernel(`${name}_${shapeTag(x!)}`, ['x'], `${kind} over ${h}x${w} of ${c} channels`, body);
     },
+    // max: dy goes to the first max of each channel (TF); avg: dy / (h w) to every cell.
+    grad: (g, { operands: [x] }, dy) => [
+      kind === 'max'
+        ? () => g.op('global_max_pool2d_grad', [dy, x!], {})
+        : () => g.op('global_avg_pool2d_grad', [dy], { input_shape: exampleShape(g.typeOf(x!)) }),
+    ],
   });
 }
 
@@ -205,5 +225,228 @@ export const poolLayers = [
   globalPoolLayer('global_avg_pool2d', 'global_avg_pool2d', 'GlobalAveragePooling2D', 'global_average_pooling2d'),
 ];
 
+// ---------------------------------------------------------------------------
+// Gradient ops. Max pooling routes each window's dy to the window's first
+// maximum in row-major order (TF and TF.js: a strict `>` scan), average
+// pooling spreads dy / count over the window's input cells. Windows overlap
+// when strides < pool_size; a cell's contributions are then added in turn.
+
+/** Per output index along one axis, the input range [start, end) of its window, padding cells clipped. */
+function clippedWindows(size: number, k: number, stride: number, padding: string): [number, number][] {
+  const { out, before } = windowAxis(size, k, stride, padding as Padding);
+  return Array.from({ length: out }, (_, o) => [Math.max(o * stride - before, 0), Math.min(o * stride - before + k, size)]);
+}
+
+/** dx of a window pool with input shape `[batch, h, w, c]` (max pooling reads its input x). */
+function poolGradReference(dy: Tensor, x: Tensor | undefined, [batch, h, w, c]: Dims4, a: PoolAttrs, kind: Reduction): Tensor {
+  const rows = clippedWindows(h, a.pool_size[0]!, a.strides[0]!, a.padding);
+  const cols = clippedWindows(w, a.pool_size[1]!, a.strides[1]!, a.padding);
+  const dx = new Float64Array(batch * h * w * c);
+  let at = 0;
+  for (let n = 0; n < batch; n++)
+    for (const [y0, y1] of rows)
+      for (const [x0, x1] of cols)
+        for (let ci = 0; ci < c; ci++) {
+          const d = dy.data[at++]!;
+          const cell = (iy: number, ix: number) => ((n * h + iy) * w + ix) * c + ci;
+          if (kind === 'avg') {
+            const share = d / ((y1 - y0) * (x1 - x0));
+            for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx[cell(iy, ix)] += share;
+            continue;
+          }
+          let best = -Infinity;
+          let arg = -1;
+          for (let iy = y0; iy < y1; iy++) {
+            for (let ix = x0; ix < x1; ix++) {
+              const v = x!.data[cell(iy, ix)]!;
+              if (v > best) [best, arg] = [v, cell(iy, ix)];
+            }
+          }
+          if (arg >= 0) dx[arg] += d;
+        }
+  return { shape: [batch, h, w, c], data: dx };
+}
+
+function poolGradCode(x: TensorType, dy: TensorType, a: PoolAttrs, kind: Reduction): string {
+  const [, h, w, c] = x.shape as Dims4;
+  const [, oh, ow] = dy.shape as Dims4;
+  const [ph, pw] = a.pool_size as [number, number];
+  const [sy, sx] = a.strides as [number, number];
+  const top = windowAxis(h, ph, sy, a.padding as Padding).before;
+  const left = windowAxis(w, pw, sx, a.padding as Padding).before;
+  const cell = `((e * ${h} + iy) * ${w} + ix) * ${c} + ch`;
+  const perChannel = kind === 'max'
+    ? `let best = -Infinity, arg = -1;
+        for (let iy = iy0; iy < iy1; iy++) {
+          for (let ix = ix0; ix < ix1; ix++) {
+            const i = ${cell};
+            if (x[i]! > best) { best = x[i]!; arg = i; }
+          }
+        }
+        if (arg >= 0) y[arg] += dy[dAt + ch]!;`
+    : `const share = dy[dAt + ch]! / ((iy1 - iy0) * (ix1 - ix0));
+        for (let iy = iy0; iy < iy1; iy++) for (let ix = ix0; ix < ix1; ix++) y[${cell}] += share;`;
+  return `y.fill(0, 0, ${total(x)});
+for (let e = 0; e < n; e++) {
+  for (let oy = 0; oy < ${oh}; oy++) {
+    ${windowRangeCode(a.padding, 'iy', 'oy', sy, top, ph, h)}
+    for (let ox = 0; ox < ${ow}; ox++) {
+      ${windowRangeCode(a.padding, 'ix', 'ox', sx, left, pw, w)}
+      const dAt = ((e * ${oh} + oy) * ${ow} + ox) * ${c};
+      for (let ch = 0; ch < ${c}; ch++) {
+        ${perChannel}
+      }
+    }
+  }
+}`;
+}
+
+const poolAttrs = { pool_size: Pair, strides: Pair, padding: Padding };
+const InputShape = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 3, maxItems: 3, description: 'the per-example shape of the pool input' });
+
+function expectPooled(op: string, x: TensorType, dy: TensorType, a: PoolAttrs): void {
+  const want = pooledType(op, x, a);
+  if (!sameType(want, dy)) throw new ShapeError(`${op}: dy must be ${formatType(want)} for an input ${formatType(x)}, got ${formatType(dy)}`);
+}
+
+function poolGradTag(x: TensorType, a: PoolAttrs): string {
+  return `${shapeTag(x)}_p${a.pool_size.join('x')}_s${a.strides.join('x')}${a.padding === 'same' ? '_same' : ''}`;
+}
+
+/**
+ * dx of max_pool2d: each window's dy added at its first maximum.
+ *
+ *   %pool/grad: f32[N,8,8,4] = max_pool2d_grad(%grad, %relu) {pool_size=[2,2], strides=[2,2], padding="valid"}
+ */
+export const maxPool2dGradOp = defineOp({
+  name: 'max_pool2d_grad',
+  summary: 'the gradient of max_pool2d: dy routed to the first maximum of each window',
+  traits: ['pure'],
+  attrs: poolAttrs,
+  operands: () => ['dy', 'x'],
+  infer: ([dy, x], a) => {
+    expectPooled('max_pool2d_grad', x!, dy!, a);
+    return x!;
+  },
+  reference: ([dy, x], a) => poolGradReference(dy!, x!, x!.shape as unknown as Dims4, a, 'max'),
+  emit: ({ operands: [dy, x], attrs: a }) =>
+    kernel(`max_pool2d_grad_${poolGradTag(x!, a)}`, ['dy', 'x'], 'max pooling gradient: dy to the first maximum of each window', poolGradCode(x!, dy!, a, 'max')),
+  grad: 'none',
+});
+
+/**
+ * dx of avg_pool2d: dy / count to each input cell of the window.
+ *
+ *   %pool/grad: f32[N,8,8,4] = avg_pool2d_grad(%grad) {pool_size=[2,2], strides=[2,2], padding="same", input_shape=[8,8,4]}
+ */
+export const avgPool2dGradOp = defineOp({
+  name: 'avg_pool2d_grad',
+  summary: 'the gradient of avg_pool2d: dy / count spread over each window',
+  traits: ['pure'],
+  attrs: { ...poolAttrs, input_shape: InputShape },
+  operands: () => ['dy'],
+  infer: ([dy], a) => {
+    const x = batched(a.input_shape);
+    expectPooled('avg_pool2d_grad', x, dy!, a);
+    return x;
+  },
+  reference: ([dy], a) => poolGradReference(dy!, undefined, [dy!.shape[0]!, ...a.input_shape] as unknown as Dims4, a, 'avg'),
+  emit: ({ operands: [dy], result, attrs: a }) =>
+    kernel(`avg_pool2d_grad_${poolGradTag(result, a)}`, ['dy'], 'average pooling gradient: dy / count over each window', poolGradCode(result, dy!, a, 'avg')),
+  grad: 'none',
+});
+
+/** dy of a global pool over `channels` channels: [N, C], or [N, 1, 1, C] with keepdims (the same data). */
+function expectGlobalDy(op: string, dy: TensorType, channels: number): void {
+  const ok = dy.shape[0] === 'N' && dy.shape[dy.shape.length - 1] === channels
+    && (dy.shape.length === 2 || (dy.shape.length === 4 && dy.shape[1] === 1 && dy.shape[2] === 1));
+  if (!ok) throw new ShapeError(`${op}: dy must be f32[N,${channels}] or f32[N,1,1,${channels}], got ${formatType(dy)}`);
+}
+
+/**
+ * dx of global_max_pool2d: each channel's dy at its first maximum over height and width.
+ *
+ *   %gmp/grad: f32[N,8,8,4] = global_max_pool2d_grad(%grad, %relu)
+ */
+export const globalMaxPool2dGradOp = defineOp({
+  name: 'global_max_pool2d_grad',
+  summary: 'the gradient of global_max_pool2d: dy at the first maximum of each channel',
+  traits: ['pure'],
+  attrs: {},
+  operands: () => ['dy', 'x'],
+  infer: ([dy, x]) => {
+    expectRank(x!, 4, 'global_max_pool2d_grad');
+    expectGlobalDy('global_max_pool2d_grad', dy!, dim(x!, 3));
+    return x!;
+  },
+  reference: ([dy, x]) => {
+    const [batch, h, w, c] = x!.shape as unknown as Dims4;
+    const dx = new Float64Array(x!.data.length);
+    for (let n = 0; n < batch; n++)
+      for (let ci = 0; ci < c; ci++) {
+        let best = -Infinity;
+        let arg = -1;
+        for (let i = 0; i < h * w; i++) {
+          const v = x!.data[(n * h * w + i) * c + ci]!;
+          if (v > best) [best, arg] = [v, (n * h * w + i) * c + ci];
+        }
+        if (arg >= 0) dx[arg] = dy!.data[n * c + ci]!;
+      }
+    return { shape: [...x!.shape], data: dx };
+  },
+  emit: ({ operands: [, x] }) => {
+    const [, h, w, c] = x!.shape as Dims4;
+    return kernel(`global_max_pool2d_grad_${shapeTag(x!)}`, ['dy', 'x'], `global max pooling gradient over ${h}x${w}: dy to each channel's first maximum`,
+      `y.fill(0, 0, ${total(x!)});
+for (let e = 0; e < n; e++) {
+  for (let ch = 0; ch < ${c}; ch++) {
+    let best = -Infinity, arg = -1;
+    for (let i = (e * ${h * w}) * ${c} + ch; i < (e + 1) * ${h * w * c}; i += ${c}) {
+      if (x[i]! > best) { best = x[i]!; arg = i; }
+    }
+    if (arg >= 0) y[arg] = dy[e * ${c} + ch]!;
+  }
+}`);
+  },
+  grad: 'none',
+});
+
+/**
+ * dx of global_avg_pool2d: each channel's dy / (h w) at every cell.
+ *
+ *   %gap/grad: f32[N,8,8,4] = global_avg_pool2d_grad(%grad) {input_shape=[8,8,4]}
+ */
+export const globalAvgPool2dGradOp = defineOp({
+  name: 'global_avg_pool2d_grad',
+  summary: 'the gradient of global_avg_pool2d: dy / (height * width) at every cell',
+  traits: ['pure'],
+  attrs: { input_shape: InputShape },
+  operands: () => ['dy'],
+  infer: ([dy], a) => {
+    expectGlobalDy('global_avg_pool2d_grad', dy!, a.input_shape[2]!);
+    return batched(a.input_shape);
+  },
+  reference: ([dy], a) => {
+    const [h, w, c] = a.input_shape as [number, number, number];
+    const batch = dy!.shape[0]!;
+    const dx = new Float64Array(batch * h * w * c);
+    for (let n = 0; n < batch; n++)
+      for (let i = 0; i < h * w; i++)
+        for (let ci = 0; ci < c; ci++) dx[(n * h * w + i) * c + ci] = dy!.data[n * c + ci]! / (h * w);
+    return { shape: [batch, h, w, c], data: dx };
+  },
+  emit: ({ result, attrs: a }) => {
+    const [h, w, c] = a.input_shape as [number, number, number];
+    return kernel(`global_avg_pool2d_grad_${shapeTag(result)}`, ['dy'], `global average pooling gradient: dy / ${h * w} at every cell`,
+      `for (let e = 0; e < n; e++) {
+  for (let i = 0; i < ${h * w}; i++) {
+    const at = (e * ${h * w} + i) * ${c};
+    for (let ch = 0; ch < ${c}; ch++) y[at + ch] = dy[e * ${c} + ch]! / ${h * w};
+  }
+}`);
+  },
+  grad: 'none',
+});
+
 /** Gradient ops of the pools. */
-export const poolGradOps: OpDef[] = [];
+export const poolGradOps: OpDef[] = [maxPool2dGradOp, avgPool2dGradOp, globalMaxPool2dGradOp, globalAvgPool2dGradOp] as OpDef[];

@@ -27,6 +27,8 @@ export const reshapeOp = defineOp({
   // Row-major data is unchanged; only the shape after the batch dimension changes.
   reference: ([x], a) => ({ shape: [x!.shape[0]!, ...a.shape], data: x!.data.slice() }),
   emit: () => alias,
+  // The same data: dx is dy reshaped back to x's per-example shape.
+  grad: (g, { operands: [x] }, dy) => [() => g.op('reshape', [dy], { shape: exampleShape(g.typeOf(x!)) })],
 });
 
 /** Resolve one `-1` in a Keras target shape against the element count. */

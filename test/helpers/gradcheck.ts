@@ -106,7 +106,7 @@ export function expectGradientsMatch(op: string, operands: readonly GradOperand[
         return objective(op, moved, attrs, w);
       };
       const numeric = (at(h) - at(-h)) / (2 * h);
-      const err = Math.abs(got.data[i]! - numeric) / Math.max(1, Math.abs(numeric));
+      const err: number = Math.abs(got.data[i]! - numeric) / Math.max(1, Math.abs(numeric));
       worst = Math.max(worst, err);
       if (err > tol) {
         expect.fail(`${op}: d/d operand ${k} [${i}]: rule ${got.data[i]}, central difference ${numeric} (error ${err.toExponential(2)})`);
