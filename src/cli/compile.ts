@@ -4,6 +4,7 @@
  * written atomically, one per line printed, so a failure leaves no partial
  * output behind.
  */
+import { buildTrainingProgram } from '../autodiff/training.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { compileFile } from '../frontend/load.js';
 import type { Graph } from '../ir/graph.js';
@@ -19,6 +20,9 @@ export interface CompileOptions extends OptimizeOptions {
   emit: 'ts' | 'js' | 'both';
   weightsMode: 'embed' | 'external';
   emitTest?: boolean;
+  /** Which modules: the inference module, the training module (`<name>.train.ts`), or both. */
+  target?: 'inference' | 'training' | 'both';
+  learningRate?: number;
 }
 
 /** A file stem from a model name: letters, digits, `_`, `-` and `.`, not starting with a dot. */
@@ -38,19 +42,28 @@ export function checkName(name: string): void {
 export async function compileCommand(path: string, opts: CompileOptions, stderr: (t: string) => void): Promise<string[]> {
   if (opts.name !== undefined) checkName(opts.name);
   // The code generator (ts-morph, prettier) loads only for this command.
-  const { generateGoldenTest, generateInferenceModule } = await import('../codegen/index.js');
-  const original = withWeights(compileFile(path).graph, opts);
+  const { generateGoldenTest, generateInferenceModule, generateTrainingModule } = await import('../codegen/index.js');
+  const compiled = compileFile(path);
+  const original = withWeights(compiled.graph, opts);
+  const target = opts.target ?? 'inference';
+  const files: [string, string | Uint8Array][] = [];
+  const wantTs = opts.emit !== 'js';
+  const wantJs = opts.emit !== 'ts';
+  const name = opts.name ?? fileStem(original.name);
+  if (target !== 'inference') {
+    // The training module starts from the unoptimized graph: batchnorm unfolded, dropout kept.
+    const program = buildTrainingProgram(original, compiled.spec.training, opts.learningRate === undefined ? {} : { learningRate: opts.learningRate });
+    const mod = await generateTrainingModule(program, { name, source: path });
+    if (wantTs) files.push([`${name}.train.ts`, mod.ts]);
+    if (wantJs) files.push([`${name}.train.js`, mod.js]);
+    if (target === 'training') return writeIntoDirectory(opts.output, files);
+  }
   const passes = opts.passes !== undefined
     ? opts.passes.split(',').map((p) => p.trim()).filter((p) => p !== '')
     : opts.optimize === false ? [] : [...defaultPipeline];
   const graph = passes.length > 0 ? optimize(original, passes, opts, stderr).optimized : original;
-  const name = opts.name ?? fileStem(graph.name);
   const external = opts.weightsMode === 'external';
   const mod = await generateInferenceModule(graph, { name, weightsMode: opts.weightsMode, source: path, passes });
-
-  const files: [string, string | Uint8Array][] = [];
-  const wantTs = opts.emit !== 'js';
-  const wantJs = opts.emit !== 'ts';
   if (wantTs) files.push([`${name}.ts`, mod.ts]);
   if (wantJs) files.push([`${name}.js`, mod.js]);
   if (mod.weights) files.push([`${name}.safetensors`, mod.weights]);

@@ -3,7 +3,7 @@
  * library and prints; every user error is a rendered diagnostic with exit
  * code 1, usage errors exit 2, and no stack trace ever reaches the user.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { renderDiagnostics } from '../diagnostics/render.js';
@@ -108,14 +108,16 @@ function build(io: Io, state: RunState): Command {
   pipelineOptions(
     program
       .command('compile')
-      .description('generate a standalone TypeScript inference module (optimized by default)')
+      .description('generate a standalone TypeScript inference module (optimized by default) and/or training module')
       .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
       .option('--name <id>', 'file and module name (default: the model name)')
       .addOption(new Option('--emit <kind>', 'which files to write').choices(['ts', 'js', 'both']).default('ts'))
       .addOption(new Option('--weights-mode <mode>', 'embed the weights, or read safetensors bytes at run time (written next to the module)').choices(['embed', 'external']).default('embed'))
       .option('--no-optimize', 'run no passes: one kernel per spec op')
-      .option('--emit-test', 'also write <name>.test.ts/.js: golden vectors checked with node --test'),
+      .option('--emit-test', 'also write <name>.test.ts/.js: golden vectors checked with node --test')
+      .addOption(new Option('--target <kind>', 'inference module <name>.ts, training module <name>.train.ts (class Trainer), or both').choices(['inference', 'training', 'both']).default('inference'))
+      .addOption(new Option('--learning-rate <x>', "the training module's default learning rate (default: the spec's)").argParser(positiveNumber)),
     true,
   ).action(async (path: string, opts: CompileOptions) => {
     for (const file of await compileCommand(path, opts, io.stderr)) io.stdout(file + '\n');
@@ -199,4 +201,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     io.stderr(`modelc: internal error: ${(err as Error)?.message ?? String(err)}\n(this is a bug in modelc; please report it with the input that caused it)\n`);
     return 70;
   }
+}
+
+/** A --learning-rate value: a positive finite number. */
+function positiveNumber(text: string): number {
+  const x = Number(text);
+  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError('expected a positive number');
+  return x;
 }

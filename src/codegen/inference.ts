@@ -365,7 +365,9 @@ function addModel(
 export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames): string[] {
   const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, names.inputIds[k]!]));
   const operand = (o: string) => (names.propOf.has(o) ? `p.${names.propOf.get(o)}` : valueIds.get(o)!);
-  const read = new Set(graph.nodes.flatMap((nd) => nd.operands));
+  // A local is needed when a kernel reads it, or an alias of a needed value reads it (walking back).
+  const read = new Set(plan.steps.filter((st) => st.kernel).flatMap((st) => st.node.operands));
+  for (const { node, kernel } of [...plan.steps].reverse()) if (!kernel && read.has(node.result)) read.add(node.operands[0]!);
   const body: string[] = ['if (n > this.capacity) this.grow(n);'];
   // Only what is used is declared (generated code is clean under noUnusedLocals).
   if (graph.nodes.some((nd) => nd.operands.some((o) => names.propOf.has(o)))) body.push('const p = this.p;');

@@ -206,7 +206,7 @@ function tables(program: TrainingProgram): string {
     '  onBatchEnd?: (batch: number, logs: Logs) => void;',
     '  onEpochEnd?: (epoch: number, logs: Logs) => void;',
     '}',
-    `/** The spec's learning rate. */`,
+    `/** The default learning rate (the spec's, or modelc compile --learning-rate). */`,
     `const LEARNING_RATE = ${program.optimizer.learning_rate};`,
     `/** Each dropout layer's mask: floats per example, rate, and the layer's own seed (null: from the trainer's seed). */`,
     `const MASKS: ReadonlyArray<readonly [size: number, rate: number, seed: number | null]> = [${program.masks.map((m) => `[${perExample(program.step.inputs.find((i) => i.name === m.input)!.type)}, ${m.rate}, ${m.seed}]`).join(', ')}];`,

@@ -29,13 +29,13 @@ function dims(t: TensorType): Dims4 {
 }
 
 /** `const iy = ...; if (outside) continue;` for one window axis. */
-function tap(v: string, out: string, k: string, stride: number, dilation: number, before: number, size: number, valid: boolean): string {
+export function tap(v: string, out: string, k: string, stride: number, dilation: number, before: number, size: number, valid: boolean): string {
   const terms = [stride === 1 ? out : `${out} * ${stride}`, dilation === 1 ? k : `${k} * ${dilation}`];
   const index = `${terms.join(' + ')}${before ? ` - ${before}` : ''}`;
   return valid ? `const ${v} = ${index};` : `const ${v} = ${index};\nif (${v} < 0 || ${v} >= ${size}) continue;`;
 }
 
-function geometryTag(g: WindowGeometry): string {
+export function geometryTag(g: WindowGeometry): string {
   const s = g.strides.some((v) => v !== 1) ? `_s${g.strides.join('x')}` : '';
   const d = g.dilation_rate.some((v) => v !== 1) ? `_d${g.dilation_rate.join('x')}` : '';
   return `${s}${d}${g.valid ? '' : '_same'}`;

@@ -18,14 +18,17 @@
  *     conv2d_backprop_input): each input cell scatters x[n,i,j,c] k[u,v,f,c] to
  *     output cell (i*s+u*d-p, j*s+v*d-p, g*F/G + f), g = c div (C/G).
  * Cells outside the input (the padding) read as zero.
+ *
+ * Gradient rules sit beside each op; the gradient ops they emit are in
+ * `conv-grad.ts` (conv2d_transpose's reuse conv2d and conv2d_grad_kernel).
  */
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
-import { tensor, type TensorType } from '../ir/types.js';
+import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { conv2dKernel, conv2dTransposeKernel, depthwiseKernel, type WindowGeometry } from './conv-emit.js';
 import { initializer } from './init.js';
-import { kernelAndBias, weightedLayerAttrs } from './linear.js';
+import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError } from './op-def.js';
 
 /** An int or an [h, w] pair, as Keras accepts for kernel_size, strides, ... */
@@ -44,7 +47,8 @@ export function pair(v: number | readonly number[]): [number, number] {
 export const Padding = Type.Union([Type.Literal('valid'), Type.Literal('same')], { default: 'valid' });
 export type Padding = 'valid' | 'same';
 
-const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
+/** An [h, w] pair of positive integers: IR attributes are always complete pairs. */
+export const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
 
 /** Keras `conv_output_length`: how many windows fit along one spatial axis. */
 export function convOutputLength(input: number, k: number, stride: number, padding: Padding, dilation = 1): number {
@@ -112,7 +116,7 @@ function checkStridesWithDilation(strides: readonly number[], dilation: readonly
 
 type Dims4 = readonly [number, number, number, number];
 
-interface ConvAttrs {
+export interface ConvAttrs {
   readonly strides: readonly number[];
   readonly padding: string;
   readonly dilation_rate: readonly number[];
@@ -240,7 +244,7 @@ function conv2dTransposeReference(
 }
 
 /** Where the forward window of a conv or depthwise conv starts, from its input type. */
-function forwardGeometry(x: TensorType, k: TensorType, a: ConvAttrs): WindowGeometry {
+export function forwardGeometry(x: TensorType, k: TensorType, a: ConvAttrs): WindowGeometry {
   const pad = a.padding as Padding;
   const rows = windowAxis(dim(x, 1), k.shape[0] as number, a.strides[0]!, pad, a.dilation_rate[0]);
   const cols = windowAxis(dim(x, 2), k.shape[1] as number, a.strides[1]!, pad, a.dilation_rate[1]);
@@ -291,7 +295,44 @@ export const conv2dOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     conv2dKernel(x!, k!, b !== undefined, result, a.groups, forwardGeometry(x!, k!, a), a.epilogue),
+  // Each product x[a] k[b] -> y[o] sends dy[o] k[b] to dx[a] (the transposed conv of dy) and
+  // x[a] dy[o] to dk[b] (x correlated with dy over the batch); db = dy summed per filter.
+  grad: (g, { operands: [x, k, b], attrs: a, result }, dy) => {
+    noEpilogue('conv2d', result, a.epilogue);
+    const attrs = { ...windowOf(a), groups: a.groups };
+    return [
+      () => g.op('conv2d_grad_input', [dy, k!], { ...attrs, input_shape: exampleShape(g.typeOf(x!)) }),
+      () => g.op('conv2d_grad_kernel', [x!, dy], { ...attrs, kernel_size: g.typeOf(k!).shape.slice(0, 2) }),
+      b === undefined ? undefined : () => g.op('channel_sum', [dy], { axis: 3 }),
+    ];
+  },
 });
+
+/** A conv's window attributes, without the epilogue: what its gradient ops take. */
+function windowOf(a: ConvAttrs): { strides: readonly number[]; padding: string; dilation_rate: readonly number[] } {
+  return { strides: a.strides, padding: a.padding, dilation_rate: a.dilation_rate };
+}
+
+/**
+ * The conv2d that a transposed conv is the adjoint of, as attributes: with
+ * them, conv2d maps the transposed conv's output shape `y` back onto its
+ * input shape `x` through the same window. It fails only for `same` padding
+ * with an even window and output_padding 0, which TF rejects too.
+ */
+function adjointConv(result: string, x: TensorType, k: TensorType, y: TensorType, a: ConvAttrs & { groups: number }) {
+  const pad = a.padding as Padding;
+  for (const i of [0, 1]) {
+    const [from, to, size] = [dim(x, i + 1), dim(y, i + 1), k.shape[i] as number];
+    const axis = windowAxis(to, size, a.strides[i]!, pad, a.dilation_rate[i]);
+    if (axis.out !== from || axis.before !== transposePadBefore(from, to, size, a.strides[i]!, pad, a.dilation_rate[i]!)) {
+      throw new Error(
+        `conv2d_transpose ${result}: no conv2d maps its output ${formatShape(y.shape)} back onto its input ${formatShape(x.shape)} ` +
+          '(same padding, an even window and output_padding 0, which TF rejects too); it has no gradient',
+      );
+    }
+  }
+  return { ...windowOf(a), groups: a.groups };
+}
 
 export const conv2dTransposeOp = defineOp({
   name: 'conv2d_transpose',
@@ -326,6 +367,17 @@ export const conv2dTransposeOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dTransposeReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     conv2dTransposeKernel(x!, k!, b !== undefined, result, a.groups, transposeGeometry(x!, k!, result, a), a.epilogue),
+  // y = convᵀ(x, k) with conv = conv2d from y's shape to x's, same kernel: dx = conv(dy, k),
+  // dk = conv2d_grad_kernel(dy, x) (the roles of input and output swap), db = dy summed per filter.
+  grad: (g, { operands: [x, k, b], attrs: a, result }, dy) => {
+    noEpilogue('conv2d_transpose', result, a.epilogue);
+    const conv = () => adjointConv(result, g.typeOf(x!), g.typeOf(k!), g.typeOf(dy), a);
+    return [
+      () => g.op('conv2d', [dy, k!], conv()),
+      () => g.op('conv2d_grad_kernel', [dy, x!], { ...conv(), kernel_size: g.typeOf(k!).shape.slice(0, 2) }),
+      b === undefined ? undefined : () => g.op('channel_sum', [dy], { axis: 3 }),
+    ];
+  },
 });
 
 export const depthwiseConv2dOp = defineOp({
@@ -351,6 +403,15 @@ export const depthwiseConv2dOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(depthwiseConv2dReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     depthwiseKernel(x!, k!, b !== undefined, result, forwardGeometry(x!, k!, a), a.epilogue),
+  // The grouped conv with one group per input channel: the same rule as conv2d's.
+  grad: (g, { operands: [x, k, b], attrs: a, result }, dy) => {
+    noEpilogue('depthwise_conv2d', result, a.epilogue);
+    return [
+      () => g.op('depthwise_conv2d_grad_input', [dy, k!], { ...windowOf(a), input_shape: exampleShape(g.typeOf(x!)) }),
+      () => g.op('depthwise_conv2d_grad_kernel', [x!, dy], { ...windowOf(a), kernel_size: g.typeOf(k!).shape.slice(0, 2) }),
+      b === undefined ? undefined : () => g.op('channel_sum', [dy], { axis: 3 }),
+    ];
+  },
 });
 
 const windowAttrs = {

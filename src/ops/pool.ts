@@ -283,9 +283,9 @@ function poolGradCode(x: TensorType, dy: TensorType, a: PoolAttrs, kind: Reducti
             if (x[i]! > best) { best = x[i]!; arg = i; }
           }
         }
-        if (arg >= 0) y[arg] += dy[dAt + ch]!;`
+        if (arg >= 0) y[arg] = y[arg]! + dy[dAt + ch]!;`
     : `const share = dy[dAt + ch]! / ((iy1 - iy0) * (ix1 - ix0));
-        for (let iy = iy0; iy < iy1; iy++) for (let ix = ix0; ix < ix1; ix++) y[${cell}] += share;`;
+        for (let iy = iy0; iy < iy1; iy++) for (let ix = ix0; ix < ix1; ix++) { const i = ${cell}; y[i] = y[i]! + share; }`;
   return `y.fill(0, 0, ${total(x)});
 for (let e = 0; e < n; e++) {
   for (let oy = 0; oy < ${oh}; oy++) {
