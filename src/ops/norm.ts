@@ -107,6 +107,20 @@ export const batchnormOp = defineOp({
       perChannelLoop(result, a.axis, `const s = ${scale};`, value, (v) => v),
     );
   },
+  // Inference mode (the moving statistics are constants here): y = gamma * xhat + beta with
+  // xhat = (x - moving_mean) / sqrt(moving_variance + epsilon): dx = dy * gamma / sqrt(...),
+  // dgamma = sum(dy * xhat), dbeta = sum(dy). Training graphs never get here: `training` replaces the node.
+  grad: (g, { operands, attrs: a }, dy) => {
+    const { x, gamma, moving_mean: mean, moving_variance: variance } = byRole(batchnormOperands(a), operands);
+    const stats = [...(gamma ? [gamma] : []), mean!, variance!];
+    const attrs = { axis: a.axis, epsilon: a.epsilon, scale: a.scale };
+    return batchnormOperands(a).map((role) => {
+      if (role === 'x') return () => g.op('batchnorm_grad', [dy, x!, ...stats], { ...attrs, wrt: 'x' });
+      if (role === 'gamma') return () => g.op('batchnorm_grad', [dy, x!, ...stats], { ...attrs, wrt: 'gamma' });
+      if (role === 'beta') return () => g.op('channel_sum', [dy], { axis: a.axis });
+      return undefined; // moving statistics: not trainable
+    });
+  },
   // Training: normalize by the batch statistics (norm-train.ts) and move the
   // moving statistics towards them: moving = moving * m + batch * (1 - m), with
   // the biased batch variance (TF.js: tf.moments). With renorm the moving
@@ -182,6 +196,61 @@ export const affineOp = defineOp({
       () => g.op('channel_sum', [dy], { axis: a.axis }),
     ];
   },
+});
+
+const gradRoles = (a: { scale: boolean }) => ['dy', 'x', ...(a.scale ? ['gamma'] : []), 'moving_mean', 'moving_variance'];
+
+/**
+ * The gradient of inference-mode batchnorm with respect to x (`wrt: "x"`,
+ * dy * gamma / sqrt(moving_variance + epsilon)) or gamma (`wrt: "gamma"`,
+ * per channel sum(dy * xhat)).
+ *
+ *   %bn/grad: f32[N,64] = batchnorm_grad(%g, %x, %bn/gamma, %bn/moving_mean, %bn/moving_variance) {axis=1, wrt="x", ...}
+ */
+export const batchnormGradOp = defineOp({
+  name: 'batchnorm_grad',
+  summary: 'the gradient of inference-mode batchnorm with respect to x or gamma',
+  traits: ['pure'],
+  attrs: { axis: Type.Integer({ minimum: 1 }), epsilon: Type.Number({ exclusiveMinimum: 0 }), scale: Type.Boolean(), wrt: Type.Union([Type.Literal('x'), Type.Literal('gamma')]) },
+  operands: gradRoles,
+  infer: ([dy, x, ...stats], a) => {
+    if (formatShape(dy!.shape) !== formatShape(x!.shape)) throw new ShapeError('batchnorm_grad: dy and x differ in shape');
+    const channels = dim(x!, a.axis);
+    for (const s of stats) if (s!.shape.length !== 1 || s!.shape[0] !== channels) throw new ShapeError(`batchnorm_grad statistics must have shape [${channels}]`);
+    return a.wrt === 'x' ? x! : { dtype: 'f32', shape: [channels] };
+  },
+  reference: (inputs, a) => {
+    const { dy, x, gamma, moving_mean: mean, moving_variance: variance } = byRole(gradRoles(a), inputs);
+    const inv = (c: number) => 1 / Math.sqrt(variance!.data[c]! + a.epsilon);
+    if (a.wrt === 'x') return perChannel(dy!, a.axis, (v, c) => v * (gamma ? gamma.data[c]! : 1) * inv(c));
+    const { n: channels, inner } = aroundAxis(x!.shape, a.axis);
+    const out = new Float64Array(channels);
+    for (let i = 0; i < x!.data.length; i++) {
+      const c = Math.floor(i / inner) % channels;
+      out[c] += dy!.data[i]! * (x!.data[i]! - mean!.data[c]!) * inv(c);
+    }
+    return { shape: [channels], data: out };
+  },
+  emit: ({ operands: [, x], attrs: a }) => {
+    const params = gradRoles(a).map((r) => ({ moving_mean: 'mean', moving_variance: 'variance' })[r] ?? r);
+    const stem = `batchnorm_grad_${a.wrt}_${shapeTag(x!)}_axis${a.axis}`;
+    const inv = `1 / Math.sqrt(variance[c]! + ${a.epsilon})`;
+    if (a.wrt === 'x') {
+      const s = a.scale ? `gamma[c]! * ${inv}` : inv;
+      return kernel(stem, params, `dx of inference batch normalization along axis ${a.axis}`, perChannelLoop(x!, a.axis, `const s = ${s};`, 'dy[i]! * s', (v) => v));
+    }
+    const { outer, n: channels, inner } = aroundAxis([1, ...(x!.shape.slice(1) as number[])], a.axis);
+    return kernel(stem, params, `dgamma of inference batch normalization along axis ${a.axis}`, `for (let c = 0; c < ${channels}; c++) {
+  const m = mean[c]!, s = ${inv};
+  let acc = 0;
+  for (let o = 0; o < ${times('n', outer)}; o++) {
+    const at = (o * ${channels} + c) * ${inner};
+    for (let i = at; i < at + ${inner}; i++) acc += dy[i]! * (x[i]! - m) * s;
+  }
+  y[c] = acc;
+}`);
+  },
+  grad: 'none',
 });
 
 export const batchnormLayer = defineLayer({

@@ -69,7 +69,7 @@ export interface OpDef<P extends TProperties = TProperties> {
    * that are never differentiated through: gradient ops themselves, losses'
    * metrics, optimizer updates, batch statistics that only feed moving averages.
    */
-  readonly grad?: GradRule<Static<TObject<P>>> | 'none';
+  readonly grad: GradRule<Static<TObject<P>>> | 'none';
   /**
    * For `training-dependent` ops: the node's training-mode replacement, built
    * with `t`; returns the value that stands for the node's result.

@@ -11,7 +11,7 @@ import { conv2dLayer, conv2dOp, conv2dTransposeLayer, conv2dTransposeOp, depthwi
 import { dropoutLayer, dropoutOp } from './dropout.js';
 import { denseGradInputOp, denseGradKernelOp, denseLayer, denseOp } from './linear.js';
 import { addLayer, addOp, concatenateLayer, concatenateOp, mergeGradOps, multiplyOp } from './merge.js';
-import { affineOp, batchnormLayer, batchnormOp } from './norm.js';
+import { affineOp, batchnormGradOp, batchnormLayer, batchnormOp } from './norm.js';
 import { batchnormTrainOps } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
 import { poolGradOps, poolLayers, poolOps } from './pool.js';
@@ -34,6 +34,7 @@ export const ops: readonly OpDef[] = [
   multiplyOp,
   ...reduceOps,
   ...batchnormTrainOps,
+  batchnormGradOp,
   denseGradInputOp,
   denseGradKernelOp,
   ...convGradOps,

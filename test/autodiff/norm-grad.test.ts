@@ -94,3 +94,26 @@ describe('emitted kernels equal the reference kernels', () => {
     got.data.forEach((v, i) => expect(v).toBeCloseTo(want.data[i]!, 4));
   });
 });
+
+describe('inference-mode batchnorm gradient (moving statistics constant)', () => {
+  const mm = randomValues([3], 21);
+  const mv = { shape: [3], data: Float64Array.from([0.5, 1, 2]) };
+  const a = { axis: 3, epsilon: 0.001, momentum: 0.99, center: true, scale: true, renorm: false, renorm_clipping: noClip, renorm_momentum: 0.99 };
+  it('x, gamma and beta by central differences', () => {
+    expectGradientsMatch('batchnorm', [{ value: randomValues([2, 2, 2, 3], 22) }, { value: randomValues([3], 23) }, { value: randomValues([3], 24) }, { value: mm, check: false }, { value: mv, check: false }], a);
+  });
+  it('without gamma, along a middle axis', () => {
+    expectGradientsMatch('batchnorm', [{ value: randomValues([2, 3, 2], 25) }, { value: randomValues([3], 24) }, { value: mm, check: false }, { value: mv, check: false }], { ...a, axis: 1, scale: false });
+  });
+  it('emitted kernels equal the reference', () => {
+    const dy = randomValues([4, 2, 3], 26);
+    const x = randomValues([4, 2, 3], 27);
+    const g = randomValues([3], 28);
+    for (const wrt of ['x', 'gamma'] as const) {
+      const attrs = { axis: 2, epsilon: 0.001, scale: true, wrt };
+      const got = runKernel('batchnorm_grad', [dy, x, g, mm, mv], attrs);
+      const want = reference('batchnorm_grad', [dy, x, g, mm, mv], attrs);
+      got.data.forEach((v, i) => expect(v).toBeCloseTo(want.data[i]!, 4));
+    }
+  });
+});

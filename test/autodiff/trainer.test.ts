@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { buildTrainingProgram } from '../../src/autodiff/training.js';
 import { interpret } from '../../src/interp/interpret.js';
 import { fromF32, type Tensor } from '../../src/ir/tensor.js';
+import { parseGraph } from '../../src/ir/parse.js';
 import { printGraph } from '../../src/ir/print.js';
 import { run } from '../helpers/cli.js';
 import { importModule } from '../helpers/generated.js';
@@ -49,6 +50,10 @@ describe('the step graph', () => {
     expect(updated).toEqual([...graph.params.map((p) => p.name), 'optimizer/iterations'].sort());
     // softmax before categorical crossentropy is scored from the logits
     expect(text).toMatch(/loss\(%"?dense_1\/linear"?, %labels\) \{[^}]*from_logits=true/);
+  });
+
+  it('prints as textual IR that parses back to the same text (step, evaluate and predict)', () => {
+    for (const g of [program.step, program.evaluate, program.predict]) expect(printGraph(parseGraph(printGraph(g)))).toBe(printGraph(g));
   });
 
   it("gives each trainable weight the gradient of the step's own loss (central differences, float64)", () => {
