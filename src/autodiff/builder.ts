@@ -51,6 +51,12 @@ export class GraphBuilder implements GradBuilder {
     return this;
   }
 
+  /** Frees a reserved name (a node replaced by its training form passes its name on). */
+  release(name: string): this {
+    this.reserved.delete(name);
+    return this;
+  }
+
   /** Appends a node as it is (its own result name), with operands renamed. */
   copy(node: Node, operands: readonly string[]): string {
     this.nodes.push({ ...node, operands: [...operands] });

@@ -100,7 +100,7 @@ export function buildTrainingProgram(graph: Graph, training: TrainingSpec | unde
       b.copy(node, operands);
       continue;
     }
-    b.naming(node.result, node.layer);
+    b.release(node.result).naming(node.result, node.layer);
     const t = trainingBuilder(b, node, masks, modelUpdates);
     renamed.set(node.result, op.training(t, { ...node, operands } as unknown as OpNode<never>));
   }
@@ -156,7 +156,7 @@ function unique(values: readonly string[]): string[] {
 /** The TrainingBuilder a training rule sees for one node. */
 function trainingBuilder(b: GraphBuilder, node: Node, masks: DropoutMask[], updates: [string, string][]): TrainingBuilder {
   return {
-    op: (op, operands, attrs) => b.op(op, operands, attrs),
+    op: (op, operands, attrs, name) => b.op(op, operands, attrs, name),
     typeOf: (v) => b.typeOf(v),
     dropoutMask: (type, rate, seed) => {
       const input = b.addInput(`${node.result}/mask`, type);

@@ -19,8 +19,8 @@ export const dropoutOp = defineOp({
   emit: () => alias,
   // Training: x * mask, the mask drawn by the trainer each step (0 with
   // probability `rate`, else 1 / (1 - rate)); rate 0 stays the identity.
-  training: (t, { operands: [x], attrs: a, type }) =>
-    a.rate === 0 ? x! : t.op('multiply', [x!, t.dropoutMask(type, a.rate, a.seed)], {}),
+  training: (t, { operands: [x], attrs: a, type, result }) =>
+    a.rate === 0 ? x! : t.op('multiply', [x!, t.dropoutMask(type, a.rate, a.seed)], {}, result),
   // As the identity it is outside training (in training it has become multiply(x, mask) first): dx = dy.
   grad: (_g, _node, dy) => [() => dy],
 });

@@ -125,13 +125,15 @@ export const batchnormOp = defineOp({
   // moving statistics towards them: moving = moving * m + batch * (1 - m), with
   // the biased batch variance (TF.js: tf.moments). With renorm the moving
   // statistics also give r and d, and move by renorm_momentum.
-  training: (t, { operands, attrs: a }) => {
+  training: (t, { operands, attrs: a, result }) => {
     const { x, gamma, beta, moving_mean: mean, moving_variance: variance } = byRole(batchnormOperands(a), operands);
     const { momentum: _m, renorm_momentum: _rm, ...trainAttrs } = a;
     const y = t.op('batchnorm_train', [x!, ...(gamma ? [gamma] : []), ...(beta ? [beta] : []), ...(a.renorm ? [mean!, variance!] : [])], trainAttrs);
     const decay = a.renorm ? a.renorm_momentum : a.momentum;
-    t.update(mean!, t.op('ema', [mean!, t.op('channel_mean', [x!], { axis: a.axis })], { decay, square: false }));
-    t.update(variance!, t.op('ema', [variance!, t.op('channel_variance', [x!], { axis: a.axis })], { decay, square: false }));
+    const batchMean = t.op('channel_mean', [x!], { axis: a.axis }, `${result}/batch_mean`);
+    t.update(mean!, t.op('ema', [mean!, batchMean], { decay, square: false }, `${mean}/next`));
+    const batchVariance = t.op('channel_variance', [x!], { axis: a.axis }, `${result}/batch_variance`);
+    t.update(variance!, t.op('ema', [variance!, batchVariance], { decay, square: false }, `${variance}/next`));
     return y;
   },
 });

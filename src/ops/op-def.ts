@@ -84,8 +84,8 @@ export interface OpNode<A> extends Omit<Node, 'attrs'> {
 
 /** What a gradient rule builds IR with. */
 export interface GradBuilder {
-  /** Appends `op(operands) {attrs}` (type inferred) and returns its value. */
-  op(op: string, operands: readonly string[], attrs: Attrs): string;
+  /** Appends `op(operands) {attrs}` (type inferred) and returns its value, named after `name` if given. */
+  op(op: string, operands: readonly string[], attrs: Attrs, name?: string): string;
   typeOf(value: string): TensorType;
 }
 

@@ -92,8 +92,22 @@ describe('the step graph', () => {
 });
 
 describe('the generated Trainer', () => {
-  it('follows the reference interpreter step by step (loss and weights), with momentum', async () => {
-    const built = await buildTrainer(mlp({ type: 'sgd', learning_rate: 0.1, momentum: 0.9 }));
+  const renormMlp = (optimizer: object) => ({
+    ...model([5], [
+      { type: 'dense', units: 6 },
+      { type: 'batchnorm', renorm: true, renorm_clipping: { rmax: 1.5, rmin: 0.5, dmax: 0.3 }, renorm_momentum: 0.9 },
+      { type: 'relu' },
+      { type: 'dense', units: 3, activation: 'sigmoid' },
+    ]),
+    training: { loss: 'binary_crossentropy', optimizer, metrics: ['accuracy'] },
+  });
+  it.each([
+    ['sgd with momentum', mlp({ type: 'sgd', learning_rate: 0.1, momentum: 0.9 })],
+    ['adamw, batch renormalization, sigmoid + binary crossentropy', renormMlp({ type: 'adamw', learning_rate: 0.01 })],
+    ['rmsprop centered with momentum', renormMlp({ type: 'rmsprop', learning_rate: 0.01, centered: true, momentum: 0.5 })],
+    ['adam with amsgrad, mse', { ...mlp({ type: 'adam', amsgrad: true, learning_rate: 0.01 }, 'mse') }],
+  ])('follows the reference interpreter step by step (loss and weights): %s', async (_, spec) => {
+    const built = await buildTrainer(spec);
     const trainer = new built.module.Trainer();
     const { program } = built;
     let params: Record<string, Tensor> = Object.fromEntries(program.step.params.map((p) => [p.name, fromF32(p.type.shape as number[], p.value!)]));
