@@ -14,14 +14,11 @@
  */
 import type { TrainingSpec } from '../frontend/spec.js';
 import { tensor, type TensorType } from '../ir/types.js';
-import type { AccuracyKind, LossKind } from '../ops/loss.js';
+import type { AccuracyKind } from '../ops/loss.js';
 import type { GraphBuilder } from './builder.js';
 
 export type LossName = TrainingSpec['loss'];
 
-// The spec's loss names are the loss op's kinds.
-const _sameNames: [LossName, LossKind] extends [LossKind, LossName] ? true : never = true;
-void _sameNames;
 
 export interface LossValues {
   readonly loss: string;

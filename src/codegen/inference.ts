@@ -21,7 +21,7 @@ import { perExample } from '../ops/emit.js';
 import { placeholderFor } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
-import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, readSafetensorsSource } from './runtime.js';
+import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, readSafetensorsSource } from './runtime.js';
 
 export interface InferenceOptions {
   /** The module's name (its file stem); default: the graph's name. */
@@ -99,20 +99,7 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
     placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
     file.addStatements([
       decodeWeightsSource,
-      '/** The embedded weights, decoded on first use and shared by every Model (kernels only read them). */',
-      'let embedded: Float32Array[] | undefined;',
-      `function embeddedWeights(): Float32Array[] {
-  if (embedded === undefined) {
-    const all = decodeWeights(WEIGHTS);
-    let at = 0;
-    embedded = PARAMS.map(([, shape]) => {
-      const size = shape.reduce((a, b) => a * b, 1);
-      at += size;
-      return all.subarray(at - size, at);
-    });
-  }
-  return embedded;
-}`,
+      embeddedWeightsSource,
       `/** ${params.reduce((s, p) => s + p.value.length, 0)} float32 weights, little-endian, base64. */`,
       `const WEIGHTS = "${placeholder}";`,
     ]);

@@ -165,3 +165,19 @@ function writeSafetensors(tensors: ReadonlyArray<readonly [name: string, shape: 
   }
   return bytes;
 }`;
+
+/** The embedded weights split per parameter (PARAMS order), decoded once and shared. */
+export const embeddedWeightsSource = `/** The embedded weights, decoded on first use and shared (callers copy what they change). */
+let embedded: Float32Array[] | undefined;
+function embeddedWeights(): Float32Array[] {
+  if (embedded === undefined) {
+    const all = decodeWeights(WEIGHTS);
+    let at = 0;
+    embedded = PARAMS.map(([, shape]) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      at += size;
+      return all.subarray(at - size, at);
+    });
+  }
+  return embedded;
+}`;

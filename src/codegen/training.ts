@@ -26,7 +26,7 @@ import { placeholderFor } from './format.js';
 import { addKernels, collectHelpers, forwardBody, nameKernels, shapesOf, type ModelNames } from './inference.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
-import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
+import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
 import { finiteSource, randomSource, trainerLoops } from './trainer-runtime.js';
 
 export interface TrainingModuleOptions {
@@ -136,20 +136,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   const placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
   file.addStatements([
     decodeWeightsSource,
-    '/** The initial weights, decoded on first use (each Trainer copies them). */',
-    'let embedded: Float32Array[] | undefined;',
-    `function embeddedWeights(): Float32Array[] {
-  if (embedded === undefined) {
-    const all = decodeWeights(WEIGHTS);
-    let at = 0;
-    embedded = PARAMS.map(([, shape]) => {
-      const size = shape.reduce((a, b) => a * b, 1);
-      at += size;
-      return all.subarray(at - size, at);
-    });
-  }
-  return embedded;
-}`,
+    embeddedWeightsSource,
     `/** ${weights.reduce((s, w) => s + w.value.length, 0)} float32 initial weights, little-endian, base64. */`,
     `const WEIGHTS = "${placeholder}";`,
   ]);

@@ -8,6 +8,7 @@ import { Type, type Static, type TObject, type TProperties, type TSchema } from 
 import { q } from '../diagnostics/diagnostic.js';
 import type { LayerDef } from '../ops/op-def.js';
 import { layers } from '../ops/registry.js';
+import { lossKinds } from '../ops/loss.js';
 
 export const SCHEMA_ID = 'https://modelc.dev/schema/model.schema.json';
 
@@ -70,13 +71,8 @@ export interface LayerSpec {
   [attribute: string]: unknown;
 }
 
-const lossNames = [
-  'binary_crossentropy',
-  'categorical_crossentropy',
-  'sparse_categorical_crossentropy',
-  'mse',
-  'mae',
-] as const;
+/** The losses a `train` block may name: the kinds of the `loss` op. */
+const lossNames = lossKinds;
 
 const lr = (d: number) => Type.Optional(Type.Number({ exclusiveMinimum: 0, default: d }));
 const optimizerForms = {
