@@ -110,7 +110,7 @@ function checkChannels(x: TensorType, stats: readonly TensorType[], a: { axis: n
 // Codegen: per channel, the statistics in float64, then one pass per output.
 
 /** Statements computing `mean`, `sigma`, `r`, `d` of channel `c` (inside the channel loop). */
-function statsCode(x: TensorType, a: TrainAttrs): { walk: (stmt: string) => string; stats: string } {
+function statsCode(x: TensorType, a: TrainAttrs, withD = true): { walk: (stmt: string) => string; stats: string } {
   const { outer, n: channels, inner } = aroundAxis([1, ...(x.shape.slice(1) as number[])], a.axis);
   const walk = (stmt: string) => `for (let o = 0; o < ${times('n', outer)}; o++) {
   const at = (o * ${channels} + c) * ${inner};
@@ -131,7 +131,7 @@ function statsCode(x: TensorType, a: TrainAttrs): { walk: (stmt: string) => stri
       ? [
           `const movingSigma = Math.sqrt(movingVariance[c]! + ${lit(a.epsilon)});`,
           `const r = ${clipCode('sigma / movingSigma', rmin, rmax)};`,
-          `const d = ${clipCode('(mean - movingMean[c]!) / movingSigma', dmax === null ? null : -dmax, dmax)};`,
+          ...(withD ? [`const d = ${clipCode('(mean - movingMean[c]!) / movingSigma', dmax === null ? null : -dmax, dmax)};`] : []),
         ]
       : []),
   ].join('\n');
@@ -220,7 +220,7 @@ export const batchnormTrainGradInputOp = defineOp({
     return { shape: [...x!.shape], data: dx };
   },
   emit: ({ operands: [, x], attrs: a }) => {
-    const { walk, stats } = statsCode(x!, a);
+    const { walk, stats } = statsCode(x!, a, false); // dx does not depend on d
     const { outer, inner } = aroundAxis([1, ...(x!.shape.slice(1) as number[])], a.axis);
     const scale = [a.scale ? 'gamma[c]!' : '', a.renorm ? 'r' : ''].filter((s) => s).join(' * ') || '1';
     return kernel(
