@@ -85,8 +85,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
 
   // Every parameter any graph reads: the model's weights first (PARAMS), then the trainer's state.
   const allParams = new Map(graphs.flatMap((g) => g.params).map((p) => [p.name, p]));
-  const inference = new Map(program.predict.params.map((p) => [p.name, p]));
-  const weights = program.weights.filter((w) => allParams.has(w) || inference.has(w)).map((name) => {
+  const weights = program.weights.filter((w) => allParams.has(w)).map((name) => {
     const p = allParams.get(name)!;
     if (!p.value) fail('weights', `parameter '${name}' has no value`);
     return { name, shape: p.type.shape as number[], value: p.value };

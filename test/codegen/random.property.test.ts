@@ -16,11 +16,9 @@
  * variants: a model without parameters and one whose output is an alias
  * (dropout, a no-op at inference) of a computed value.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { generateInferenceModule } from '../../src/codegen/index.js';
@@ -29,14 +27,13 @@ import { fromF32 } from '../../src/ir/tensor.js';
 import { interpret } from '../../src/interp/interpret.js';
 import { randomFeeds } from '../../src/passes/equivalence.js';
 import { createPassManager, defaultPipeline } from '../../src/passes/pipeline.js';
-import { importModule } from '../helpers/generated.js';
+import { importModule, strictTypecheck } from '../helpers/generated.js';
 import type { JsonSpec } from '../helpers/graphs.js';
 import { lowerRandomModel, randomModel, randomParams } from '../helpers/random-models.js';
 
 const RTOL = 1e-4;
 const RUNS = 25;
 
-const tsc = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url));
 
 /** A generated module and the spec it came from. */
 interface Generated {
@@ -63,17 +60,8 @@ function typecheckAll(modules: readonly Generated[]): string {
     writeFileSync(join(dir, file), m.ts);
     return file;
   });
-  let out = '';
-  try {
-    execFileSync(tsc, [
-      '--strict', '--noUncheckedIndexedAccess', '--noUnusedLocals', '--noUnusedParameters',
-      '--target', 'es2022', '--module', 'esnext', '--lib', 'es2022', '--types', '', '--noEmit', ...files,
-    ], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
-    return '';
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    out = `${e.stdout ?? ''}${e.stderr ?? ''}` || e.message;
-  }
+  const out = strictTypecheck(dir, files);
+  if (out === '') return '';
   const byModule = new Map<number, string[]>();
   const other: string[] = [];
   for (const line of out.split('\n').filter((l) => l.trim() !== '')) {

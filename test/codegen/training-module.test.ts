@@ -6,18 +6,15 @@
  * --noUnusedLocals --noUnusedParameters` in one run, and the same spec must
  * give the same bytes twice.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildTrainingProgram } from '../../src/autodiff/training.js';
 import { generateTrainingModule } from '../../src/codegen/index.js';
+import { strictTypecheck } from '../helpers/generated.js';
 import { model } from '../helpers/graphs.js';
 import { trainableGraph } from '../helpers/trainer.js';
-
-const tsc = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url));
 
 const specs = [
   'examples/seed_mlp.nn',
@@ -55,16 +52,6 @@ describe('generated training modules', () => {
       writeFileSync(join(dir, `m${k}.train.ts`), a.ts);
       files.push(`m${k}.train.ts`);
     }
-    let out = '';
-    try {
-      execFileSync(tsc, [
-        '--strict', '--noUncheckedIndexedAccess', '--noUnusedLocals', '--noUnusedParameters',
-        '--target', 'es2022', '--module', 'esnext', '--lib', 'es2022', '--types', '', '--noEmit', ...files,
-      ], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      out = `${e.stdout ?? ''}${e.stderr ?? ''}` || e.message;
-    }
-    expect(out).toBe('');
+    expect(strictTypecheck(dir, files)).toBe('');
   }, 60_000);
 });

@@ -33,7 +33,8 @@ export function runKernel(op: string, operands: readonly Tensor[], attrs: Attrs 
   const types = operands.map((t, i) => typeOf(t, batched?.[i] ?? t.shape.length >= 2));
   const result = def.infer(types, attrs as never);
   const emitted = def.emit({ operands: types, result, attrs: attrs as never });
-  const n = types.findIndex((t) => t.shape[0] === 'N') >= 0 ? operands[types.findIndex((t) => t.shape[0] === 'N')]!.shape[0]! : 1;
+  const first = types.findIndex((t) => t.shape[0] === 'N');
+  const n = first >= 0 ? operands[first]!.shape[0]! : 1;
   const shape = result.shape.map((d) => (d === 'N' ? n : d));
   const size = shape.reduce((a, b) => a * b, 1);
   if (emitted.kind === 'alias') return { shape, data: Float64Array.from(operands[0]!.data) };

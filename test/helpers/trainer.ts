@@ -11,6 +11,7 @@ import type { Graph } from '../../src/ir/graph.js';
 import { materialize } from '../../src/ops/init.js';
 import { importModule } from './generated.js';
 import { lowerJson, type JsonSpec } from './graphs.js';
+import { rng } from './tensors.js';
 
 export interface Logs {
   loss: number;
@@ -72,13 +73,8 @@ export async function buildTrainer(spec: JsonSpec | string, options: TrainingOpt
 
 /** Seeded values in [-1, 1). */
 export function seededData(length: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length }, () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  });
+  const next = rng(seed);
+  return Float32Array.from({ length }, () => next() * 2 - 1);
 }
 
 /** One-hot rows of `classes` for `count` examples, class = a seeded function of the example. */
