@@ -23,6 +23,8 @@ export interface Difference {
   readonly name: string;
   readonly maxAbs: number;
   readonly maxRel: number;
+  /** max|ref|, the norm maxRel is relative to. */
+  readonly scale: number;
 }
 
 export function compareTensors(name: string, ref: Tensor, opt: Tensor): Difference {
@@ -34,7 +36,7 @@ export function compareTensors(name: string, ref: Tensor, opt: Tensor): Differen
     scale = Math.max(scale, Math.abs(ref.data[i]!));
   }
   const maxRel = maxAbs === 0 ? 0 : scale === 0 ? Infinity : maxAbs / scale;
-  return { name, maxAbs, maxRel };
+  return { name, maxAbs, maxRel, scale };
 }
 
 /** Seeded inputs uniform in [-2, 2) for every graph input. */
@@ -54,6 +56,30 @@ export function compareOnRandomInputs(original: Graph, optimized: Graph, options
   const ref = interpret(original, feeds);
   const opt = interpret(optimized, feeds);
   return original.outputs.map((o, i) => compareTensors(o, ref[o]!, opt[optimized.outputs[i]!]!));
+}
+
+/**
+ * How far each output of `graph` moves on the same random inputs when every
+ * weight moves by about one float32 ulp (relative 2^-23, seeded random
+ * signs; the largest of a few trials). A fold stores weights computed in
+ * float64 and rounded to float32, so it may differ from the original by about
+ * this much: where the graph cancels large intermediate values into a small
+ * output (a batchnorm with a tiny variance added back to its input), this
+ * noise floor exceeds any fixed relative tolerance of the output.
+ */
+export function roundingNoise(graph: Graph, options: { batch?: number; seed?: number; trials?: number } = {}): Map<string, number> {
+  const feeds = randomFeeds(graph, options.batch ?? 2, options.seed ?? 1);
+  const ref = interpret(graph, feeds);
+  const rng = new Pcg32(BigInt(options.seed ?? 1), 55n);
+  const noise = new Map(graph.outputs.map((o) => [o, 0]));
+  for (let t = 0; t < (options.trials ?? 4); t++) {
+    const params = graph.params.map((p) =>
+      p.value ? { ...p, value: Float32Array.from(p.value, (v) => v * (1 + (rng.nextU32() & 1 ? 2 ** -23 : -(2 ** -23)))) } : p,
+    );
+    const moved = interpret({ ...graph, params }, feeds);
+    for (const o of graph.outputs) noise.set(o, Math.max(noise.get(o)!, compareTensors(o, ref[o]!, moved[o]!).maxAbs));
+  }
+  return noise;
 }
 
 /** The subgraph of `g` computing `output` from `input` (walking first operands back). */

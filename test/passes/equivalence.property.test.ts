@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Graph, ParamDecl } from '../../src/ir/graph.js';
 import { materialize } from '../../src/ops/init.js';
-import { checkFoldExactly, compareOnRandomInputs } from '../../src/passes/equivalence.js';
+import { checkFoldExactly, compareOnRandomInputs, roundingNoise } from '../../src/passes/equivalence.js';
 import { createPassManager, defaultPipeline } from '../../src/passes/pipeline.js';
 import { ExplainLog } from '../../src/rewrite/explain.js';
 import { lowerJson } from '../helpers/graphs.js';
@@ -76,7 +76,10 @@ describe('optimized == unoptimized on random models', () => {
         // A dropout stays only when removing it would rename a graph output, and the log says so.
         for (const d of optimized.nodes.filter((n) => n.op === 'dropout')) expect(explain.format()).toContain(`${d.result} not removed`);
         for (const d of compareOnRandomInputs(original, optimized, { batch: 2, seed })) {
-          expect(d.maxRel, `${d.name}\n${explain.format()}`).toBeLessThanOrEqual(1e-5);
+          if (d.maxRel <= 1e-5) continue;
+          // Above 1e-5 only where float32 rounding of the folded weights moves the output that much.
+          const floor = 4 * roundingNoise(optimized, { batch: 2, seed }).get(optimized.outputs[original.outputs.indexOf(d.name)]!)!;
+          expect(d.maxAbs, `${d.name}: maxRel ${d.maxRel}, rounding floor ${floor}\n${explain.format()}`).toBeLessThanOrEqual(floor);
         }
         const log = explain.format();
         seen.after += explain.entries.filter((e) => e.values?.['fold'] === 'after').length;
@@ -95,5 +98,28 @@ describe('optimized == unoptimized on random models', () => {
     expect(lowered).toBeGreaterThan(120);
     // The runs exercised every kind of rewrite and refusal.
     for (const [kind, count] of Object.entries(seen)) expect(count, kind).toBeGreaterThan(3);
+  });
+
+  it('a cancelling model (CI counterexample): over 1e-5 relative only by float32 rounding, and a 1e-5 error in a folded weight is caught', () => {
+    const spec = {
+      name: 't',
+      inputs: [{ name: 'x', shape: [4] }],
+      layers: [
+        { type: 'dense', units: 3, use_bias: false, name: 'l0' },
+        { type: 'batchnorm', name: 'l1', inputs: ['l0'] },
+        { type: 'add', name: 'l2', inputs: ['l0', 'l1'] },
+        { type: 'dense', units: 1, use_bias: false, name: 'l3' },
+        { type: 'relu', name: 'l4' },
+      ],
+    };
+    const seed = 1611382963;
+    const original = stress(materialize(lowerJson(spec).graph, seed), { variance: 1e-4, epsilon: 1e-12, gamma: 0.5, mean: 0.7, beta: -2 }, seed);
+    const optimized = createPassManager().run(original, defaultPipeline);
+    const [d] = compareOnRandomInputs(original, optimized, { batch: 2, seed });
+    const floor = 4 * roundingNoise(optimized, { batch: 2, seed }).get('l4')!;
+    expect(d!.maxRel).toBeGreaterThan(1e-5);
+    expect(d!.maxAbs).toBeLessThanOrEqual(floor);
+    const wrong = { ...optimized, params: optimized.params.map((p) => (p.name === 'l1/scale' ? { ...p, value: p.value!.map((v) => v * (1 + 1e-5)) } : p)) };
+    expect(compareOnRandomInputs(original, wrong, { batch: 2, seed })[0]!.maxAbs).toBeGreaterThan(floor);
   });
 });
