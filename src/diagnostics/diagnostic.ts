@@ -26,6 +26,7 @@ export const codes = {
   pass: 'an unknown pass, or a pass that breaks the IR',
   import: 'a TF.js/Keras model (model.json) with a layer, option or weight format that modelc cannot import',
   train: 'a model that cannot be trained as specified: no training block, no gradient through a layer, a parameter that does not reach the loss',
+  data: 'training data that cannot be read or does not fit the model: a malformed CSV or .npy file, a non-numeric cell, a shape mismatch, a label out of range',
 } as const;
 
 export type DiagnosticCode = keyof typeof codes;
