@@ -27,6 +27,14 @@ function streamSeed(seed: number, k: number): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(k + 1, 0x85ebca6b)) >>> 0;
 }`;
 
+export const nextTurnSource = `/** Resolves on a later turn of the event loop (setTimeout exists in Node and browsers; lib es2022 does not declare it). */
+function nextTurn(): Promise<void> {
+  const timers = globalThis as unknown as { setTimeout(callback: () => void, ms: number): unknown };
+  return new Promise((resolve) => {
+    timers.setTimeout(resolve, 0);
+  });
+}`;
+
 export const finiteSource = `/** Whether the first \`size\` values are all finite. */
 function allFinite(x: Float32Array, size: number): boolean {
   for (let i = 0; i < size; i++) if (!Number.isFinite(x[i]!)) return false;
@@ -62,14 +70,15 @@ function fromRecord(record: Record<string, Float32Array>): Float32Array[] {
 }`;
 
 /** fit, evaluate and predict: the same for every model; they call the model's trainOnBatch and forward methods. */
-export function trainerLoops(o: { inSize: number; labelSize: number; outSize: number; accuracy: boolean }): { fit: string[]; evaluate: string[]; predict: string[] } {
+export function trainerLoops(o: { inSize: number; labelSize: number; outSize: number; accuracy: boolean }): { fitSteps: string[]; fit: string[]; fitAsync: string[]; evaluate: string[]; predict: string[] } {
   const acc = o.accuracy;
-  const fit = [
+  // fit and fitAsync share one generator that yields after every batch and fills \`history\` as epochs end.
+  const fitSteps = [
     'checkBatchSize(options.batchSize);',
     'if (!Number.isInteger(options.epochs) || options.epochs < 0) throw new RangeError("epochs must be a non-negative integer, got " + String(options.epochs));',
     `const count = examples(x, ${o.inSize}, "x");`,
     `checkInput(y, count, ${o.labelSize}, "y (labels)");`,
-    'const history: Record<string, number[]> = { loss: [] };',
+    'history["loss"] = [];',
     ...(acc ? ['history["accuracy"] = [];'] : []),
     'if (options.validationData !== undefined) {',
     '  history["val_loss"] = [];',
@@ -100,6 +109,7 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
     '    lossSum += loss * n;',
     ...(acc ? ['    accuracySum += this.lastAccuracy * n;'] : []),
     `    options.onBatchEnd?.(batch, { loss${acc ? ', accuracy: this.lastAccuracy' : ''} });`,
+    '    yield;',
     '  }',
     `  const logs: Logs = { loss: lossSum / count${acc ? ', accuracy: accuracySum / count' : ''} };`,
     '  history["loss"]!.push(logs.loss);',
@@ -113,7 +123,26 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
     '  }',
     '  options.onEpochEnd?.(epoch, logs);',
     '}',
+  ];
+  const fit = [
+    'const history: Record<string, number[]> = {};',
+    'const steps = this.fitSteps(x, y, options, history);',
+    'while (!steps.next().done);',
     'return { history };',
+  ];
+  const fitAsync = [
+    'const history: Record<string, number[]> = {};',
+    'const steps = this.fitSteps(x, y, options, history);',
+    'let yielded = Date.now();',
+    'while (!steps.next().done) {',
+    '  // Give timers, I/O and signal handlers a turn every 20 ms, then honour a stop request.',
+    '  if (Date.now() - yielded >= 20) {',
+    '    await nextTurn();',
+    '    yielded = Date.now();',
+    '  }',
+    '  if (options.signal?.aborted) return { history, stopped: true };',
+    '}',
+    'return { history, stopped: false };',
   ];
   const evaluate = [
     'checkBatchSize(batchSize);',
@@ -138,5 +167,5 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
     '}',
     'return out;',
   ];
-  return { fit, evaluate, predict };
+  return { fitSteps, fit, fitAsync, evaluate, predict };
 }

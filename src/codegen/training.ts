@@ -27,7 +27,7 @@ import { addKernels, collectHelpers, forwardBody, nameKernels, shapesOf, type Mo
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
-import { finiteSource, randomSource, trainerLoops } from './trainer-runtime.js';
+import { finiteSource, nextTurnSource, randomSource, trainerLoops } from './trainer-runtime.js';
 
 export interface TrainingModuleOptions {
   readonly name?: string;
@@ -42,9 +42,9 @@ export interface TrainingUnit {
 }
 
 const moduleNames = [
-  'inputs', 'outputs', 'Trainer', 'Params', 'Logs', 'TrainerOptions', 'FitOptions', 'PARAMS', 'SCRATCH', 'PER_EXAMPLE_SLOTS', 'MASKS',
+  'inputs', 'outputs', 'Trainer', 'Params', 'Logs', 'TrainerOptions', 'FitOptions', 'FitAsyncOptions', 'PARAMS', 'SCRATCH', 'PER_EXAMPLE_SLOTS', 'MASKS',
   'WEIGHTS', 'LEARNING_RATE', 'embedded', 'embeddedWeights', 'decodeWeights', 'readSafetensors', 'writeSafetensors', 'utf8',
-  'checkBatchSize', 'checkInput', 'mulberry32', 'streamSeed', 'allFinite', 'examples', 'own', 'fromRecord',
+  'checkBatchSize', 'checkInput', 'mulberry32', 'streamSeed', 'allFinite', 'examples', 'own', 'fromRecord', 'nextTurn',
 ];
 
 /** The three plans with slots renumbered into one shared space; the shared sizes. */
@@ -117,7 +117,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   });
   addTrainer(file, program, { stepPlan, evalPlan, predictPlan, propOf, weights, stateInit, method });
   addKernels(file, kernels);
-  file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, randomSource, finiteSource]);
+  file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, randomSource, finiteSource, nextTurnSource]);
   file.addStatements([
     safetensorsReader('the trainer reads exactly the model weights in PARAMS (Keras names, moving statistics included)'),
     writeSafetensorsSource,
@@ -161,6 +161,7 @@ function header(program: TrainingProgram, options: TrainingModuleOptions): strin
     '  const trainer = new Trainer({ seed: 1 });',
     '  const loss = trainer.trainOnBatch(x, y, batchSize);',
     '  const { history } = trainer.fit(x, y, { epochs: 5, batchSize: 32 });',
+    '  await trainer.fitAsync(x, y, { epochs: 5, batchSize: 32, signal });  // yields between batches',
     '  const bytes = trainer.saveWeights();  // for modelc compile --weights',
     'Initial weights: embedded (those modelc compiled with); `seed` fixes dropout masks and shuffling.',
   ];
@@ -191,6 +192,10 @@ function tables(program: TrainingProgram): string {
     '  validationData?: [Float32Array, Float32Array];',
     '  onBatchEnd?: (batch: number, logs: Logs) => void;',
     '  onEpochEnd?: (epoch: number, logs: Logs) => void;',
+    '}',
+    'export interface FitAsyncOptions extends FitOptions {',
+    '  /** Stops after the current batch once aborted (an AbortSignal, or anything with `aborted`). */',
+    '  signal?: { readonly aborted: boolean };',
     '}',
     `/** The default learning rate (the spec's, or modelc compile --learning-rate). */`,
     `const LEARNING_RATE = ${program.optimizer.learning_rate};`,
@@ -253,11 +258,13 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
   const methods = [
     { name: 'trainOnBatch', docs: ['One optimizer step on `batchSize` examples; returns the loss of that batch computed in the step (before the update). Throws on a non-finite loss or weight, keeping the weights from before the step.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }], returnType: 'number', statements: trainOnBatch },
     { name: 'fit', docs: ['Trains for `epochs` over every example in batches (the last may be partial); returns the per-epoch history.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'options', type: 'FitOptions' }], returnType: '{ history: Record<string, number[]> }', statements: loops.fit },
+    { name: 'fitAsync', isAsync: true, docs: ['fit that lets the event loop run between batches (progress output, signal handlers, a browser\'s UI) and stops after the current batch when `options.signal` is aborted; `history` holds the epochs completed.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'options', type: 'FitAsyncOptions' }], returnType: 'Promise<{ history: Record<string, number[]>; stopped: boolean }>', statements: loops.fitAsync },
     { name: 'evaluate', docs: ['Loss (and accuracy) in inference mode over every example, in chunks of `batchSize`: means weighted by chunk size.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }], returnType: '{ loss: number; accuracy?: number }', statements: loops.evaluate },
     { name: 'predict', docs: ['Inference mode (moving statistics, no dropout) over every example of `x`, in chunks of `batchSize`.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }], returnType: 'Float32Array', statements: loops.predict },
     { name: 'getWeights', docs: ['Copies of every model weight by name (moving statistics included; no optimizer state).'], parameters: [], returnType: 'Record<string, Float32Array>', statements: [`return { ${weights.map((w, k) => `[${str(w.name)}]: ${weightProps[k]}.slice()`).join(', ')} };`] },
     { name: 'setWeights', docs: ['Replaces every model weight (all of PARAMS must be given); the optimizer state is kept.'], parameters: [{ name: 'weights', type: 'Record<string, Float32Array>' }], returnType: 'void', statements: ['const w = fromRecord(weights);', ...weightProps.map((p, k) => `${p}.set(w[${k}]!);`)] },
     { name: 'saveWeights', docs: ['The model weights as safetensors bytes (Keras names), loadable by `modelc compile --weights`.'], parameters: [], returnType: 'Uint8Array', statements: [`return writeSafetensors(PARAMS.map(([name, shape], k) => [name, shape, [${weightProps.join(', ')}][k]!] as const), { format: "pt", steps: String(this.steps) });`] },
+    { name: 'fitSteps', scope: Scope.Private, isGenerator: true, docs: ['The epoch and batch loops of fit and fitAsync: yields after every batch; fills `history` as epochs end.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'options', type: 'FitOptions' }, { name: 'history', type: 'Record<string, number[]>' }], returnType: 'Generator<void, void, void>', statements: loops.fitSteps },
     { name: 'evaluateBatch', scope: Scope.Private, parameters: [{ name: 'n', type: 'number' }, { name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }], returnType: acc ? '[number, number]' : '[number]', statements: [`this.evaluateForward(n, ${evalArgs.join(', ')});`, `return [this.scratch[${slotOf(evalPlan, program.loss)}]![0]!${acc ? `, this.scratch[${slotOf(evalPlan, program.accuracy!)}]![0]!` : ''}];`] },
     { name: 'predictBatch', scope: Scope.Private, parameters: [{ name: 'n', type: 'number' }, { name: 'x', type: 'Float32Array' }], returnType: 'Float32Array', statements: ['this.predictForward(n, x);', `return this.scratch[${slotOf(predictPlan, prediction)}]!.subarray(0, n * ${outSize});`] },
     { name: 'grow', scope: Scope.Private, parameters: [{ name: 'batchSize', type: 'number' }], returnType: 'void', statements: ['this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));', 'this.masks = MASKS.map(([size]) => new Float32Array(size * batchSize));', 'this.capacity = batchSize;'] },

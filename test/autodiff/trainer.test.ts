@@ -145,6 +145,39 @@ describe('the generated Trainer', () => {
     expect(trainer.predict(x, 3)).toEqual(trainer.predict(x, 10));
   });
 
+  it('fitAsync trains exactly as fit does, and an aborted signal stops it after the current batch', async () => {
+    const built = await buildTrainer(mlp());
+    const x = seededData(10 * 5, 4);
+    const y = oneHot(10, 3, 5);
+    const sync = new built.module.Trainer({ seed: 3 });
+    const viaAsync = new built.module.Trainer({ seed: 3 });
+    const want = sync.fit(x, y, { epochs: 3, batchSize: 4 });
+    const got = await viaAsync.fitAsync(x, y, { epochs: 3, batchSize: 4 });
+    expect(got).toEqual({ ...want, stopped: false });
+    expect(viaAsync.getWeights()).toEqual(sync.getWeights());
+
+    const stopping = new built.module.Trainer({ seed: 3 });
+    const signal = { aborted: false };
+    const batches: number[] = [];
+    const partial = await stopping.fitAsync(x, y, {
+      epochs: 3,
+      batchSize: 4,
+      signal,
+      onBatchEnd: (b) => {
+        batches.push(b);
+        if (batches.length === 5) signal.aborted = true; // the second batch of epoch 2
+      },
+    });
+    expect(partial.stopped).toBe(true);
+    expect(batches).toEqual([0, 1, 2, 0, 1]);
+    expect(partial.history['loss']).toEqual(want.history['loss']!.slice(0, 1));
+    // Five steps taken, no more: the same weights as five trainOnBatch calls of fit's batches.
+    const five = new built.module.Trainer({ seed: 3 });
+    let steps = 0;
+    await five.fitAsync(x, y, { epochs: 3, batchSize: 4, signal: { get aborted() { return steps === 5; } }, onBatchEnd: () => steps++ });
+    expect(stopping.getWeights()).toEqual(five.getWeights());
+  });
+
   it('throws on a non-finite step, naming the step and the tensor, and keeps the weights', async () => {
     const built = await buildTrainer(mlp());
     const trainer = new built.module.Trainer();

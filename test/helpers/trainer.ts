@@ -20,21 +20,20 @@ export interface Logs {
   val_accuracy?: number;
 }
 
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  shuffle?: boolean;
+  validationData?: [Float32Array, Float32Array];
+  onBatchEnd?: (batch: number, logs: Logs) => void;
+  onEpochEnd?: (epoch: number, logs: Logs) => void;
+}
+
 /** The contract of every generated training module. */
 export interface TrainerInstance {
   trainOnBatch(x: Float32Array, y: Float32Array, batchSize: number): number;
-  fit(
-    x: Float32Array,
-    y: Float32Array,
-    options: {
-      epochs: number;
-      batchSize: number;
-      shuffle?: boolean;
-      validationData?: [Float32Array, Float32Array];
-      onBatchEnd?: (batch: number, logs: Logs) => void;
-      onEpochEnd?: (epoch: number, logs: Logs) => void;
-    },
-  ): { history: Record<string, number[]> };
+  fit(x: Float32Array, y: Float32Array, options: FitOptions): { history: Record<string, number[]> };
+  fitAsync(x: Float32Array, y: Float32Array, options: FitOptions & { signal?: { readonly aborted: boolean } }): Promise<{ history: Record<string, number[]>; stopped: boolean }>;
   evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
   predict(x: Float32Array, batchSize: number): Float32Array;
   getWeights(): Record<string, Float32Array>;
