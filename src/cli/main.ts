@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { Writable } from 'node:stream';
 import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { renderDiagnostics } from '../diagnostics/render.js';
 import { printDsl } from '../frontend/dsl/print.js';
@@ -18,6 +19,7 @@ import { registerExport } from './export.js';
 import { registerInit } from './init.js';
 import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { summarize } from './summary.js';
+import { trainCommand, type TrainOptions } from './train.js';
 import { verifyOptimization } from './verify.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -26,12 +28,15 @@ interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   color: boolean;
+  /** A terminal to draw progress bars on (train); without one, progress is one line per epoch on `stderr`. */
+  terminal?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
 const defaultIo = (): Io => ({
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   color: Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'],
+  ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
 });
 
 /** Usage errors found after commander's own parsing. */
@@ -122,6 +127,39 @@ function build(io: Io, state: RunState): Command {
   ).action(async (path: string, opts: CompileOptions) => {
     for (const file of await compileCommand(path, opts, io.stderr)) io.stdout(file + '\n');
   });
+  program
+    .command('train')
+    .description('train a spec on MNIST, a CSV or .npy data; write the trained weights, history.json, a chart and the folded inference module')
+    .argument('<spec>', 'a .nn or .json model spec with a training block')
+    .option('--data <source>', 'mnist (the embedded digits), a .csv file (with --label) or an .npy file of inputs (with --labels)', 'mnist')
+    .option('--label <column>', 'the label column of a CSV file')
+    .option('--labels <file>', 'the .npy file of labels for an .npy file of inputs')
+    .addOption(new Option('--epochs <n>', "epochs (default: the spec's, else 1)").argParser(positiveInteger))
+    .addOption(new Option('--batch-size <n>', "batch size (default: the spec's, else 32)").argParser(positiveInteger))
+    .addOption(new Option('--learning-rate <x>', "learning rate (default: the spec's)").argParser(positiveNumber))
+    .addOption(new Option('--seed <n>', 'seed of the initial weights, dropout masks and shuffling').default('0'))
+    .option('--weights <file>', 'initial weights (safetensors) instead of the seeded initializers')
+    .addOption(new Option('--validation-split <f>', 'hold out this last fraction of the training examples for validation').argParser(fraction))
+    .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
+    .option('--name <id>', 'file name of the outputs (default: the model name)')
+    .action(async (path: string, opts: TrainOptions) => {
+      // Ctrl-C once: stop after the current batch and save; twice: quit now.
+      const stop = new AbortController();
+      const onSigint = () => {
+        if (stop.signal.aborted) process.exit(130);
+        io.stderr('\nstopping after the current batch (Ctrl-C again to quit without saving)\n');
+        stop.abort();
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const progress = io.terminal ?? new Writable({ write: (chunk, _encoding, done) => (io.stderr(String(chunk)), done()) });
+        const result = await trainCommand(path, opts, { stdout: io.stdout, stderr: io.stderr, progress, interactive: io.terminal !== undefined, signal: stop.signal });
+        for (const file of result.files) io.stdout(file + '\n');
+        if (result.partial) state.exitCode = 130;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
   registerInit(program, io);
   registerExport(program, io);
   program
@@ -201,6 +239,20 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     io.stderr(`modelc: internal error: ${(err as Error)?.message ?? String(err)}\n(this is a bug in modelc; please report it with the input that caused it)\n`);
     return 70;
   }
+}
+
+/** An --epochs or --batch-size value: a positive integer. */
+function positiveInteger(text: string): number {
+  const x = Number(text);
+  if (!Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return x;
+}
+
+/** A --validation-split value: a number in [0, 1). */
+function fraction(text: string): number {
+  const x = Number(text);
+  if (!(x >= 0 && x < 1)) throw new InvalidArgumentError('expected a number in [0, 1)');
+  return x;
 }
 
 /** A --learning-rate value: a positive finite number. */

@@ -1,0 +1,221 @@
+/**
+ * `modelc train <spec> --data <source> -o <dir>`: the whole loop a newcomer
+ * runs first.
+ *
+ * 1. Compile the training module (autodiff, optimizer) and load it in-process.
+ * 2. Load the data (MNIST, CSV or .npy) shaped and encoded for the model.
+ * 3. Train with `Trainer.fitAsync`, showing progress; Ctrl-C stops after the
+ *    current batch.
+ * 4. Write `<name>.safetensors`, `history.json` and `<name>.svg` atomically
+ *    (marked partial after an interrupt).
+ * 5. After a full run, fold batchnorm into the inference module `<name>.ts`,
+ *    and check on the test data that it predicts what the Trainer does.
+ */
+import { buildTrainingProgram, type TrainingProgram } from '../autodiff/training.js';
+import { fail } from '../diagnostics/diagnostic.js';
+import { loadData, splitValidation, type DataSource, type Dataset, type LoadedData } from '../data/index.js';
+import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
+import { compileFile } from '../frontend/load.js';
+import type { TrainingSpec } from '../frontend/spec.js';
+import type { Graph } from '../ir/graph.js';
+import { accuracyOp, type AccuracyKind } from '../ops/loss.js';
+import { defaultPipeline } from '../passes/pipeline.js';
+import { renderChart } from '../report/chart.js';
+import { writeIntoDirectory } from '../util/fs.js';
+import { attachWeights } from '../weights/attach.js';
+import { checkName, fileStem } from './compile.js';
+import { optimize, withWeights } from './optimize.js';
+import { createProgress } from './progress.js';
+
+export interface TrainOptions {
+  /** `mnist`, a `.csv` file or an `.npy` file of inputs. */
+  data: string;
+  /** The label column of a CSV file. */
+  label?: string;
+  /** The `.npy` file of labels that goes with an `.npy` file of inputs. */
+  labels?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Seeds the initial weights (unless --weights), dropout masks and shuffling. */
+  seed?: string;
+  /** Initial weights (safetensors) instead of the seeded initializers. */
+  weights?: string;
+  validationSplit?: number;
+  output: string;
+  name?: string;
+}
+
+export interface TrainIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** The stream progress bars draw on (stderr). */
+  progress: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Draw progress bars (stderr is a terminal) rather than one line per epoch. */
+  interactive: boolean;
+  /** Aborted to stop after the current batch (the CLI aborts it on SIGINT). */
+  signal?: { readonly aborted: boolean };
+}
+
+export interface TrainResult {
+  readonly files: string[];
+  readonly history: Record<string, number[]>;
+  /** Stopped by the signal before the last epoch ended. */
+  readonly partial: boolean;
+  /** On the test data, after a full run: the Trainer's predictions and the folded module's. */
+  readonly test?: { readonly examples: number; readonly before: number; readonly after: number; readonly metric: 'accuracy' | 'max_abs_diff'; readonly loss: number };
+}
+
+/** The generated Trainer as train uses it. */
+interface Trainer {
+  fitAsync(x: Float32Array, y: Float32Array, options: {
+    epochs: number;
+    batchSize: number;
+    validationData?: [Float32Array, Float32Array];
+    signal?: { readonly aborted: boolean };
+    onBatchEnd?: (batch: number, logs: { loss: number; accuracy?: number }) => void;
+    onEpochEnd?: (epoch: number, logs: { loss: number; accuracy?: number; val_loss?: number; val_accuracy?: number }) => void;
+  }): Promise<{ history: Record<string, number[]>; stopped: boolean }>;
+  evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
+  predict(x: Float32Array, batchSize: number): Float32Array;
+  saveWeights(): Uint8Array;
+}
+
+/** Where the data comes from, by the form of --data. */
+export function dataSource(opts: Pick<TrainOptions, 'data' | 'label' | 'labels'>): DataSource {
+  const data = opts.data;
+  if (data === 'mnist') return { kind: 'mnist' };
+  if (/\.csv$/i.test(data)) {
+    if (opts.label === undefined) fail('data', `a CSV file needs --label <column>: the column that holds the labels`, undefined, data);
+    return { kind: 'csv', path: data, label: opts.label };
+  }
+  if (/\.npy$/i.test(data)) {
+    if (opts.labels === undefined) fail('data', `an .npy file of inputs needs --labels <file.npy>: the labels, one row per example`, undefined, data);
+    return { kind: 'npy', x: data, y: opts.labels };
+  }
+  return fail('data', `unknown data source '${data}': use mnist, a .csv file (with --label) or an .npy file (with --labels)`);
+}
+
+function perExample(shape: readonly (number | 'N')[]): number[] {
+  return shape.slice(1).map((d) => d as number);
+}
+
+/** Imports generated JavaScript without touching the disk. */
+async function importSource<T>(js: string): Promise<T> {
+  return (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as T;
+}
+
+/** Keras's accuracy of float32 predictions, as the training graph's accuracy op computes it. */
+function accuracyOf(kind: AccuracyKind, pred: Float32Array, labels: Float32Array, outputSize: number, labelSize: number): number {
+  const count = pred.length / outputSize;
+  const value = accuracyOp.reference(
+    [{ shape: [count, outputSize], data: Float64Array.from(pred) }, { shape: [count, labelSize], data: Float64Array.from(labels) }] as never,
+    { kind } as never,
+  );
+  return value.data[0]!;
+}
+
+function accuracyKind(program: TrainingProgram): AccuracyKind | undefined {
+  if (program.accuracy === undefined) return undefined;
+  return program.evaluate.nodes.find((n) => n.result === program.accuracy)?.attrs['kind'] as AccuracyKind | undefined;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Trains `path`; returns what was written and measured. */
+export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo): Promise<TrainResult> {
+  if (opts.name !== undefined) checkName(opts.name);
+  const { generateInferenceModule, generateTrainingModule } = await import('../codegen/index.js');
+  const compiled = compileFile(path);
+  const spec: TrainingSpec | undefined = compiled.spec.training;
+  if (spec === undefined) fail('train', `the model has no training block: add \`train { loss: ..., optimizer: ... }\` to the spec`, undefined, path);
+  const initial = withWeights(compiled.graph, { weights: opts.weights, seed: opts.seed ?? '0' });
+  const program = buildTrainingProgram(initial, spec, opts.learningRate === undefined ? {} : { learningRate: opts.learningRate });
+  const name = opts.name ?? fileStem(initial.name);
+  const epochs = opts.epochs ?? spec.epochs ?? 1;
+  const batchSize = opts.batchSize ?? spec.batch_size ?? 32;
+
+  const inputShape = perExample(initial.inputs[0]!.type.shape);
+  const prediction = program.predict.outputs[0]!;
+  const outputType = program.predict.nodes.find((n) => n.result === prediction)?.type ?? program.predict.inputs[0]!.type;
+  const outputSize = perExample(outputType.shape).reduce((a, b) => a * b, 1);
+  const inSize = inputShape.reduce((a, b) => a * b, 1);
+  const loaded: LoadedData = loadData(dataSource(opts), { inputShape, outputSize, loss: spec.loss });
+  let train: Dataset = loaded.train;
+  let validation: Dataset | undefined;
+  if (opts.validationSplit !== undefined && opts.validationSplit > 0) {
+    ({ train, validation } = splitValidation(loaded.train, opts.validationSplit, loaded.labelSize, inSize));
+  }
+  // Checked before and after folding: the test split, else the validation split, else the training data.
+  const test = loaded.test ?? validation ?? train;
+  const on = loaded.test ? 'test' : validation ? 'validation' : 'training';
+  io.stderr(`${loaded.description}\n`);
+  io.stderr(`training ${initial.name} on ${train.count} examples${validation ? `, validating on ${validation.count}` : ''}: ${epochs} epoch${epochs === 1 ? '' : 's'}, batch size ${batchSize}, ${program.optimizer.type} at learning rate ${program.optimizer.learning_rate}\n`);
+
+  const trainingModule = await generateTrainingModule(program, { name, source: path });
+  const { Trainer } = await importSource<{ Trainer: new (o: { seed?: number }) => Trainer }>(trainingModule.js);
+  const seed = Number(opts.seed ?? '0');
+  const trainer = new Trainer({ seed });
+  const batches = Math.ceil(train.count / Math.min(batchSize, train.count));
+  const progress = createProgress({ epochs, batches, stream: io.progress, interactive: io.interactive });
+  let result: { history: Record<string, number[]>; stopped: boolean };
+  try {
+    result = await trainer.fitAsync(train.x, train.y, {
+      epochs,
+      batchSize,
+      ...(validation ? { validationData: [validation.x, validation.y] as [Float32Array, Float32Array] } : {}),
+      ...(io.signal ? { signal: io.signal } : {}),
+      onBatchEnd: (b, logs) => progress.batch(b, logs),
+      onEpochEnd: (e, logs) => progress.epoch(e, logs),
+    });
+  } finally {
+    progress.stop();
+  }
+  const { history, stopped } = result;
+  const completed = history['loss']?.length ?? 0;
+
+  // The trained weights, marked complete or partial in the safetensors metadata.
+  const saved = readSafetensors(trainer.saveWeights(), `${name}.safetensors`);
+  const weights = writeSafetensors(saved.tensors, {
+    'modelc.model': initial.name,
+    'modelc.epochs': String(completed),
+    'modelc.steps': saved.metadata['steps'] ?? '0',
+    'modelc.partial': String(stopped),
+  });
+  const files: [string, string | Uint8Array][] = [[`${name}.safetensors`, weights]];
+  const record: Record<string, unknown> = { model: initial.name, data: loaded.description, partial: stopped, epochs: completed, batch_size: batchSize, learning_rate: program.optimizer.learning_rate, seed, history };
+  if (completed > 0) files.push([`${name}.svg`, await renderChart([{ name: initial.name, history }], { title: `${initial.name}${stopped ? ' (partial)' : ''}` })]);
+
+  if (stopped) {
+    files.push(['history.json', JSON.stringify(record, null, 2) + '\n']);
+    io.stderr(`interrupted: ${completed} of ${epochs} epochs completed; writing the weights and history so far (marked partial)\n`);
+    return { files: writeIntoDirectory(opts.output, files), history, partial: stopped };
+  }
+
+  // Fold batchnorm into the inference module and check it on the test data against the Trainer.
+  const trained: Graph = attachWeights(compiled.graph, saved.tensors, `${name}.safetensors`);
+  const folded = optimize(trained, defaultPipeline, {}, io.stderr).optimized;
+  const inference = await generateInferenceModule(folded, { name, weightsMode: 'embed', source: path, passes: [...defaultPipeline] });
+  const { predict } = await importSource<{ predict: (x: Float32Array, n: number) => Float32Array }>(inference.js);
+  const evaluated = trainer.evaluate(test.x, test.y, batchSize);
+  const before = trainer.predict(test.x, batchSize);
+  const after = predict(test.x, test.count);
+  const kind = accuracyKind(program);
+  const check = kind === undefined
+    ? { metric: 'max_abs_diff' as const, before: 0, after: maxAbsDiff(before, after) }
+    : { metric: 'accuracy' as const, before: accuracyOf(kind, before, test.y, outputSize, loaded.labelSize), after: accuracyOf(kind, after, test.y, outputSize, loaded.labelSize) };
+  const summary = { examples: test.count, loss: evaluated.loss, ...check };
+  record['test'] = { data: on, examples: test.count, loss: evaluated.loss, [`${check.metric}_before_folding`]: check.before, [`${check.metric}_after_folding`]: check.after };
+  files.push(['history.json', JSON.stringify(record, null, 2) + '\n'], [`${name}.ts`, inference.ts]);
+  const written = writeIntoDirectory(opts.output, files);
+  if (check.metric === 'accuracy') {
+    io.stdout(`${on} accuracy (${test.count} examples): ${(check.before * 100).toFixed(2)}% before folding, ${(check.after * 100).toFixed(2)}% after folding${check.before === check.after ? ' (equal)' : ''}\n`);
+  } else {
+    io.stdout(`${on} loss ${evaluated.loss.toFixed(5)} (${test.count} examples); the folded module's predictions differ by at most ${check.after.toExponential(2)}\n`);
+  }
+  return { files: written, history, partial: false, test: summary };
+}
