@@ -11,6 +11,7 @@
  * 5. After a full run, fold batchnorm into the inference module `<name>.ts`,
  *    and check on the test data that it predicts what the Trainer does.
  */
+import { accuracyKind } from '../autodiff/loss.js';
 import { buildTrainingProgram, type TrainingProgram } from '../autodiff/training.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { loadData, splitValidation, type DataSource, type Dataset, type LoadedData } from '../data/index.js';
@@ -18,6 +19,7 @@ import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
 import { compileFile } from '../frontend/load.js';
 import type { TrainingSpec } from '../frontend/spec.js';
 import type { Graph } from '../ir/graph.js';
+import type { TensorType } from '../ir/types.js';
 import { accuracyOp, type AccuracyKind } from '../ops/loss.js';
 import { defaultPipeline } from '../passes/pipeline.js';
 import { renderChart } from '../report/chart.js';
@@ -115,9 +117,10 @@ function accuracyOf(kind: AccuracyKind, pred: Float32Array, labels: Float32Array
   return value.data[0]!;
 }
 
-function accuracyKind(program: TrainingProgram): AccuracyKind | undefined {
-  if (program.accuracy === undefined) return undefined;
-  return program.evaluate.nodes.find((n) => n.result === program.accuracy)?.attrs['kind'] as AccuracyKind | undefined;
+/** The metric's kind, or for a classifier without the metric the one Keras would choose; none for regression. */
+function testAccuracyKind(program: TrainingProgram, loss: TrainingSpec['loss'], output: TensorType): AccuracyKind | undefined {
+  if (program.accuracy !== undefined) return program.evaluate.nodes.find((n) => n.result === program.accuracy)?.attrs['kind'] as AccuracyKind;
+  return loss.endsWith('crossentropy') ? accuracyKind(loss, output) : undefined;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -204,7 +207,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   const evaluated = trainer.evaluate(test.x, test.y, batchSize);
   const before = trainer.predict(test.x, batchSize);
   const after = predict(test.x, test.count);
-  const kind = accuracyKind(program);
+  const kind = testAccuracyKind(program, spec.loss, outputType);
   const check = kind === undefined
     ? { metric: 'max_abs_diff' as const, before: 0, after: maxAbsDiff(before, after) }
     : { metric: 'accuracy' as const, before: accuracyOf(kind, before, test.y, outputSize, loaded.labelSize), after: accuracyOf(kind, after, test.y, outputSize, loaded.labelSize) };
