@@ -41,6 +41,7 @@ describe('progress', () => {
     expect(s.text()).toMatch(/epoch 1\/3 \[.*\] 2\/4 batches \| loss 0\.7500 \| accuracy 0\.5000 \| .* left/);
     p.batch(0, { loss: 2 });
     p.epoch(0, { loss: 2 });
-    expect(s.text()).toMatch(/^epoch 1\/3: loss 2\.0000 \(\d+\.\d s\)$/m);
+    // The bar is cleared (ESC[2K) before the epoch's line.
+    expect(s.text()).toMatch(/\x1b\[2Kepoch 1\/3: loss 2\.0000 \(\d+\.\d s\)\n$/);
   });
 });
