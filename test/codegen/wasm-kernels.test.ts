@@ -1,0 +1,338 @@
+/**
+ * The WebAssembly SIMD kernels (src/codegen/wasm/kernels.ts), run in Node
+ * against the ops' float64 reference kernels (dense, conv2d,
+ * depthwise_conv2d): shapes with column tails (units not a multiple of 4 or
+ * of the panel), row tails (rows not a multiple of the row block), `same`
+ * padding borders, strides, every epilogue; then a fast-check property over
+ * random shapes and tiles.
+ *
+ * Every output is within 1e-5 of the reference relative to the magnitude of
+ * its terms (|b| + sum |x||w|: float32 accumulation), and the kernels touch
+ * nothing but y: guard bytes around every operand and past the end of y, and
+ * x, w and b themselves, are unchanged.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { SimdKernelRequest } from '../../src/codegen/wasm/kernels.js';
+import { buildSimdModule, packWeights, padBias, type SimdKernelLayout } from '../../src/codegen/wasm/module.js';
+import { simdRequestFor } from '../../src/codegen/wasm/select.js';
+import type { Tensor } from '../../src/ir/tensor.js';
+import { tensor, type Dim } from '../../src/ir/types.js';
+import { getOp } from '../../src/ops/registry.js';
+import { reference, rng } from '../helpers/tensors.js';
+
+interface Wasm {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
+}
+const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
+
+const RTOL = 1e-5;
+const GUARD = 16; // floats around every operand
+const SENTINEL = -12345.25;
+
+function randomFloats(n: number, next: () => number): Float32Array {
+  return Float32Array.from({ length: n }, () => next() * 2 - 1);
+}
+
+/** Operands of a request: x for n examples, the kernel in Keras layout, the bias. */
+function operands(layout: SimdKernelLayout, n: number, seed: number) {
+  const next = rng(seed);
+  return {
+    x: randomFloats(n * layout.inputFloats, next),
+    kernel: randomFloats(layout.pack.k * layout.pack.units, next),
+    bias: randomFloats(layout.pack.units, next),
+  };
+}
+
+/**
+ * Runs `layout`'s kernel of `mod` on n examples in a fresh memory, operands
+ * separated by guard floats (at `misalign` bytes past 16-byte alignment).
+ * Checks the guards and operands afterwards; returns y.
+ */
+function runWasm(bytes: Uint8Array, layout: SimdKernelLayout, n: number, ops: ReturnType<typeof operands>, misalign = 0): Float32Array {
+  const w = packWeights(layout, ops.kernel);
+  const b = padBias(layout, ops.bias);
+  const yFloats = n * layout.outputFloats;
+  const parts = [ops.x, w, b, new Float32Array(yFloats).fill(NaN)];
+  const total = parts.reduce((s, p) => s + p.length + GUARD, GUARD) * 4 + misalign + 64;
+  const memory = new wasm.Memory({ initial: Math.ceil(total / 65536) });
+  const { exports } = new wasm.Instance(new wasm.Module(bytes), { env: { memory } });
+  const bytesView = new Uint8Array(memory.buffer);
+  const all = new Float32Array(memory.buffer, misalign, Math.floor((memory.buffer.byteLength - misalign) / 4));
+  all.fill(SENTINEL);
+  const at: number[] = [];
+  let p = GUARD;
+  for (const part of parts) {
+    at.push(p);
+    all.set(part, p);
+    p += part.length + GUARD;
+  }
+  const fn = exports[layout.name] as (n: number, x: number, w: number, b: number, y: number) => void;
+  fn(n, ...(at.map((f) => misalign + f * 4) as [number, number, number, number]));
+  // Operands unchanged, guards intact.
+  expect(bytesView.slice(0, misalign).every((v) => v === 0)).toBe(true);
+  let q = 0;
+  parts.forEach((part, i) => {
+    for (; q < at[i]!; q++) if (all[q] !== SENTINEL) throw new Error(`${layout.name}: guard float ${q} before operand ${i} written`);
+    if (i < 3) for (let j = 0; j < part.length; j++) if (!Object.is(all[q + j], part[j])) throw new Error(`${layout.name}: operand ${i} changed at ${j}`);
+    q += part.length;
+  });
+  for (let j = q; j < q + GUARD; j++) if (all[j] !== SENTINEL) throw new Error(`${layout.name}: wrote past the end of y`);
+  return all.slice(at[3]!, at[3]! + yFloats);
+}
+
+const abs = (t: Tensor): Tensor => ({ shape: t.shape, data: t.data.map(Math.abs) });
+const tensorOf = (shape: number[], data: Float32Array): Tensor => ({ shape, data: Float64Array.from(data) });
+
+/** The op reference of a request (values, and the magnitudes of the summed terms). */
+function expected(req: SimdKernelRequest, n: number, ops: ReturnType<typeof operands>): { y: Float64Array; scale: Float64Array } {
+  const epilogue = req.epilogue ? { op: req.epilogue } : undefined;
+  let op: string;
+  let x: Tensor;
+  let k: Tensor;
+  let attrs: object;
+  if (req.kind === 'dense') {
+    op = 'dense';
+    x = tensorOf([n, req.rowsPerExample ?? 1, req.inDim], ops.x);
+    k = tensorOf([req.inDim, req.units], ops.kernel);
+    attrs = {};
+  } else {
+    const window = { strides: req.strides ?? [1, 1], padding: req.padding ?? 'valid', dilation_rate: [1, 1] };
+    x = tensorOf([n, ...req.input], ops.x);
+    if (req.kind === 'conv2d') {
+      op = 'conv2d';
+      k = tensorOf([...req.kernel, req.input[2], req.filters], ops.kernel);
+      attrs = { ...window, groups: 1 };
+    } else {
+      op = 'depthwise_conv2d';
+      k = tensorOf([...req.kernel, req.input[2], 1], ops.kernel);
+      attrs = window;
+    }
+  }
+  const b = req.bias ? tensorOf([ops.bias.length], ops.bias) : undefined;
+  const operandsOf = (xs: Tensor, ks: Tensor, bs: Tensor | undefined) => (bs ? [xs, ks, bs] : [xs, ks]);
+  const y = reference(op, operandsOf(x, k, b), { ...attrs, ...(epilogue ? { epilogue } : {}) });
+  const scale = reference(op, operandsOf(abs(x), abs(k), b && abs(b)), attrs);
+  return { y: y.data, scale: scale.data };
+}
+
+/** Builds the request's module, checks it validates, runs it on each batch size and compares. */
+function check(req: SimdKernelRequest, batches: readonly number[], seed = 1, misalign = 0): void {
+  const mod = buildSimdModule([req]);
+  expect(wasm.validate(mod.bytes)).toBe(true);
+  const layout = mod.layouts[0]!;
+  for (const n of batches) {
+    const ops = operands(layout, n, seed + n);
+    const y = runWasm(mod.bytes, layout, n, ops, misalign);
+    const want = expected(req, n, ops);
+    expect(y.length).toBe(want.y.length);
+    for (let i = 0; i < y.length; i++) {
+      const err = Math.abs(y[i]! - want.y[i]!);
+      if (!(err <= RTOL * want.scale[i]! + 1e-30)) {
+        throw new Error(`${layout.name} n=${n}: y[${i}] = ${y[i]}, expected ${want.y[i]} (terms ${want.scale[i]})`);
+      }
+    }
+  }
+}
+
+describe('dense (GEMM)', () => {
+  it('matches the reference with column and row tails', () => {
+    // units: below one vector, one vector, a panel and a partial vector, panels and a partial panel.
+    for (const units of [1, 3, 4, 8, 10, 13, 33]) {
+      for (const inDim of [1, 2, 7, 64]) check({ kind: 'dense', inDim, units, bias: true }, [1, 3, 4, 6]);
+    }
+  });
+
+  it('applies relu and relu6, with and without a bias', () => {
+    for (const epilogue of ['relu', 'relu6'] as const) {
+      check({ kind: 'dense', inDim: 9, units: 11, bias: true, epilogue }, [5]);
+      check({ kind: 'dense', inDim: 9, units: 11, bias: false, epilogue }, [5]);
+    }
+    check({ kind: 'dense', inDim: 17, units: 6, bias: false }, [2, 7]);
+  });
+
+  it('handles rows per example (dense over a rank-3 input)', () => {
+    check({ kind: 'dense', inDim: 5, units: 7, bias: true, rowsPerExample: 3 }, [1, 2, 3]);
+  });
+
+  it('is correct for every register tile, unroll and at misaligned operands', () => {
+    for (const [rows, vecs] of [[1, 1], [2, 3], [3, 3], [4, 2], [5, 1], [2, 4]] as const) {
+      for (const unroll of [1, 2, 3]) check({ kind: 'dense', inDim: 7, units: 21, bias: true, tile: { rows, vecs }, unroll }, [1, 7]);
+    }
+    check({ kind: 'dense', inDim: 6, units: 10, bias: true }, [5], 3, 4);
+  });
+
+  it('writes nothing for a batch of 0', () => {
+    const mod = buildSimdModule([{ kind: 'dense', inDim: 3, units: 5, bias: true }]);
+    const layout = mod.layouts[0]!;
+    expect(runWasm(mod.bytes, layout, 0, operands(layout, 0, 1)).length).toBe(0);
+  });
+
+  it('computes a bigger GEMM: 300 x 257 x 130', () => {
+    check({ kind: 'dense', inDim: 257, units: 130, bias: true, epilogue: 'relu' }, [300]);
+  });
+});
+
+describe('conv2d', () => {
+  it("matches the reference: 'valid' and 'same', strides, filter tails", () => {
+    for (const padding of ['valid', 'same'] as const) {
+      for (const strides of [[1, 1], [2, 2], [1, 3]] as const) {
+        for (const filters of [1, 5, 16, 21]) {
+          check({ kind: 'conv2d', input: [7, 8, 3], kernel: [3, 3], filters, strides, padding, bias: true }, [1, 2]);
+        }
+      }
+    }
+  });
+
+  it('handles kernels as wide as the input, even kernels, 1x1 and non-square kernels', () => {
+    check({ kind: 'conv2d', input: [5, 4, 2], kernel: [5, 4], filters: 6, bias: true }, [2]);
+    check({ kind: 'conv2d', input: [5, 4, 2], kernel: [5, 4], filters: 6, bias: true, padding: 'same' }, [2]);
+    check({ kind: 'conv2d', input: [6, 6, 3], kernel: [2, 2], filters: 9, bias: true, padding: 'same', strides: [2, 2] }, [2]);
+    check({ kind: 'conv2d', input: [4, 5, 7], kernel: [1, 1], filters: 10, bias: false }, [3]);
+    check({ kind: 'conv2d', input: [9, 3, 2], kernel: [4, 1], filters: 4, bias: true, padding: 'same', epilogue: 'relu6' }, [2]);
+    check({ kind: 'conv2d', input: [1, 1, 4], kernel: [3, 3], filters: 5, bias: true, padding: 'same' }, [3]);
+  });
+
+  it("runs mnist_cnn's conv layers (relu fused)", () => {
+    check({ kind: 'conv2d', input: [28, 28, 1], kernel: [3, 3], filters: 32, bias: true, epilogue: 'relu' }, [2]);
+    check({ kind: 'conv2d', input: [26, 26, 32], kernel: [3, 3], filters: 64, bias: true, epilogue: 'relu' }, [1]);
+  });
+
+  it('is correct for every register tile (pixel blocks with a remainder)', () => {
+    for (const [rows, vecs] of [[1, 1], [3, 1], [4, 2], [2, 4], [5, 3]] as const) {
+      check({ kind: 'conv2d', input: [6, 11, 3], kernel: [3, 2], filters: 14, bias: true, padding: 'same', tile: { rows, vecs } }, [2]);
+    }
+  });
+});
+
+describe('depthwise_conv2d', () => {
+  it("matches the reference: 'valid' and 'same', strides, channel tails", () => {
+    for (const padding of ['valid', 'same'] as const) {
+      for (const strides of [[1, 1], [2, 2], [2, 1]] as const) {
+        for (const c of [1, 2, 3, 4, 7, 37]) {
+          check({ kind: 'depthwise_conv2d', input: [6, 7, c], kernel: [3, 3], strides, padding, bias: true }, [1, 2]);
+        }
+      }
+    }
+  });
+
+  it('applies the epilogues, without a bias, in chunks of channel vectors', () => {
+    check({ kind: 'depthwise_conv2d', input: [5, 5, 10], kernel: [2, 3], bias: false, padding: 'same', epilogue: 'relu' }, [3]);
+    check({ kind: 'depthwise_conv2d', input: [5, 5, 45], kernel: [3, 3], bias: true, epilogue: 'relu6', tile: { rows: 1, vecs: 3 } }, [2]);
+  });
+});
+
+describe('simdRequestFor', () => {
+  /** The EmitRequest the code generator would give op's template. */
+  const emitRequest = (op: string, shapes: Dim[][], attrs: Record<string, unknown>) => {
+    const operands = shapes.map((s) => tensor(s));
+    return { operands, result: getOp(op)!.infer(operands, attrs as never), attrs };
+  };
+  const conv = { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], groups: 1 };
+
+  it('maps dense, conv2d and depthwise_conv2d nodes to kernels that compute them', () => {
+    const dense = simdRequestFor('dense', emitRequest('dense', [['N', 3, 9], [9, 6], [6]], { epilogue: { op: 'relu' } }));
+    expect(dense).toEqual({ request: { kind: 'dense', inDim: 9, units: 6, rowsPerExample: 3, bias: true, epilogue: 'relu' } });
+    check(dense!.request, [2]);
+    const c = simdRequestFor('conv2d', emitRequest('conv2d', [['N', 7, 6, 3], [3, 2, 3, 5]], { ...conv, strides: [2, 1], padding: 'same', epilogue: { op: 'relu6' } }));
+    expect(c).toEqual({ request: { kind: 'conv2d', input: [7, 6, 3], kernel: [3, 2], filters: 5, strides: [2, 1], padding: 'same', bias: false, epilogue: 'relu6' } });
+    check(c!.request, [2]);
+    const d = simdRequestFor('depthwise_conv2d', emitRequest('depthwise_conv2d', [['N', 6, 6, 5], [3, 3, 5, 1], [5]], { strides: [1, 1], padding: 'same', dilation_rate: [1, 1] }));
+    expect(d).toEqual({ request: { kind: 'depthwise_conv2d', input: [6, 6, 5], kernel: [3, 3], strides: [1, 1], padding: 'same', bias: true } });
+    check(d!.request, [2]);
+  });
+
+  it('leaves other epilogues to the caller', () => {
+    const softmax = { op: 'softmax', axis: 1 };
+    expect(simdRequestFor('dense', emitRequest('dense', [['N', 64], [64, 10], [10]], { epilogue: softmax }))).toEqual({
+      request: { kind: 'dense', inDim: 64, units: 10, bias: true },
+      remaining: softmax,
+    });
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 5, 5, 2], [3, 3, 2, 4]], { ...conv, epilogue: { op: 'tanh' } }))?.remaining).toEqual({ op: 'tanh' });
+  });
+
+  it('declines what the kernels do not cover', () => {
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 5, 5, 4], [3, 3, 2, 4]], { ...conv, groups: 2 }))).toBeUndefined();
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 9, 9, 2], [3, 3, 2, 4]], { ...conv, dilation_rate: [2, 2] }))).toBeUndefined();
+    expect(simdRequestFor('depthwise_conv2d', emitRequest('depthwise_conv2d', [['N', 6, 6, 3], [3, 3, 3, 2]], { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1] }))).toBeUndefined();
+    expect(simdRequestFor('max_pool2d', { operands: [tensor(['N', 4, 4, 1])], result: tensor(['N', 2, 2, 1]), attrs: {} })).toBeUndefined();
+    expect(simdRequestFor('dense', { operands: [tensor([3, 4]), tensor([4, 2])], result: tensor([3, 2]), attrs: {} })).toBeUndefined();
+  });
+});
+
+describe('buildSimdModule', () => {
+  it('exports one function per distinct kernel and rejects clashing names', () => {
+    const a = { kind: 'dense', inDim: 3, units: 5, bias: true } as const;
+    const mod = buildSimdModule([a, { ...a }, { kind: 'conv2d', input: [5, 5, 2], kernel: [3, 3], filters: 4, bias: false }]);
+    expect(mod.exports).toEqual(['dense_3x5', 'conv2d_5x5x2_k3x3_f4_nobias']);
+    expect(wasm.validate(mod.bytes)).toBe(true);
+    expect(() => buildSimdModule([a, { ...a, name: 'dense_3x5', units: 6 }])).toThrow(/two different/);
+    expect(() => buildSimdModule([{ ...a, name: 'not-an-identifier' }])).toThrow(/identifier/);
+    expect(() => buildSimdModule([{ kind: 'conv2d', input: [2, 2, 1], kernel: [3, 3], filters: 1, bias: true }])).toThrow(/does not fit/);
+  });
+
+  it('lays out packed weights in column panels', () => {
+    const layout = buildSimdModule([{ kind: 'dense', inDim: 2, units: 10, bias: true, tile: { rows: 1, vecs: 2 } }]).layouts[0]!;
+    expect(layout.pack).toEqual({ k: 2, units: 10, panel: 8 });
+    expect(layout.weightFloats).toBe(2 * 8 + 2 * 4);
+    expect(layout.biasFloats).toBe(12);
+    const kernel = Float32Array.from({ length: 20 }, (_, i) => i + 1);
+    expect([...packWeights(layout, kernel)]).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15, 16, 17, 18, // panel 0: rows 0, 1
+      9, 10, 0, 0, 19, 20, 0, 0, // panel 1 (2 columns, padded to 4): rows 0, 1
+    ]);
+    expect(() => packWeights(layout, new Float32Array(3))).toThrow(RangeError);
+  });
+});
+
+describe('property: random shapes and tiles', () => {
+  const tile = fc.option(fc.record({ rows: fc.integer({ min: 1, max: 5 }), vecs: fc.integer({ min: 1, max: 4 }) }), { nil: undefined });
+  const epilogue = fc.constantFrom(undefined, 'relu' as const, 'relu6' as const);
+
+  it('dense', () => {
+    fc.assert(fc.property(
+      fc.record({
+        inDim: fc.integer({ min: 1, max: 40 }),
+        units: fc.integer({ min: 1, max: 40 }),
+        rowsPerExample: fc.integer({ min: 1, max: 3 }),
+        bias: fc.boolean(),
+        epilogue,
+        tile,
+        unroll: fc.integer({ min: 1, max: 3 }),
+      }),
+      fc.integer({ min: 1, max: 9 }),
+      fc.integer(),
+      (r, n, seed) => check({ kind: 'dense', ...r }, [n], seed),
+    ), { numRuns: 60 });
+  });
+
+  it('conv2d and depthwise_conv2d', () => {
+    fc.assert(fc.property(
+      fc.record({
+        h: fc.integer({ min: 1, max: 9 }),
+        w: fc.integer({ min: 1, max: 9 }),
+        c: fc.integer({ min: 1, max: 6 }),
+        kh: fc.integer({ min: 1, max: 4 }),
+        kw: fc.integer({ min: 1, max: 4 }),
+        filters: fc.integer({ min: 1, max: 13 }),
+        sh: fc.integer({ min: 1, max: 3 }),
+        sw: fc.integer({ min: 1, max: 3 }),
+        padding: fc.constantFrom('valid' as const, 'same' as const),
+        bias: fc.boolean(),
+        epilogue,
+        tile,
+        depthwise: fc.boolean(),
+      }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer(),
+      (r, n, seed) => {
+        const kernel: [number, number] = r.padding === 'valid' ? [Math.min(r.kh, r.h), Math.min(r.kw, r.w)] : [r.kh, r.kw];
+        const common = { input: [r.h, r.w, r.c] as const, kernel, strides: [r.sh, r.sw] as const, padding: r.padding, bias: r.bias, epilogue: r.epilogue, tile: r.tile };
+        check(r.depthwise ? { kind: 'depthwise_conv2d', ...common } : { kind: 'conv2d', ...common, filters: r.filters }, [n], seed);
+      },
+    ), { numRuns: 80 });
+  });
+});
