@@ -23,6 +23,8 @@ export interface CompileOptions extends OptimizeOptions {
   /** Which modules: the inference module, the training module (`<name>.train.ts`), or both. */
   target?: 'inference' | 'training' | 'both';
   learningRate?: number;
+  /** Dense and convolution kernels also as WebAssembly SIMD. */
+  simd?: boolean;
 }
 
 /** A file stem from a model name: letters, digits, `_`, `-` and `.`, not starting with a dot. */
@@ -63,7 +65,7 @@ export async function compileCommand(path: string, opts: CompileOptions, stderr:
     : opts.optimize === false ? [] : [...defaultPipeline];
   const graph = passes.length > 0 ? optimize(original, passes, opts, stderr).optimized : original;
   const external = opts.weightsMode === 'external';
-  const mod = await generateInferenceModule(graph, { name, weightsMode: opts.weightsMode, source: path, passes });
+  const mod = await generateInferenceModule(graph, { name, weightsMode: opts.weightsMode, source: path, passes, ...(opts.simd ? { simd: true } : {}) });
   if (wantTs) files.push([`${name}.ts`, mod.ts]);
   if (wantJs) files.push([`${name}.js`, mod.js]);
   if (mod.weights) files.push([`${name}.safetensors`, mod.weights]);

@@ -122,7 +122,8 @@ function build(io: Io, state: RunState): Command {
       .option('--no-optimize', 'run no passes: one kernel per spec op')
       .option('--emit-test', 'also write <name>.test.ts/.js: golden vectors checked with node --test')
       .addOption(new Option('--target <kind>', 'inference module <name>.ts, training module <name>.train.ts (class Trainer), or both').choices(['inference', 'training', 'both']).default('inference'))
-      .addOption(new Option('--learning-rate <x>', "the training module's default learning rate (default: the spec's)").argParser(positiveNumber)),
+      .addOption(new Option('--learning-rate <x>', "the training module's default learning rate (default: the spec's)").argParser(positiveNumber))
+      .option('--simd', 'also emit dense and convolution kernels as WebAssembly SIMD (embedded; used where the engine supports it, else the TypeScript kernels run)'),
     true,
   ).action(async (path: string, opts: CompileOptions) => {
     for (const file of await compileCommand(path, opts, io.stderr)) io.stdout(file + '\n');

@@ -21,6 +21,7 @@ import { perExample } from '../ops/emit.js';
 import { placeholderFor } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
+import { planSimd, simdCall, simdConstructor, simdForwardStart, simdGrow, simdModuleNames, simdSource, type SimdPlan } from './simd.js';
 import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, readSafetensorsSource } from './runtime.js';
 
 export interface InferenceOptions {
@@ -32,6 +33,8 @@ export interface InferenceOptions {
   readonly source?: string;
   /** The passes that ran, for the header comment. */
   readonly passes?: readonly string[];
+  /** Dense and convolution kernels also as WebAssembly SIMD (`--simd`), used where the engine supports it. */
+  readonly simd?: boolean;
 }
 
 /** The module text before formatting, and the parameters it reads, in PARAMS order. */
@@ -55,14 +58,15 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('module.ts', '', { overwrite: true });
 
-  const top = new Namer(moduleNames);
+  const top = new Namer(options.simd ? [...moduleNames, ...simdModuleNames] : moduleNames);
   const helpers = collectHelpers(plan);
   for (const h of helpers) top.name(h.name); // reserve (helper names are fixed by the ops)
   const kernels = nameKernels(plan, top);
+  const simd = options.simd ? planSimd(graph, plan, (node) => kernels.get(node)!.name) : undefined;
 
   file.addStatements(header(graph, options));
   addShapes(file, graph);
-  addModel(file, graph, plan, params, kernels, external, top);
+  addModel(file, graph, plan, params, kernels, external, top, simd);
   if (!external) {
     file.addStatements([
       '/** The Model over the embedded weights that `predict` uses, made on first call. */',
@@ -79,6 +83,7 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   }
   addKernels(file, kernels);
   file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, feedSource, readSafetensorsSource]);
+  if (simd) file.addStatements(simdSource(simd));
 
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
@@ -260,6 +265,7 @@ function addModel(
   kernels: Map<Node, NamedKernel>,
   external: boolean,
   top: Namer,
+  simd?: SimdPlan,
 ): void {
   const props = new Namer();
   // Locals never shadow a module-level name (kernels, helpers, tables) the methods use.
@@ -269,7 +275,7 @@ function addModel(
     inputIds: graph.inputs.map((i) => locals.name(i.name)),
     locals,
   };
-  const forward = forwardBody(graph, plan, kernels, names);
+  const forward = forwardBody(graph, plan, kernels, names, simd);
   const { predict, run } = entryBodies(graph, plan, names);
   const { propOf, inputIds } = names;
   // A model of aliases only (reshape, dropout) computes nothing: no scratch, no forward.
@@ -292,6 +298,15 @@ function addModel(
             { name: 'capacity', scope: Scope.Private, initializer: '0' },
           ]
         : []),
+      ...(simd
+        ? [
+            { name: 'simd', scope: Scope.Private, isReadonly: true, type: 'SimdRuntime | undefined', docs: ['The WebAssembly SIMD kernels, or undefined where the engine lacks them.'] },
+            { name: 'sw', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of each SIMD kernel\'s packed weights and bias.'] },
+            { name: 'ptrs', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the scratch buffers in WebAssembly memory.'] },
+            { name: 'stagedPtrs', scope: Scope.Private, type: 'number[]', initializer: '[]' },
+            { name: 'staged', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]', docs: ['Inputs that SIMD kernels read, copied into WebAssembly memory.'] },
+          ]
+        : []),
     ],
     ctors: [{
       docs: [external
@@ -308,8 +323,10 @@ function addModel(
               external ? 'const t = readSafetensors(weights);' : 'const t = weights === undefined ? embeddedWeights() : readSafetensors(weights);',
               `this.p = { ${params.map((p, k) => `${propOf.get(p.name)}: t[${k}]!`).join(', ')} };`,
             ]),
+        ...(simd ? simdConstructor(simd, propOf) : []),
       ],
     }],
+    ...(simd ? { getAccessors: [{ name: 'usesSimd', docs: ['Whether the WebAssembly SIMD kernels run (else the TypeScript kernels do).'], returnType: 'boolean', statements: ['return this.simd !== undefined;'] }] } : {}),
     methods: [
       {
         name: 'predict',
@@ -333,7 +350,7 @@ function addModel(
         scope: Scope.Private,
         parameters: [{ name: 'batchSize', type: 'number' }],
         returnType: 'void',
-        statements: ['this.scratch = SCRATCH.map((size) => new Float32Array(size * batchSize));', 'this.capacity = batchSize;'],
+        statements: simd ? simdGrow(simd) : ['this.scratch = SCRATCH.map((size) => new Float32Array(size * batchSize));', 'this.capacity = batchSize;'],
       },
       {
         name: 'forward',
@@ -349,7 +366,7 @@ function addModel(
 }
 
 /** forward: one call per kernel, in node order; an alias is a new name for its operand's data. */
-export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames): string[] {
+export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames, simd?: SimdPlan): string[] {
   const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, names.inputIds[k]!]));
   const operand = (o: string) => (names.propOf.has(o) ? `p.${names.propOf.get(o)}` : valueIds.get(o)!);
   // A local is needed when a kernel reads it, or an alias of a needed value reads it (walking back).
@@ -359,13 +376,16 @@ export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, N
   // Only what is used is declared (generated code is clean under noUnusedLocals).
   if (graph.nodes.some((nd) => nd.operands.some((o) => names.propOf.has(o)))) body.push('const p = this.p;');
   if (plan.steps.some((st) => st.kernel)) body.push('const s = this.scratch;');
+  if (simd) body.push(...simdForwardStart(simd, names.inputIds));
   for (const { node, kernel } of plan.steps) {
     const id = names.locals.name(node.result);
     body.push('', `// ${commentText(node.layer)}${node.layer === node.result ? '' : ` -> ${commentText(node.result)}`}`);
     if (kernel) {
       const slot = plan.placement.get(node.result) as Extract<Placement, { kind: 'slot' }>;
       body.push(`const ${id} = s[${slot.slot}]!;`);
-      body.push(`${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`);
+      const call = `${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`;
+      if (simd?.nodes.has(node)) body.push(`if (simd !== undefined) ${simdCall(simd, plan, node, slot.slot)}`, `else ${call}`);
+      else body.push(call);
     } else if (read.has(node.result)) {
       body.push(`const ${id} = ${operand(node.operands[0]!)}; // ${commentText(node.op)}: the same data`);
     } else {

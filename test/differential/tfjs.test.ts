@@ -361,6 +361,11 @@ describe('differential tests against TF.js', () => {
             expectMatches('generated', await generatedOutputs(p.graph, p), p);
             expectMatches('generated -O', await generatedOutputs(p.optimized, p), p);
           });
+
+          it('generated module with --simd (WebAssembly SIMD kernels) matches TF.js', async () => {
+            const p = prepare(c);
+            expectMatches('generated -O --simd', await generatedOutputs(p.optimized, p, { simd: true }), p);
+          });
         });
       }
     });

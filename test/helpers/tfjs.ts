@@ -217,10 +217,13 @@ export function interpretOutputs(graph: Graph, p: Prepared): Output[] {
 }
 
 /** The outputs of the inference module generated from `graph` (f32), in the graph's output order. */
-export async function generatedOutputs(graph: Graph, p: Prepared): Promise<Output[]> {
-  const { js } = await generateInferenceModule(graph, { name: p.name });
+export async function generatedOutputs(graph: Graph, p: Prepared, options: { simd?: boolean } = {}): Promise<Output[]> {
+  const { js } = await generateInferenceModule(graph, { name: p.name, ...options });
   const mod = await importModule(js, p.name);
-  const out = new mod.Model().run({ ...p.feeds }, BATCH);
+  const model = new mod.Model();
+  // A module with SIMD kernels must run them here (Node has WebAssembly SIMD), not fall back.
+  if (options.simd && js.includes('class SimdRuntime')) expect((model as unknown as { usesSimd: boolean }).usesSimd).toBe(true);
+  const out = model.run({ ...p.feeds }, BATCH);
   return graph.outputs.map((o) => {
     const data = out[o];
     if (!data) throw new Error(`the generated module has no output '${o}' (it has: ${Object.keys(out).join(', ')})`);
