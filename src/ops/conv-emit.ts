@@ -9,10 +9,15 @@
  * padding the bounds checks are not emitted), then applies the epilogue to
  * the finished row. The innermost loop runs over output channels, contiguous
  * in both the kernel (Keras layouts) and the output (NHWC).
+ *
+ * conv2d takes im2col + GEMM instead (`conv-gemm-emit.ts`) where the cost
+ * rule `convPath` says the shape pays for the packing.
  */
 import type { TensorType } from '../ir/types.js';
 import { epilogueCode, type Epilogue, type EpilogueCode } from './activation.js';
+import { conv2dGemmBody, convPath } from './conv-gemm-emit.js';
 import { kernel, shapeTag, type KernelCode } from './emit.js';
+import { BLOCK_COLS, BLOCK_ROWS } from './gemm.js';
 
 type Dims4 = [number, number, number, number];
 
@@ -47,11 +52,32 @@ function finish(ep: EpilogueCode, len: number): string {
   return v === 'y[yAt + f]!' ? '' : `for (let f = 0; f < ${len}; f++) y[yAt + f] = ${v};`;
 }
 
-export function conv2dKernel(x: TensorType, k: TensorType, bias: boolean, result: TensorType, groups: number, g: WindowGeometry, epilogue: Epilogue | undefined): KernelCode {
+/**
+ * conv2d: im2col + GEMM or the direct loops, as `path` says (default: the
+ * cost rule `convPath`).
+ */
+export function conv2dKernel(
+  x: TensorType,
+  k: TensorType,
+  bias: boolean,
+  result: TensorType,
+  groups: number,
+  g: WindowGeometry,
+  epilogue: Epilogue | undefined,
+  path: 'gemm' | 'direct' = convPath({ kind: 'forward', depth: (k.shape[0] as number) * (k.shape[1] as number) * (k.shape[2] as number), cols: (k.shape[3] as number) / groups }),
+): KernelCode {
   const [, h, w, c] = dims(x);
   const [kh, kw, cg, filters] = k.shape as Dims4;
   const [, oh, ow] = dims(result);
   const ep = epilogueCode(epilogue);
+  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
+  const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}`;
+  const params = bias ? ['x', 'k', 'b'] : ['x', 'k'];
+  if (path === 'gemm') {
+    const sizes = { input: [h, w, c], output: [oh, ow, filters], kernel: [kh, kw, cg, filters], groups, window: g } as const;
+    const { body, helpers } = conv2dGemmBody(sizes, bias, epilogue);
+    return kernel(`conv2d_${tag}`, params, `${what}, im2col + GEMM in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks${ep.tag ? `, ${ep.tag}` : ''}`, body, helpers);
+  }
   const window = (inner: string) => `for (let ky = 0; ky < ${kh}; ky++) {
   ${tap('iy', 'oy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], h, g.valid)}
   for (let kx = 0; kx < ${kw}; kx++) {
@@ -70,10 +96,8 @@ export function conv2dKernel(x: TensorType, k: TensorType, bias: boolean, result
   }
 }
 ${ep.rows(`n * ${oh * ow}`, filters)}`;
-  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
   const how = groups === 1 ? ', 4 filters per register block' : '';
-  const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}${how}`;
-  return kernel(`conv2d_${tag}`, bias ? ['x', 'k', 'b'] : ['x', 'k'], `${what}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+  return kernel(`conv2d_${tag}`, params, `${what}${how}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
 }
 
 /**

@@ -4,8 +4,10 @@
  * depthwise conv is the grouped conv with one group per input channel, its
  * kernel [kh, kw, C, M] laid out in memory as [kh, kw, 1, C*M].
  *
- * Every result element is one float64 sum, written once (so `y` needs no
- * clearing and no scratch memory is used):
+ * Two paths per template, chosen per shape by the cost rule `convPath`:
+ * im2col + GEMM (`conv-gemm-emit.ts`; dx for stride 1 only), or the direct
+ * loops below. In both, every result element is one float64 sum, written once
+ * (so `y` needs no clearing). The direct loops:
  *   input gradient:  dx[e,iy,ix,c] gathers dy[e,oy,ox,f] k[ky,kx,c mod cg,f] over the
  *                    taps with iy = oy*s + ky*d - p (the output cells whose window reads
  *                    the input cell) and the filters f of c's group;
@@ -14,6 +16,7 @@
  *                    4 filters at a time (one input load per 4 multiply-adds).
  */
 import { geometryTag, tap, type WindowGeometry } from './conv-emit.js';
+import { convGradInputGemmKernel, convGradKernelGemmKernel, convPath } from './conv-gemm-emit.js';
 import { kernel, times, type KernelCode } from './emit.js';
 
 type Dims4 = readonly [number, number, number, number];
@@ -56,13 +59,17 @@ function tagOf(s: GradConvShape): string {
   return `${s.input.join('x')}_k${kh}x${kw}_f${filters}${s.groups > 1 ? `_g${s.groups}` : ''}${geometryTag(s.window)}`;
 }
 
-/** dx = the transposed conv of dy (params dy, k), as a gather per input cell and channel. */
-export function convGradInputKernel(op: string, s: GradConvShape): KernelCode {
+/**
+ * dx = the transposed conv of dy (params dy, k): im2col + GEMM or a gather per
+ * input cell and channel, as `path` says (default: the cost rule `convPath`).
+ */
+export function convGradInputKernel(op: string, s: GradConvShape, path = gradInputPath(s)): KernelCode {
   const [h, w, c] = s.input;
   const [oh, ow] = s.output;
   const [kh, kw, cg, filters] = s.kernel;
   const fg = filters / s.groups;
   const g = s.window;
+  if (path === 'gemm') return convGradInputGemmKernel(op, s, tagOf(s));
   const accumulate = fg === 1 ? 's += dy[at]! * k[ka]!;' : `for (let f = 0; f < ${fg}; f++) s += dy[at + f]! * k[ka + f]!;`;
   const body = `for (let e = 0; e < n; e++) {
   for (let iy = 0; iy < ${h}; iy++) {
@@ -89,13 +96,29 @@ export function convGradInputKernel(op: string, s: GradConvShape): KernelCode {
   return kernel(`${op}_${tagOf(s)}`, ['dy', 'k'], what, body);
 }
 
-/** dk = x correlated with dy over the batch (params x, dy); a static result of the kernel's shape. */
-export function convGradKernelKernel(op: string, s: GradConvShape): KernelCode {
+/** The cost rule's choice for dx: sums over kh*kw*fg terms into cg columns, stride 1 only. */
+export function gradInputPath(s: GradConvShape): 'gemm' | 'direct' {
+  const [kh, kw, cg, filters] = s.kernel;
+  return convPath({ kind: 'grad_input', depth: kh * kw * (filters / s.groups), cols: cg, strided: s.window.strides.some((v) => v !== 1) });
+}
+
+/** The cost rule's choice for dk: sums over the batch into [kh*kw*cg, fg] per group. */
+export function gradKernelPath(s: GradConvShape): 'gemm' | 'direct' {
+  const [kh, kw, cg, filters] = s.kernel;
+  return convPath({ kind: 'grad_kernel', depth: kh * kw * cg, cols: filters / s.groups });
+}
+
+/**
+ * dk = x correlated with dy over the batch (params x, dy); a static result of
+ * the kernel's shape. im2col + GEMM or direct loops, as `path` says.
+ */
+export function convGradKernelKernel(op: string, s: GradConvShape, path = gradKernelPath(s)): KernelCode {
   const [h, w, c] = s.input;
   const [oh, ow] = s.output;
   const [kh, kw, cg, filters] = s.kernel;
   const fg = filters / s.groups;
   const g = s.window;
+  if (path === 'gemm') return convGradKernelGemmKernel(op, s, tagOf(s));
   const wide = fg - (fg % 4);
   const block = (width: number) => {
     const js = Array.from({ length: width }, (_, j) => j);

@@ -16,9 +16,9 @@ import {
   epilogueCode,
   withActivation,
   type ActivationName as Activation,
-  type EpilogueCode,
 } from './activation.js';
 import { kernel, times } from './emit.js';
+import { BLOCK_COLS, BLOCK_ROWS, columnTile, gemmCode } from './gemm.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 
@@ -46,11 +46,21 @@ export const denseOp = defineOp({
     const rowsPerExample = x!.shape.slice(1, -1).reduce<number>((p, d) => p * (d as number), 1);
     const ep = epilogueCode(attrs.epilogue);
     const tag = `${inDim}x${units}${ep.tag ? `_${ep.tag}` : ''}${b ? '' : '_nobias'}`;
+    const rows = times('n', rowsPerExample);
+    const body = gemmCode({
+      rows, cols: units, depth: inDim,
+      a: { name: 'x', row: inDim, step: 1 },
+      b: { name: 'w', step: units, col: 1 },
+      c: { name: 'y', row: units },
+      start: b ? { bias: 'b' } : 'zero',
+      value: ep.scalar,
+      tileCols: columnTile(inDim, units),
+    });
     return kernel(
       `dense_${tag}`,
       b ? ['x', 'w', 'b'] : ['x', 'w'],
-      `GEMM [rows, ${inDim}] x [${inDim}, ${units}] in 4x4 register blocks${b ? ', bias' : ''}${ep.tag ? `, ${ep.tag}` : ''}`,
-      gemmCode(times('n', rowsPerExample), inDim, units, b !== undefined, ep),
+      `GEMM [rows, ${inDim}] x [${inDim}, ${units}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks${b ? ', bias' : ''}${ep.tag ? `, ${ep.tag}` : ''}`,
+      [body, ep.rows(rows, units)].filter((c) => c !== '').join('\n'),
       ep.helpers,
     );
   },
@@ -103,16 +113,16 @@ export const denseGradInputOp = defineOp({
   emit: ({ operands: [dy, w] }) => {
     const [inDim, units] = w!.shape as [number, number];
     const rows = times('n', dy!.shape.slice(1, -1).reduce<number>((p, d) => p * (d as number), 1));
-    return kernel(`dense_grad_input_${inDim}x${units}`, ['dy', 'w'], `dy · kernelᵀ: [rows, ${units}] x [${units}, ${inDim}]`,
-      `for (let r = 0; r < ${rows}; r++) {
-  const d = r * ${units};
-  for (let k = 0; k < ${inDim}; k++) {
-    const at = k * ${units};
-    let s = 0;
-    for (let u = 0; u < ${units}; u++) s += dy[d + u]! * w[at + u]!;
-    y[r * ${inDim} + k] = s;
-  }
-}`);
+    // B = wᵀ: B[u, k] = w[k, u], read along rows of w.
+    const body = gemmCode({
+      rows, cols: inDim, depth: units,
+      a: { name: 'dy', row: units, step: 1 },
+      b: { name: 'w', step: 1, col: units },
+      c: { name: 'y', row: inDim },
+      start: 'zero',
+      tileCols: columnTile(units, inDim),
+    });
+    return kernel(`dense_grad_input_${inDim}x${units}`, ['dy', 'w'], `dy · kernelᵀ: [rows, ${units}] x [${units}, ${inDim}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks`, body);
   },
   grad: 'none',
 });
@@ -150,75 +160,18 @@ export const denseGradKernelOp = defineOp({
     const inDim = dim(x!, -1);
     const units = dim(dy!, -1);
     const rows = times('n', x!.shape.slice(1, -1).reduce<number>((p, d) => p * (d as number), 1));
-    // Four units at a time, each sum in float64 over every row.
-    const wide = units - (units % 4);
-    return kernel(`dense_grad_kernel_${inDim}x${units}`, ['x', 'dy'], `xᵀ · dy: [${inDim}, rows] x [rows, ${units}], summed in float64`,
-      `const rows = ${rows};
-for (let k = 0; k < ${inDim}; k++) {
-  for (let u = 0; u < ${wide}; u += 4) {
-    let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-    for (let r = 0; r < rows; r++) {
-      const a = x[r * ${inDim} + k]!, d = r * ${units} + u;
-      c0 += a * dy[d]!; c1 += a * dy[d + 1]!; c2 += a * dy[d + 2]!; c3 += a * dy[d + 3]!;
-    }
-    const at = k * ${units} + u;
-    y[at] = c0; y[at + 1] = c1; y[at + 2] = c2; y[at + 3] = c3;
-  }
-  for (let u = ${wide}; u < ${units}; u++) {
-    let c = 0;
-    for (let r = 0; r < rows; r++) c += x[r * ${inDim} + k]! * dy[r * ${units} + u]!;
-    y[k * ${units} + u] = c;
-  }
-}`);
+    // A = xᵀ: A[k, r] = x[r, k]; every sum runs over the rows of the batch in float64.
+    const body = gemmCode({
+      rows: inDim, cols: units, depth: rows,
+      a: { name: 'x', row: 1, step: inDim },
+      b: { name: 'dy', step: units, col: 1 },
+      c: { name: 'y', row: units },
+      start: 'zero',
+    });
+    return kernel(`dense_grad_kernel_${inDim}x${units}`, ['x', 'dy'], `xᵀ · dy: [${inDim}, rows] x [rows, ${units}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks, summed in float64`, body);
   },
   grad: 'none',
 });
-
-/**
- * y[r, u] = f(b[u] + sum_k x[r, k] w[k, u]) for `rows` rows, as register
- * blocks of 4 rows x 4 columns (16 accumulators, 8 loads per 16
- * multiply-adds), then the leftover columns and rows in narrower blocks.
- */
-function gemmCode(rows: string, inDim: number, units: number, bias: boolean, ep: EpilogueCode): string {
-  const wide = units - (units % 4);
-  /** An R x C block at rows r.., columns u..; `x${i}`/`y${i}` hold row i's offsets. */
-  const block = (R: number, C: number): string => {
-    const acc = (i: number, j: number) => `c${i}${j}`;
-    const lines: string[] = [];
-    for (let i = 0; i < R; i++) {
-      const init = Array.from({ length: C }, (_, j) => `${acc(i, j)} = ${bias ? `b[u${j ? ` + ${j}` : ''}]!` : '0'}`);
-      lines.push(`let ${init.join(', ')};`);
-    }
-    lines.push(`for (let k = 0; k < ${inDim}; k++) {`);
-    lines.push(`  const at = k * ${units} + u;`);
-    for (let j = 0; j < C; j++) lines.push(`  const w${j} = w[at${j ? ` + ${j}` : ''}]!;`);
-    for (let i = 0; i < R; i++) {
-      lines.push(`  const a${i} = x[x${i} + k]!;`);
-      lines.push(`  ${Array.from({ length: C }, (_, j) => `${acc(i, j)} += a${i} * w${j};`).join(' ')}`);
-    }
-    lines.push('}');
-    for (let i = 0; i < R; i++) {
-      for (let j = 0; j < C; j++) lines.push(`y[y${i} + u${j ? ` + ${j}` : ''}] = ${ep.scalar(acc(i, j))};`);
-    }
-    return lines.join('\n');
-  };
-  const columns = (R: number) =>
-    [
-      wide > 0 ? `for (let u = 0; u < ${wide}; u += 4) {\n${block(R, 4)}\n}` : '',
-      wide < units ? `for (let u = ${wide}; u < ${units}; u++) {\n${block(R, 1)}\n}` : '',
-    ].filter((c) => c !== '').join('\n');
-  const offsets = (R: number) =>
-    Array.from({ length: R }, (_, i) =>
-      `const x${i} = ${i === 0 ? `r * ${inDim}` : `x${i - 1} + ${inDim}`}, y${i} = ${i === 0 ? `r * ${units}` : `y${i - 1} + ${units}`};`,
-    ).join('\n');
-  return [
-    `const rows = ${rows};`,
-    'let r = 0;',
-    `for (; r + 4 <= rows; r += 4) {\n${offsets(4)}\n${columns(4)}\n}`,
-    `for (; r < rows; r++) {\n${offsets(1)}\n${columns(1)}\n}`,
-    ep.rows('rows', units),
-  ].filter((c) => c !== '').join('\n');
-}
 
 /** y[r, u] = bias[u] + sum_i x[r, i] * kernel[i, u], where r runs over every leading index of x. */
 function denseReference(x: Tensor, kernel: Tensor, bias: Tensor | undefined): Tensor {

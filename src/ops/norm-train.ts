@@ -24,6 +24,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, times } from './emit.js';
+import { scratch64Helper } from './gemm.js';
+import { channelsLast, forwardBody, gradGammaBody, gradInputBody } from './norm-train-emit.js';
 import { byRole, defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 /** In the IR, unbounded clipping is `null` (JSON has no infinity). */
@@ -108,6 +110,7 @@ function checkChannels(x: TensorType, stats: readonly TensorType[], a: { axis: n
 
 // ---------------------------------------------------------------------------
 // Codegen: per channel, the statistics in float64, then one pass per output.
+// Channels last (NHWC, [N, C]): the row-by-row templates of norm-train-emit.ts.
 
 /** Statements computing `mean`, `sigma`, `r`, `d` of channel `c` (inside the channel loop). */
 function statsCode(x: TensorType, a: TrainAttrs, withD = true): { walk: (stmt: string) => string; stats: string } {
@@ -163,13 +166,16 @@ export const batchnormTrainOp = defineOp({
     return { shape: [...x!.shape], data: y };
   },
   emit: ({ operands: [x], attrs: a }) => {
+    const stem = `batchnorm_train_${shapeTag(x!)}_axis${a.axis}${renormTag(a)}`;
+    const what = `training batch normalization along axis ${a.axis}: batch statistics in float64${a.renorm ? ', renorm correction' : ''}`;
+    if (channelsLast(x!, a)) return kernel(stem, forwardRoles(a).map(paramName), `${what}, row by row`, forwardBody(x!, a), [scratch64Helper]);
     const { walk, stats } = statsCode(x!, a);
     const g = a.scale ? 'gamma[c]!' : '1';
     const value = a.renorm ? `${g} * (r * ((x[i]! - mean) / sigma) + d)` : `${g} * ((x[i]! - mean) / sigma)`;
     return kernel(
-      `batchnorm_train_${shapeTag(x!)}_axis${a.axis}${renormTag(a)}`,
+      stem,
       forwardRoles(a).map(paramName),
-      `training batch normalization along axis ${a.axis}: batch statistics in float64${a.renorm ? ', renorm correction' : ''}`,
+      what,
       `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\n${walk(`y[i] = ${value}${a.center ? ' + beta[c]!' : ''};`)}\n}`,
     );
   },
@@ -220,13 +226,16 @@ export const batchnormTrainGradInputOp = defineOp({
     return { shape: [...x!.shape], data: dx };
   },
   emit: ({ operands: [, x], attrs: a }) => {
+    const stem = `batchnorm_train_grad_input_${shapeTag(x!)}_axis${a.axis}${renormTag(a)}`;
+    const what = `dx of training batch normalization along axis ${a.axis} (exact, through the batch mean and variance)`;
+    if (channelsLast(x!, a)) return kernel(stem, gradInputRoles(a).map(paramName), `${what}, row by row`, gradInputBody(x!, a), [scratch64Helper]);
     const { walk, stats } = statsCode(x!, a, false); // dx does not depend on d
     const { outer, inner } = aroundAxis([1, ...(x!.shape.slice(1) as number[])], a.axis);
     const scale = [a.scale ? 'gamma[c]!' : '', a.renorm ? 'r' : ''].filter((s) => s).join(' * ') || '1';
     return kernel(
-      `batchnorm_train_grad_input_${shapeTag(x!)}_axis${a.axis}${renormTag(a)}`,
+      stem,
       gradInputRoles(a).map(paramName),
-      `dx of training batch normalization along axis ${a.axis} (exact, through the batch mean and variance)`,
+      what,
       `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {
 ${stats}
 const scale = ${scale};
@@ -259,12 +268,15 @@ export const batchnormTrainGradGammaOp = defineOp({
     return { shape: [out.length], data: Float64Array.from(out) };
   },
   emit: ({ operands: [, x], attrs: a }) => {
+    const stem = `batchnorm_train_grad_gamma_${shapeTag(x!)}_axis${a.axis}${renormTag(a)}`;
+    const what = `dgamma of training batch normalization along axis ${a.axis}`;
+    if (channelsLast(x!, a)) return kernel(stem, gradGammaRoles(a).map(paramName), `${what}, row by row`, gradGammaBody(x!, a), [scratch64Helper]);
     const { walk, stats } = statsCode(x!, a);
     const term = a.renorm ? 'dy[i]! * (r * ((x[i]! - mean) / sigma) + d)' : 'dy[i]! * ((x[i]! - mean) / sigma)';
     return kernel(
-      `batchnorm_train_grad_gamma_${shapeTag(x!)}_axis${a.axis}${renormTag(a)}`,
+      stem,
       gradGammaRoles(a).map(paramName),
-      `dgamma of training batch normalization along axis ${a.axis}`,
+      what,
       `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`,
     );
   },

@@ -15,6 +15,8 @@ import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, shapeTag, times } from './emit.js';
+import { channelPassCode, elem, lane } from './channel-emit.js';
+import { scratch64Helper } from './gemm.js';
 import { defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 type Reduction = 'sum' | 'mean' | 'variance';
@@ -47,10 +49,15 @@ export function channelReduce(x: Tensor, axis: number, how: Reduction): Tensor {
 
 /**
  * The kernel body: for each channel, walk its fibre (`outer` blocks of
- * `inner` contiguous values, `outer` counting the batch), in float64.
+ * `inner` contiguous values, `outer` counting the batch), in float64. With
+ * the channels last (inner = 1, NHWC) the fibre is strided: blocks of
+ * neighbouring channels are walked down the rows together, their sums in
+ * registers (`channel-emit.ts`): the same additions in the same order per
+ * channel, hence the same result, without a cache miss per element.
  */
 function reduceCode(x: TensorType, axis: number, how: Reduction): string {
   const { outer, n: channels, inner } = aroundAxis([1, ...(x.shape.slice(1) as number[])], axis);
+  if (inner === 1) return channelsLastCode(times('n', outer), channels, how);
   const walk = (stmt: string) => `for (let o = 0; o < ${times('n', outer)}; o++) {
     const at = (o * ${channels} + c) * ${inner};
     for (let i = at; i < at + ${inner}; i++) ${stmt}
@@ -67,6 +74,26 @@ function reduceCode(x: TensorType, axis: number, how: Reduction): string {
   return lines.join('\n');
 }
 
+/** Channels last: x is [rows, C]; per-channel sums in registers, blocks of channels walked down the rows. */
+function channelsLastCode(rows: string, channels: number, how: Reduction): string {
+  const sum = channelPassCode({
+    rows, channels, sums: ['s'],
+    step: (j) => `s${j} += x[${elem(j)}]!;`,
+    finish: (j) => how === 'sum' ? `y[${lane(j)}] = s${j};` : `${how === 'mean' ? 'y' : 'mean'}[${lane(j)}] = s${j} / (${rows});`,
+  });
+  if (how !== 'variance') return sum;
+  return [
+    `const mean = scratch64(0, ${channels});`,
+    sum,
+    channelPassCode({
+      rows, channels, sums: ['s'],
+      setup: (j) => `const m${j} = mean[${lane(j)}]!;`,
+      step: (j) => `s${j} += (x[${elem(j)}]! - m${j}) ** 2;`,
+      finish: (j) => `y[${lane(j)}] = s${j} / (${rows});`,
+    }),
+  ].join('\n');
+}
+
 function reductionOp(how: Reduction, summary: string): OpDef {
   return defineOp({
     name: `channel_${how}`,
@@ -80,8 +107,16 @@ function reductionOp(how: Reduction, summary: string): OpDef {
       return tensor([dim(x!, a.axis)]);
     },
     reference: ([x], a) => channelReduce(x!, a.axis, how),
-    emit: ({ operands: [x], attrs: a }) =>
-      kernel(`channel_${how}_${shapeTag(x!)}_axis${a.axis}`, ['x'], `per-channel ${how} along axis ${a.axis} over the batch`, reduceCode(x!, a.axis, how)),
+    emit: ({ operands: [x], attrs: a }) => {
+      const lastAxis = aroundAxis([1, ...(x!.shape.slice(1) as number[])], a.axis).inner === 1;
+      return kernel(
+        `channel_${how}_${shapeTag(x!)}_axis${a.axis}`,
+        ['x'],
+        `per-channel ${how} along axis ${a.axis} over the batch${lastAxis ? ', channels last in register blocks' : ''}`,
+        reduceCode(x!, a.axis, how),
+        lastAxis && how === 'variance' ? [scratch64Helper] : [],
+      );
+    },
     // Sums appear in backward graphs only; the batch statistics only feed moving averages (not differentiated).
     grad: 'none',
   }) as unknown as OpDef;

@@ -6,7 +6,7 @@
 import { ts } from 'ts-morph';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { tensor, type Attrs, type TensorType } from '../../src/ir/types.js';
-import type { RuntimeHelper } from '../../src/ops/emit.js';
+import type { KernelCode, RuntimeHelper } from '../../src/ops/emit.js';
 import { getOp } from '../../src/ops/registry.js';
 
 /** The IR type of a concrete operand: batched (N first) or static. */
@@ -36,13 +36,23 @@ export function runKernel(op: string, operands: readonly Tensor[], attrs: Attrs 
   const first = types.findIndex((t) => t.shape[0] === 'N');
   const n = first >= 0 ? operands[first]!.shape[0]! : 1;
   const shape = result.shape.map((d) => (d === 'N' ? n : d));
-  const size = shape.reduce((a, b) => a * b, 1);
   if (emitted.kind === 'alias') return { shape, data: Float64Array.from(operands[0]!.data) };
+  return runEmitted(emitted, operands, shape, n);
+}
+
+/**
+ * A kernel (`KernelCode`, from a template called directly) run on float32
+ * copies of `operands` with batch size `n`; the result has `shape`. Its
+ * output buffer starts as NaN, so a kernel that leaves an element unwritten
+ * shows it.
+ */
+export function runEmitted(emitted: KernelCode, operands: readonly Tensor[], shape: readonly number[], n: number): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
   const helpers = [...helperSources(emitted.helpers).values()].join('\n');
   const source = `${helpers}\nreturn function kernel(n: number, ${emitted.params.map((p) => `${p}: Float32Array`).join(', ')}, y: Float32Array): void {\n${emitted.body}\n};`;
   const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
   const kernel = new Function(js)() as (...args: unknown[]) => void;
-  const y = new Float32Array(size);
+  const y = new Float32Array(size).fill(NaN);
   kernel(n, ...operands.map((t) => Float32Array.from(t.data)), y);
-  return { shape, data: Float64Array.from(y) };
+  return { shape: [...shape], data: Float64Array.from(y) };
 }
