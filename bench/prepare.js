@@ -111,8 +111,11 @@ export async function prepareModel(specPath, needs, dir, log) {
     writeFileSync((model.onnxPath = `${base}.onnx`), lib.exportOnnx(optimized));
     if (needs.simd && simdDeclared()) {
       const simdMod = await lib.generateInferenceModule(optimized, { ...options, simd: true });
-      if (simdMod.js === mod.js) simd = 'no-op';
-      else {
+      if (simdMod.js === mod.js) {
+        // No layer takes a SIMD kernel: the --simd module is the plain one, timed as such.
+        simd = 'no-op';
+        model.simdModulePath = model.modulePath;
+      } else {
         simd = 'built';
         writeFileSync((model.simdModulePath = `${base}.simd.mjs`), simdMod.js);
       }

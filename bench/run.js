@@ -298,7 +298,7 @@ async function main() {
 
   // The simd variant, when the generator built one.
   const simdStates = [...artifacts.values()].filter((a) => a.model.modulePath).map((a) => a.simd);
-  const simdBuilt = simdStates.length > 0 && simdStates.every((s) => s === 'built');
+  const simdBuilt = simdStates.includes('built');
   const simdText = simdStates.includes('no-op') ? 'not built yet (the simd option changes nothing)' : 'not built yet';
   if (simdBuilt) inits.push(startWorker('modelc-simd'));
   else status.set('modelc-simd', { available: false, reason: simdText });
