@@ -1,6 +1,8 @@
 // Where the time of a generated module goes: runs predict or trainOnBatch of
 // an example under the V8 sampling profiler and prints self time per
 // function (the kernels are top-level functions named after op and shape).
+// V8 may inline a kernel into its caller and bill it there;
+// bench/micro/breakdown.js times every kernel call instead.
 //
 //   node bench/micro/profile.js mnist_cnn train [--against DIR]
 //   node bench/micro/profile.js mnist_cnn predict 64

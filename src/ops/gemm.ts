@@ -14,9 +14,14 @@
  * the leftover columns and rows in narrower blocks. Sums are float64; each C
  * element is written once per product, through `value` (a fused activation).
  *
- * Why 3 x 4: measured in V8 on x64 (bench/micro/kernels.js), 3 x 4 blocks ran
- * 5-15% faster than 4 x 4 ones, whose 16 sums plus 8 operands no longer fit
- * the 16 vector registers and spill; 2 x 4 and 4 x 2 were slower still.
+ * Why 3 x 4: measured in V8 on x64 (bench/micro/kernels.js), 4 x 4 blocks ran
+ * 13-22% slower on the mnist_cnn conv shapes: their 16 sums plus 8 operands
+ * spill out of the 16 vector registers (3 x 4 already spills a few); 2 x 4,
+ * 4 x 2 and 2 x 8 were slower still. Packing B into contiguous panels gained
+ * nothing measurable here except for the input gradient (3%), where the
+ * kernel is rearranged anyway. Plain scalar JavaScript tops out near
+ * 6.5 GFLOP/s this way: bounds and overflow checks cost more than the
+ * arithmetic.
  */
 import type { RuntimeHelper } from './emit.js';
 
@@ -107,12 +112,18 @@ export function gemmCode(g: GemmSpec): string {
     const cAt = (i: number, j: number) => `${g.c.name}[${plus(plus('pc', mul(i, g.c.row)), j)}]`;
     const startOf = (i: number, j: number) =>
       g.start === 'zero' ? '0' : g.start === 'accumulate' ? `${cAt(i, j)}!` : `${g.start.bias}[${plus(plus(g.start.base ?? 0, 'u'), j)}]!`;
+    const shortSum = typeof g.depth === 'number' && g.depth < 256;
     // A panel of C columns is [depth][C], contiguous, and starts at u * depth.
     const b = 'panels' in g.b ? { name: g.b.name, base: plus(g.b.base ?? 0, mul('u', g.depth)), step: C, col: 1 } : { ...g.b, base: plus(g.b.base ?? 0, mul('u', g.b.col)) };
     return [
-      `const pc = ${plus(plus(g.c.base ?? 0, mul('r', g.c.row)), 'u')};`,
+      `const pc = ${plus('rc', 'u')};`,
       ...rs.map((i) => `let ${cs.map((j) => `${sum(i, j)} = ${startOf(i, j)}`).join(', ')};`),
-      `for (let t = 0, pa = ${plus(g.a.base ?? 0, mul('r', g.a.row))}, pb = ${b.base}; t < ${g.depth}; t++, pa${step(g.a.step)}, pb${step(b.step)}) {`,
+      // Long sums walk running offsets pa, pb; short ones (under 256 terms) index from the block's
+      // origin and t instead, which V8 runs 10% faster there (dense 16 -> 64 at batch 1) and 3% slower
+      // on long sums.
+      ...(shortSum
+        ? [`for (let t = 0; t < ${g.depth}; t++) {`, `  const pa = ${plus('ra', mul('t', g.a.step))}, pb = ${plus(b.base, mul('t', b.step))};`]
+        : [`for (let t = 0, pa = ra, pb = ${b.base}; t < ${g.depth}; t++, pa${step(g.a.step)}, pb${step(b.step)}) {`]),
       `  const ${cs.map((j) => `b${j} = ${b.name}[${plus('pb', mul(j, b.col))}]!`).join(', ')};`,
       ...rs.map((i) => `  const a${i} = ${g.a.name}[${plus('pa', mul(i, g.a.row))}]!;\n  ${cs.map((j) => `${sum(i, j)} += a${i} * b${j};`).join(' ')}`),
       '}',
@@ -121,11 +132,15 @@ export function gemmCode(g: GemmSpec): string {
   };
   /**
    * Column blocks over columns lo .. lo + width - 1 for a block of R rows: 4
-   * wide with several rows, 8 wide for one row (a GEMV: fewer loads of A per
-   * multiply-add; B in 4-wide panels stays 4 wide), then 4, then 1.
+   * wide, then 1. A single row over a long sum (a GEMV, depth >= 256) goes 8
+   * wide first: fewer loads of A per multiply-add, 12-20% faster on dense
+   * 9216 -> 64 at batch 1. Not for short sums: there it gains nothing, and
+   * V8, having optimized the kernel for batch 1 first, then ran batches of 16
+   * 8% slower (bench/micro/models.js, seed_mlp).
    */
   const columns = (R: number, lo: string | number, width: number) => {
-    const widths = [BLOCK_COLS, 1];
+    const gemv = R === 1 && !('panels' in g.b) && typeof g.depth === 'number' && g.depth >= 256;
+    const widths = [...(gemv ? [2 * BLOCK_COLS] : []), BLOCK_COLS, 1];
     const loops: string[] = [];
     let done = 0;
     for (const bw of widths) {
@@ -141,13 +156,16 @@ export function gemmCode(g: GemmSpec): string {
   const rowLoops = (lo: string | number, width: number) => {
     const R = BLOCK_ROWS;
     const constantRows = typeof g.rows === 'number';
-    const single = `for (; r < ${g.rows}; r++) {\n${columns(1, lo, width)}\n}`;
-    const blocks = `// ${R} rows x ${BLOCK_COLS} columns at a time, their ${R * BLOCK_COLS} sums in registers over all ${g.depth} terms\nfor (; r + ${R} <= ${g.rows}; r += ${R}) {\n${columns(R, lo, width)}\n}`;
+    // ra, rc: where row r starts in A and in C (hoisted: V8 does not move them out of the column loop).
+    const origins = `const ra = ${plus(g.a.base ?? 0, mul('r', g.a.row))}, rc = ${plus(g.c.base ?? 0, mul('r', g.c.row))};`;
+    const single = `for (; r < ${g.rows}; r++) {\n${origins}\n${columns(1, lo, width)}\n}`;
+    const blocks = `// ${R} rows x ${BLOCK_COLS} columns at a time, their ${R * BLOCK_COLS} sums in registers over all ${g.depth} terms\nfor (; r + ${R} <= ${g.rows}; r += ${R}) {\n${origins}\n${columns(R, lo, width)}\n}`;
+    const tail = typeof g.depth === 'number' && g.depth >= 256 ? `a GEMV, ${2 * BLOCK_COLS} columns per block` : `${BLOCK_COLS} columns per block`;
     if (constantRows && (g.rows as number) < R) return `let r = 0;\n${single}`;
     return [
       'let r = 0;',
       blocks,
-      constantRows && (g.rows as number) % R === 0 ? '' : `// the remaining rows one at a time (a GEMV: ${2 * BLOCK_COLS} columns per block)\n${single}`,
+      constantRows && (g.rows as number) % R === 0 ? '' : `// the remaining rows one at a time (${tail})\n${single}`,
     ].filter((s) => s !== '').join('\n');
   };
   const tile = g.tileCols;
