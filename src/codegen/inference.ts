@@ -22,7 +22,7 @@ import { placeholderFor } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { planSimd, simdCall, simdConstructor, simdForwardStart, simdGrow, simdModuleNames, simdSource, type SimdPlan } from './simd.js';
-import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, readSafetensorsSource } from './runtime.js';
+import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, readSafetensorsSource } from './runtime.js';
 
 export interface InferenceOptions {
   /** The module's name (its file stem); default: the graph's name. */
@@ -48,7 +48,7 @@ export interface InferenceUnit {
 /** Names the module itself defines at the top level. */
 const moduleNames = [
   'inputs', 'outputs', 'Model', 'predict', 'defaultModel', 'PARAMS', 'SCRATCH', 'WEIGHTS', 'embedded', 'embeddedWeights',
-  'decodeWeights', 'readSafetensors', 'utf8', 'checkBatchSize', 'checkInput', 'feed',
+  'decodeWeights', 'base64Bytes', 'readSafetensors', 'utf8', 'checkBatchSize', 'checkInput', 'feed',
 ];
 
 export function buildInference(graph: Graph, options: InferenceOptions = {}): InferenceUnit {
@@ -83,6 +83,9 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   }
   addKernels(file, kernels);
   file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, feedSource, readSafetensorsSource]);
+  const embedsWeights = !external && params.length > 0;
+  // One base64 decoder for the embedded weights and the SIMD kernels' bytes.
+  if (embedsWeights || simd) file.addStatements(base64BytesSource);
   if (simd) file.addStatements(simdSource(simd));
 
   file.addVariableStatement({
@@ -100,7 +103,7 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
     declarations: [{ name: 'SCRATCH', type: 'readonly number[]', initializer: `[${plan.slotSizes.join(', ')}]` }],
   });
   let placeholder: string | undefined;
-  if (!external && params.length > 0) {
+  if (embedsWeights) {
     placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
     file.addStatements([
       decodeWeightsSource,

@@ -24,9 +24,9 @@ function checkInput(x: Float32Array, batchSize: number, size: number, what: stri
   }
 }`;
 
-/** Base64 to bytes, then little-endian float32s, whatever the platform's byte order. */
-export const decodeWeightsSource = `/** The embedded weights: base64 of little-endian float32s. */
-function decodeWeights(text: string): Float32Array {
+/** Base64 to bytes (no atob: the same code in every engine); the embedded weights and SIMD kernels use it. */
+export const base64BytesSource = `/** Base64 to bytes. */
+function base64Bytes(text: string): Uint8Array {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const code = new Uint8Array(128);
   for (let i = 0; i < 64; i++) code[alphabet.charCodeAt(i)] = i;
@@ -40,6 +40,13 @@ function decodeWeights(text: string): Float32Array {
     if (o < bytes.length) bytes[o++] = (v >> 8) & 255;
     if (o < bytes.length) bytes[o++] = v & 255;
   }
+  return bytes;
+}`;
+
+/** Little-endian float32s from base64, whatever the platform's byte order (needs base64BytesSource). */
+export const decodeWeightsSource = `/** The embedded weights: base64 of little-endian float32s. */
+function decodeWeights(text: string): Float32Array {
+  const bytes = base64Bytes(text);
   const view = new DataView(bytes.buffer);
   const floats = new Float32Array(bytes.length / 4);
   for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);

@@ -37,7 +37,7 @@ export interface SimdPlan {
 }
 
 /** Top-level names the SIMD runtime source defines. */
-export const simdModuleNames = ['WasmMemory', 'WasmInstance', 'WasmApi', 'SimdKernel', 'SimdKernels', 'SIMD_LAYOUT', 'SIMD_WASM', 'simdBytes', 'packPanels', 'SimdRuntime'];
+export const simdModuleNames = ['WasmMemory', 'WasmInstance', 'WasmApi', 'SimdKernel', 'SimdKernels', 'SIMD_LAYOUT', 'SIMD_WASM', 'packPanels', 'SimdRuntime'];
 
 /** The SIMD kernels of `graph` (named after their TypeScript kernels), or undefined when no node has one. */
 export function planSimd(graph: Graph, plan: BufferPlan, kernelName: (node: Node) => string): SimdPlan | undefined {

@@ -26,7 +26,7 @@ import { placeholderFor } from './format.js';
 import { addKernels, collectHelpers, forwardBody, nameKernels, shapesOf, type ModelNames } from './inference.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
-import { checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
+import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
 import { finiteSource, nextTurnSource, randomSource, trainerLoops } from './trainer-runtime.js';
 
 export interface TrainingModuleOptions {
@@ -43,7 +43,7 @@ export interface TrainingUnit {
 
 const moduleNames = [
   'inputs', 'outputs', 'Trainer', 'Params', 'Logs', 'TrainerOptions', 'FitOptions', 'FitAsyncOptions', 'PARAMS', 'SCRATCH', 'PER_EXAMPLE_SLOTS', 'MASKS',
-  'WEIGHTS', 'LEARNING_RATE', 'embedded', 'embeddedWeights', 'decodeWeights', 'readSafetensors', 'writeSafetensors', 'utf8',
+  'WEIGHTS', 'LEARNING_RATE', 'embedded', 'embeddedWeights', 'decodeWeights', 'base64Bytes', 'readSafetensors', 'writeSafetensors', 'utf8',
   'checkBatchSize', 'checkInput', 'mulberry32', 'streamSeed', 'allFinite', 'examples', 'own', 'fromRecord', 'nextTurn',
 ];
 
@@ -134,6 +134,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   ]);
   const placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
   file.addStatements([
+    base64BytesSource,
     decodeWeightsSource,
     embeddedWeightsSource,
     `/** ${weights.reduce((s, w) => s + w.value.length, 0)} float32 initial weights, little-endian, base64. */`,

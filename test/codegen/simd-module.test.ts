@@ -95,6 +95,8 @@ describe('inference modules with --simd', () => {
       const a = await generateInferenceModule(graph, { simd: true });
       const b = await generateInferenceModule(graph, { simd: true });
       expect(a.ts).toBe(b.ts);
+      // One base64 decoder serves the embedded weights and the WebAssembly bytes.
+      expect(a.ts.match(/function base64Bytes\(/g)).toHaveLength(1);
       const file = `${graph.name}.ts`;
       writeFileSync(join(dir, file), a.ts);
       files.push(file);

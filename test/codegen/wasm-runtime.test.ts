@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ts } from 'ts-morph';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { base64BytesSource } from '../../src/codegen/runtime.js';
 import { buildSimdModule, packWeights, padBias, simdRuntimeSource, toBase64, type SimdKernelLayout, type SimdKernelRequest } from '../../src/codegen/wasm/module.js';
 import { importModule, strictTypecheck } from '../helpers/generated.js';
 import { rng } from '../helpers/tensors.js';
@@ -35,7 +36,9 @@ const requests: SimdKernelRequest[] = [
 const mod = buildSimdModule(requests);
 
 /** The snippet and a driver that uses every entry point. */
-const source = `${simdRuntimeSource(mod)}
+const source = `${base64BytesSource}
+
+${simdRuntimeSource(mod)}
 
 /** Every kernel's name. */
 export const names: readonly (keyof SimdKernels)[] = [${mod.exports.map((e) => JSON.stringify(e)).join(', ')}];

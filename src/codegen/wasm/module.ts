@@ -108,7 +108,8 @@ export function toBase64(bytes: Uint8Array): string {
  * --lib es2022: the WebAssembly API is declared as minimal interfaces and read
  * from globalThis, never as a global). Top-level names: WasmMemory,
  * WasmInstance, WasmApi, SimdKernel, SimdKernels, SIMD_LAYOUT, SIMD_WASM,
- * simdBytes, packPanels, SimdRuntime. Entry points (all on SimdRuntime):
+ * packPanels, SimdRuntime. It calls \`base64Bytes\` (runtime.ts's
+ * base64BytesSource), which the module must also contain. Entry points (all on SimdRuntime):
  *
  *   SimdRuntime.create(): SimdRuntime | undefined    synchronous; undefined -> use the TS kernels
  *   SimdRuntime.ready(): Promise<boolean>           compiles asynchronously if need be
@@ -152,24 +153,6 @@ ${layout}
 
 /** ${mod.bytes.length} bytes of WebAssembly (SIMD), base64. */
 const SIMD_WASM = "${toBase64(mod.bytes)}";
-
-/** Base64 to bytes. */
-function simdBytes(text: string): Uint8Array {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const code = new Uint8Array(128);
-  for (let i = 0; i < 64; i++) code[alphabet.charCodeAt(i)] = i;
-  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  const bytes = new Uint8Array((text.length / 4) * 3 - pad);
-  for (let i = 0, o = 0; i < text.length; i += 4) {
-    const v =
-      (code[text.charCodeAt(i)]! << 18) | (code[text.charCodeAt(i + 1)]! << 12) |
-      (code[text.charCodeAt(i + 2)]! << 6) | code[text.charCodeAt(i + 3)]!;
-    bytes[o++] = v >> 16;
-    if (o < bytes.length) bytes[o++] = (v >> 8) & 255;
-    if (o < bytes.length) bytes[o++] = v & 255;
-  }
-  return bytes;
-}
 
 /** [k, units] row-major weights into column panels of \`panel\` floats (the last rounded up to 4 with zeros). */
 function packPanels(src: Float32Array, k: number, units: number, panel: number, dst: Float32Array): void {
@@ -217,7 +200,7 @@ class SimdRuntime {
   static create(): SimdRuntime | undefined {
     const api = SimdRuntime.api();
     if (SimdRuntime.compiled === undefined && api !== undefined) {
-      const bytes = simdBytes(SIMD_WASM);
+      const bytes = base64Bytes(SIMD_WASM);
       if (!api.validate(bytes)) SimdRuntime.compiled = null;
       else {
         try {
@@ -236,7 +219,7 @@ class SimdRuntime {
     if (SimdRuntime.compiled !== undefined) return Promise.resolve(SimdRuntime.compiled !== null);
     const api = SimdRuntime.api();
     if (api === undefined) return Promise.resolve(false);
-    const bytes = simdBytes(SIMD_WASM);
+    const bytes = base64Bytes(SIMD_WASM);
     if (!api.validate(bytes)) {
       SimdRuntime.compiled = null;
       return Promise.resolve(false);
