@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ts } from 'ts-morph';
 
 export const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
@@ -37,11 +38,15 @@ export async function importExample(name, dir) {
 export async function emitKernel(op, operandTypes, attrs) {
   const { getOp } = await import(dist('ops/registry.js'));
   const { tensor } = await import(dist('ir/types.js'));
-  const { ts } = await import('ts-morph');
   const def = getOp(op);
   const types = operandTypes.map((s) => tensor(s));
   const result = def.infer(types, attrs);
   const emitted = def.emit({ operands: types, result, attrs });
+  return { ...kernelFunction(emitted), result, emitted };
+}
+
+/** A KernelCode (what OpDef.emit returns) with its helpers, transpiled: { kernel(n, ...operands, y), js }. */
+export function kernelFunction(emitted) {
   const helpers = new Map();
   const visit = (h) => {
     helpers.set(h.name, h.source);
@@ -50,7 +55,7 @@ export async function emitKernel(op, operandTypes, attrs) {
   emitted.helpers.forEach(visit);
   const source = `${[...helpers.values()].join('\n')}\nreturn function kernel(n: number, ${emitted.params.map((p) => `${p}: Float32Array`).join(', ')}, y: Float32Array): void {\n${emitted.body}\n};`;
   const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
-  return { kernel: new Function(js)(), js, result, emitted };
+  return { kernel: new Function(js)(), js };
 }
 
 /** A kernel from the JavaScript `emitKernel` returned (saved earlier: the baseline of a comparison). */

@@ -6,8 +6,7 @@
 //   npm run build && node bench/micro/conv-paths.js [filter...]
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ts } from 'ts-morph';
-import { fmt, randomArray, root, selected, timeAll } from './common.js';
+import { fmt, kernelFunction, randomArray, root, selected, timeAll } from './common.js';
 
 const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 const { tensor } = await load('ir/types.js');
@@ -18,16 +17,7 @@ const { convPath } = await load('ops/conv-gemm-emit.js');
 const { getOp } = await load('ops/registry.js');
 
 /** A KernelCode as a callable kernel(n, ...operands, y). */
-function compile(emitted) {
-  const helpers = new Map();
-  const visit = (h) => {
-    helpers.set(h.name, h.source);
-    (h.uses ?? []).forEach(visit);
-  };
-  emitted.helpers.forEach(visit);
-  const source = `${[...helpers.values()].join('\n')}\nreturn function kernel(n: number, ${emitted.params.map((p) => `${p}: Float32Array`).join(', ')}, y: Float32Array): void {\n${emitted.body}\n};`;
-  return new Function(ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText)();
-}
+const compile = (emitted) => kernelFunction(emitted).kernel;
 
 // [name, batch, input [h, w, c], kernel [kh, kw, cg, f], strides, padding, dilation, groups]
 const shapes = [

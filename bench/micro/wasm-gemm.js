@@ -1,6 +1,6 @@
 // WebAssembly SIMD kernels (src/codegen/wasm) against the pure-TypeScript
-// kernels modelc emits today (OpDef.emit: 4x4 register-blocked GEMM, conv2d
-// with 4 filters per register block), in GFLOP/s (2 flops per multiply-add).
+// kernels modelc emits (OpDef.emit: 3x4 register-blocked GEMM, im2col or
+// direct convolutions), in GFLOP/s (2 flops per multiply-add).
 //
 //   npm run build && node bench/micro/wasm-gemm.js [filter...] [--dist DIR] [--reps N] [--tiles 4x2,3x3] [--unroll U]
 //
@@ -13,6 +13,7 @@
 // development machine.
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { kernelFunction } from './common.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const argv = process.argv.slice(2);
@@ -33,7 +34,6 @@ const dist = (p) => pathToFileURL(join(distDir, p)).href;
 const { buildSimdModule, packWeights, padBias } = await import(dist('codegen/wasm/module.js'));
 const { getOp } = await import(dist('ops/registry.js'));
 const { tensor } = await import(dist('ir/types.js'));
-const { ts } = await import('ts-morph');
 
 let seed = 1;
 const random = (n) => {
@@ -50,15 +50,7 @@ function tsKernel(op, operandShapes, attrs) {
   const def = getOp(op);
   const types = operandShapes.map((s) => tensor(s));
   const emitted = def.emit({ operands: types, result: def.infer(types, attrs), attrs });
-  const helpers = new Map();
-  const visit = (h) => {
-    helpers.set(h.name, h.source);
-    (h.uses ?? []).forEach(visit);
-  };
-  emitted.helpers.forEach(visit);
-  const source = `${[...helpers.values()].join('\n')}\nreturn function kernel(n: number, ${emitted.params.map((p) => `${p}: Float32Array`).join(', ')}, y: Float32Array): void {\n${emitted.body}\n};`;
-  const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
-  return new Function(js)();
+  return kernelFunction(emitted).kernel;
 }
 
 /** A wasm kernel with its operands in a fresh memory: run() calls it on batch n. */
