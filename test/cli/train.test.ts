@@ -80,14 +80,19 @@ describe('modelc train', () => {
     const child = spawn(process.execPath, ['bin/modelc.js', 'train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--epochs', '100000', '--batch-size', '8', '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
+    let interrupted = false;
     child.stdout.on('data', (d) => (stdout += d));
     const code = await new Promise<number | null>((resolve) => {
       child.stderr.on('data', (d) => {
         stderr += d;
-        // Interrupt in the middle of the second epoch's batches.
-        if (/epoch 1\/100000/.test(stderr) && !child.killed) setTimeout(() => child.kill('SIGINT'), 50);
+        // Interrupt once (a second SIGINT quits without saving), in the middle of later epochs' batches.
+        if (/epoch 1\/100000/.test(stderr) && !interrupted) {
+          interrupted = true;
+          setTimeout(() => child.kill('SIGINT'), 50);
+        }
       });
-      child.on('exit', (c) => resolve(c));
+      // 'close', not 'exit': the exit can come before the last stderr output has been read.
+      child.on('close', (c) => resolve(c));
     });
     expect(code, stderr).toBe(130);
     expect(stderr).toContain('stopping after the current batch');
