@@ -27,6 +27,23 @@ function streamSeed(seed: number, k: number): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(k + 1, 0x85ebca6b)) >>> 0;
 }`;
 
+export const dropoutMaskSource = `/**
+ * Fills the first \`count\` floats of a dropout mask: 0 with probability \`rate\`, else 1 / (1 - rate).
+ * The mulberry32 stream of \`state[k]\` inlined, and branchless (a random keep/drop branch
+ * mispredicts half the time): u < rate gives floor(u - rate) = -1, u >= rate gives 0.
+ */
+function dropoutMask(m: Float32Array, count: number, rate: number, state: Uint32Array, k: number): void {
+  const keep = 1 / (1 - rate);
+  let a = state[k]!;
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    m[i] = (Math.floor(((t ^ (t >>> 14)) >>> 0) / 4294967296 - rate) + 1) * keep;
+  }
+  state[k] = a;
+}`;
+
 export const nextTurnSource = `/** Resolves on a later turn of the event loop (setTimeout exists in Node and browsers; lib es2022 does not declare it). */
 function nextTurn(): Promise<void> {
   const timers = globalThis as unknown as { setTimeout(callback: () => void, ms: number): unknown };

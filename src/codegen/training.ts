@@ -27,7 +27,7 @@ import { addKernels, collectHelpers, forwardBody, nameKernels, shapesOf, type Mo
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
-import { finiteSource, nextTurnSource, randomSource, trainerLoops } from './trainer-runtime.js';
+import { dropoutMaskSource, finiteSource, nextTurnSource, randomSource, trainerLoops } from './trainer-runtime.js';
 
 export interface TrainingModuleOptions {
   readonly name?: string;
@@ -44,7 +44,7 @@ export interface TrainingUnit {
 const moduleNames = [
   'inputs', 'outputs', 'Trainer', 'Params', 'Logs', 'TrainerOptions', 'FitOptions', 'FitAsyncOptions', 'PARAMS', 'SCRATCH', 'PER_EXAMPLE_SLOTS', 'MASKS',
   'WEIGHTS', 'LEARNING_RATE', 'embedded', 'embeddedWeights', 'decodeWeights', 'base64Bytes', 'readSafetensors', 'writeSafetensors', 'utf8',
-  'checkBatchSize', 'checkInput', 'mulberry32', 'streamSeed', 'allFinite', 'examples', 'own', 'fromRecord', 'nextTurn',
+  'checkBatchSize', 'checkInput', 'mulberry32', 'dropoutMask', 'streamSeed', 'allFinite', 'examples', 'own', 'fromRecord', 'nextTurn',
 ];
 
 /** The three plans with slots renumbered into one shared space; the shared sizes. */
@@ -117,7 +117,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   });
   addTrainer(file, program, { stepPlan, evalPlan, predictPlan, propOf, weights, stateInit, method });
   addKernels(file, kernels);
-  file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, randomSource, finiteSource, nextTurnSource]);
+  file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, randomSource, ...(program.masks.length > 0 ? [dropoutMaskSource] : []), finiteSource, nextTurnSource]);
   file.addStatements([
     safetensorsReader('the trainer reads exactly the model weights in PARAMS (Keras names, moving statistics included)'),
     writeSafetensorsSource,
@@ -222,6 +222,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
   const prediction = program.predict.outputs[0]!;
   const outSize = perExample(program.predict.nodes.find((n) => n.result === prediction)?.type ?? program.predict.inputs[0]!.type);
   const acc = program.accuracy !== undefined;
+  const dropout = program.masks.length > 0;
   const loops = trainerLoops({ inSize, labelSize, outSize, accuracy: acc });
   const weightProps = weights.map((w) => `this.p.${propOf.get(w.name)}`);
   // The step's inputs in graph order: the data, the dropout masks, the labels.
@@ -239,10 +240,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
     `checkInput(x, batchSize, ${inSize}, "x");`,
     `checkInput(y, batchSize, ${labelSize}, "y (labels)");`,
     'if (batchSize > this.capacity) this.grow(batchSize);',
-    'MASKS.forEach(([size, rate], k) => {',
-    '  const m = this.masks[k]!, random = this.maskRandom[k]!, keep = 1 / (1 - rate);',
-    '  for (let i = 0; i < batchSize * size; i++) m[i] = random() < rate ? 0 : keep;',
-    '});',
+    ...program.masks.map((_, k) => `dropoutMask(this.masks[${k}]!, batchSize * MASKS[${k}]![0], MASKS[${k}]![1], this.maskState, ${k});`),
     `this.stepForward(batchSize, ${stepArgs.join(', ')});`,
     'const s = this.scratch;',
     `const loss = s[${slotOf(stepPlan, program.loss)}]![0]!;`,
@@ -268,7 +266,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
     { name: 'fitSteps', scope: Scope.Private, isGenerator: true, docs: ['The epoch and batch loops of fit and fitAsync: yields after every batch; fills `history` as epochs end.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'options', type: 'FitOptions' }, { name: 'history', type: 'Record<string, number[]>' }], returnType: 'Generator<void, void, void>', statements: loops.fitSteps },
     { name: 'evaluateBatch', scope: Scope.Private, parameters: [{ name: 'n', type: 'number' }, { name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }], returnType: acc ? '[number, number]' : '[number]', statements: [`this.evaluateForward(n, ${evalArgs.join(', ')});`, `return [this.scratch[${slotOf(evalPlan, program.loss)}]![0]!${acc ? `, this.scratch[${slotOf(evalPlan, program.accuracy!)}]![0]!` : ''}];`] },
     { name: 'predictBatch', scope: Scope.Private, parameters: [{ name: 'n', type: 'number' }, { name: 'x', type: 'Float32Array' }], returnType: 'Float32Array', statements: ['this.predictForward(n, x);', `return this.scratch[${slotOf(predictPlan, prediction)}]!.subarray(0, n * ${outSize});`] },
-    { name: 'grow', scope: Scope.Private, parameters: [{ name: 'batchSize', type: 'number' }], returnType: 'void', statements: ['this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));', 'this.masks = MASKS.map(([size]) => new Float32Array(size * batchSize));', 'this.capacity = batchSize;'] },
+    { name: 'grow', scope: Scope.Private, parameters: [{ name: 'batchSize', type: 'number' }], returnType: 'void', statements: ['this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));', ...(dropout ? ['this.masks = MASKS.map(([size]) => new Float32Array(size * batchSize));'] : []), 'this.capacity = batchSize;'] },
     parts.method(program.step, stepPlan, 'stepForward'),
     parts.method(program.evaluate, evalPlan, 'evaluateForward'),
     parts.method(program.predict, predictPlan, 'predictForward'),
@@ -285,11 +283,11 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
     properties: [
       { name: 'p', scope: Scope.Private, isReadonly: true, type: 'Params' },
       { name: 'scratch', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]' },
-      { name: 'masks', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]' },
+      ...(dropout ? [{ name: 'masks', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]' }] : []),
       { name: 'capacity', scope: Scope.Private, initializer: '0' },
       { name: 'steps', scope: Scope.Private, initializer: '0', docs: ['Steps taken so far.'] },
       ...(acc ? [{ name: 'lastAccuracy', scope: Scope.Private, initializer: '0' }] : []),
-      { name: 'maskRandom', scope: Scope.Private, isReadonly: true, type: 'Array<() => number>' },
+      ...(dropout ? [{ name: 'maskState', scope: Scope.Private, isReadonly: true, type: 'Uint32Array', docs: ['The mulberry32 state of each dropout layer\'s mask stream.'] }] : []),
       { name: 'shuffleRandom', scope: Scope.Private, isReadonly: true, type: '() => number' },
     ],
     ctors: [{
@@ -298,7 +296,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
         'const w = options.weights === undefined ? embeddedWeights() : options.weights instanceof Uint8Array ? readSafetensors(options.weights) : fromRecord(options.weights);',
         `this.p = { ${[...weights.map((wt, k) => `${propOf.get(wt.name)}: Float32Array.from(w[${k}]!)`), ...parts.stateInit].join(', ')} };`,
         'const seed = options.seed ?? 0;',
-        'this.maskRandom = MASKS.map(([, , own], k) => mulberry32(own ?? streamSeed(seed, k)));',
+        ...(dropout ? ['this.maskState = Uint32Array.from(MASKS, ([, , own], k) => own ?? streamSeed(seed, k));'] : []),
         'this.shuffleRandom = mulberry32(streamSeed(seed, MASKS.length));',
       ],
     }],

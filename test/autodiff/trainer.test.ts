@@ -17,6 +17,7 @@ import { printGraph } from '../../src/ir/print.js';
 import { run } from '../helpers/cli.js';
 import { importModule } from '../helpers/generated.js';
 import { model } from '../helpers/graphs.js';
+import { rng } from '../helpers/tensors.js';
 import { buildTrainer, oneHot, seededData, trainableGraph } from '../helpers/trainer.js';
 
 /** A small BN MLP, no dropout; SGD so that w_new = w - lr * grad recovers the gradient exactly. */
@@ -238,6 +239,20 @@ describe('dropout in training', () => {
       return [1, 2].map(() => t.trainOnBatch(ones, zero, 1));
     };
     expect(layerRun(1)).toEqual(layerRun(2));
+  });
+
+  it("draws each mask element from the layer's mulberry32 stream: 0 when u < rate, else 1 / (1 - rate)", async () => {
+    // x = ones at batch 1: the loss is the sum of the step's 1000 mask elements, so it counts
+    // exactly the elements whose draw u is at least the rate, scaled by 1 / 0.7.
+    const seeded = (await buildTrainer(spec(42))).module;
+    const t = new seeded.Trainer({ seed: 3, learningRate: 0 });
+    const next = rng(42);
+    for (let step = 0; step < 3; step++) {
+      const u = Array.from({ length: 1000 }, () => next());
+      const kept = u.filter((v) => v >= 0.3).length;
+      const loss = t.trainOnBatch(ones, zero, 1);
+      expect(loss).toBeCloseTo(kept / 0.7, 3);
+    }
   });
 });
 
