@@ -55,7 +55,7 @@ export async function compileCommand(path: string, opts: CompileOptions, stderr:
   if (target !== 'inference') {
     // The training module starts from the unoptimized graph: batchnorm unfolded, dropout kept.
     const program = buildTrainingProgram(original, compiled.spec.training, opts.learningRate === undefined ? {} : { learningRate: opts.learningRate });
-    const mod = await generateTrainingModule(program, { name, source: path });
+    const mod = await generateTrainingModule(program, { name, source: path, ...(opts.simd ? { simd: true } : {}) });
     if (wantTs) files.push([`${name}.train.ts`, mod.ts]);
     if (wantJs) files.push([`${name}.train.js`, mod.js]);
     if (target === 'training') return writeIntoDirectory(opts.output, files);

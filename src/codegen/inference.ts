@@ -21,7 +21,7 @@ import { perExample } from '../ops/emit.js';
 import { placeholderFor } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
-import { planSimd, simdCall, simdConstructor, simdForwardStart, simdGrow, simdModuleNames, simdSource, type SimdPlan } from './simd.js';
+import { planSimd, simdConstructor, simdGrow, simdHooks, simdModuleNames, simdSource, type SimdHooks, type SimdPlan } from './simd.js';
 import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, readSafetensorsSource } from './runtime.js';
 
 export interface InferenceOptions {
@@ -272,13 +272,13 @@ function addModel(
 ): void {
   const props = new Namer();
   // Locals never shadow a module-level name (kernels, helpers, tables) the methods use.
-  const locals = top.child(['n', 'p', 's', 'feeds', 'batchSize', 'name']);
+  const locals = top.child(['n', 'p', 's', 'feeds', 'batchSize', 'name', ...(simd ? ['simd', 'q', 'sw'] : [])]);
   const names: ModelNames = {
     propOf: new Map(params.map((p) => [p.name, props.name(p.name)])),
     inputIds: graph.inputs.map((i) => locals.name(i.name)),
     locals,
   };
-  const forward = forwardBody(graph, plan, kernels, names, simd);
+  const forward = forwardBody(graph, plan, kernels, names, simd ? simdHooks(simd, plan) : undefined);
   const { predict, run } = entryBodies(graph, plan, names);
   const { propOf, inputIds } = names;
   // A model of aliases only (reshape, dropout) computes nothing: no scratch, no forward.
@@ -369,7 +369,7 @@ function addModel(
 }
 
 /** forward: one call per kernel, in node order; an alias is a new name for its operand's data. */
-export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames, simd?: SimdPlan): string[] {
+export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, NamedKernel>, names: ModelNames, simd?: SimdHooks): string[] {
   const valueIds = new Map<string, string>(graph.inputs.map((i, k) => [i.name, names.inputIds[k]!]));
   const operand = (o: string) => (names.propOf.has(o) ? `p.${names.propOf.get(o)}` : valueIds.get(o)!);
   // A local is needed when a kernel reads it, or an alias of a needed value reads it (walking back).
@@ -379,7 +379,7 @@ export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, N
   // Only what is used is declared (generated code is clean under noUnusedLocals).
   if (graph.nodes.some((nd) => nd.operands.some((o) => names.propOf.has(o)))) body.push('const p = this.p;');
   if (plan.steps.some((st) => st.kernel)) body.push('const s = this.scratch;');
-  if (simd) body.push(...simdForwardStart(simd, names.inputIds));
+  if (simd) body.push(...simd.start(names.inputIds));
   for (const { node, kernel } of plan.steps) {
     const id = names.locals.name(node.result);
     body.push('', `// ${commentText(node.layer)}${node.layer === node.result ? '' : ` -> ${commentText(node.result)}`}`);
@@ -387,7 +387,8 @@ export function forwardBody(graph: Graph, plan: BufferPlan, kernels: Map<Node, N
       const slot = plan.placement.get(node.result) as Extract<Placement, { kind: 'slot' }>;
       body.push(`const ${id} = s[${slot.slot}]!;`);
       const call = `${kernels.get(node)!.name}(n, ${node.operands.map(operand).join(', ')}, ${id});`;
-      if (simd?.nodes.has(node)) body.push(`if (simd !== undefined) ${simdCall(simd, plan, node, slot.slot)}`, `else ${call}`);
+      const simdCall = simd?.call(node, slot.slot);
+      if (simdCall !== undefined) body.push(`if (simd !== undefined) ${simdCall}`, `else ${call}`);
       else body.push(call);
     } else if (read.has(node.result)) {
       body.push(`const ${id} = ${operand(node.operands[0]!)}; // ${commentText(node.op)}: the same data`);

@@ -36,6 +36,26 @@ export interface SimdPlan {
   readonly inputSizes: readonly number[];
 }
 
+/**
+ * How a forward method calls SIMD kernels (inference here, training in
+ * simd-train.ts): statements after `p` and `s` are bound (the runtime as
+ * \`simd\`, and the pointers the calls use), and per node the kernel call,
+ * or undefined for the TypeScript kernel. A SIMD call runs when \`simd\` is
+ * defined; the TypeScript call otherwise.
+ */
+export interface SimdHooks {
+  start(inputIds: readonly string[]): string[];
+  call(node: Node, resultSlot: number): string | undefined;
+}
+
+/** The inference module's hooks. */
+export function simdHooks(simd: SimdPlan, plan: BufferPlan): SimdHooks {
+  return {
+    start: (inputIds) => simdForwardStart(simd, inputIds),
+    call: (node, resultSlot) => (simd.nodes.has(node) ? simdCall(simd, plan, node, resultSlot) : undefined),
+  };
+}
+
 /** Top-level names the SIMD runtime source defines. */
 export const simdModuleNames = ['WasmMemory', 'WasmInstance', 'WasmApi', 'SimdKernel', 'SimdKernels', 'SIMD_LAYOUT', 'SIMD_WASM', 'packPanels', 'SimdRuntime'];
 

@@ -27,11 +27,16 @@ import { addKernels, collectHelpers, forwardBody, nameKernels, shapesOf, type Mo
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
+import { planTrainingSimd, trainingSimdBindParams, trainingSimdConstructor, trainingSimdGrow, trainingSimdHooks, trainingSimdLocals, type TrainingSimd } from './simd-train.js';
+import { simdModuleNames } from './simd.js';
+import { simdRuntimeSource } from './wasm/index.js';
 import { dropoutMaskSource, finiteSource, nextTurnSource, randomSource, trainerLoops } from './trainer-runtime.js';
 
 export interface TrainingModuleOptions {
   readonly name?: string;
   readonly source?: string;
+  /** The dense layers' forward and gradient products also as WebAssembly SIMD (`--simd`), used where the engine supports it. */
+  readonly simd?: boolean;
 }
 
 export interface TrainingUnit {
@@ -78,7 +83,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   const [stepPlan, evalPlan, predictPlan] = plans as [BufferPlan, BufferPlan, BufferPlan];
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('module.ts', '', { overwrite: true });
-  const top = new Namer(moduleNames);
+  const top = new Namer(options.simd ? [...moduleNames, ...simdModuleNames] : moduleNames);
   const helpers = collectHelpers(plans);
   for (const h of helpers) top.name(h.name);
   const kernels = nameKernels(plans, top);
@@ -94,10 +99,20 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   const props = new Namer();
   const propOf = new Map<string, string>([...weights.map((w) => w.name), ...state.map((p) => p.name)].map((n) => [n, props.name(n)]));
 
+  // Floats of every parameter, in propOf order (the SIMD runtime's parameter pointers).
+  const paramFloats = [...propOf].map(([name, prop]) => ({ prop, floats: allParams.get(name)!.type.shape.reduce<number>((a, d) => a * (d as number), 1) }));
+  const simd = options.simd
+    ? planTrainingSimd(
+        [{ graph: program.step, plan: stepPlan }, { graph: program.evaluate, plan: evalPlan }, { graph: program.predict, plan: predictPlan }],
+        (node) => kernels.get(node)!.name,
+        new Map([...propOf.keys()].map((name, k) => [name, k])),
+      )
+    : undefined;
+
   // The header and the tables in one text: ts-morph loses track of statements added one by one after a lone comment.
   file.addStatements(`${header(program, options)}\n${tables(program)}`);
   const method = (graph: Graph, plan: BufferPlan, name: string) => {
-    const locals = top.child(['n', 'p', 's', 'x', 'y', 'batchSize']);
+    const locals = top.child(['n', 'p', 's', 'x', 'y', 'batchSize', ...(simd ? trainingSimdLocals : [])]);
     const names: ModelNames = { propOf, inputIds: graph.inputs.map((i) => locals.name(i.name)), locals };
     return {
       name,
@@ -105,7 +120,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
       docs: [`${graph.name}: every node in order; results stay in the scratch buffers.`],
       parameters: [{ name: 'n', type: 'number' }, ...names.inputIds.map((id) => ({ name: id, type: 'Float32Array' }))],
       returnType: 'void',
-      statements: forwardBody(graph, plan, kernels, names),
+      statements: forwardBody(graph, plan, kernels, names, simd ? trainingSimdHooks(simd, graph) : undefined),
     };
   };
   const stateInit = state.map((p) => {
@@ -115,7 +130,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
     const constant = v && v.every((e) => e === v[0]) ? v[0]! : 0;
     return `${propOf.get(p.name)}: ${constant === 0 ? `new Float32Array(${size})` : `new Float32Array(${size}).fill(${constant})`}`;
   });
-  addTrainer(file, program, { stepPlan, evalPlan, predictPlan, propOf, weights, stateInit, method });
+  addTrainer(file, program, { stepPlan, evalPlan, predictPlan, propOf, weights, stateInit, method, paramFloats, ...(simd ? { simd } : {}) });
   addKernels(file, kernels);
   file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, randomSource, ...(program.masks.length > 0 ? [dropoutMaskSource] : []), finiteSource, nextTurnSource]);
   file.addStatements([
@@ -133,6 +148,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
     `const PER_EXAMPLE_SLOTS = ${perExampleSlots};`,
   ]);
   const placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
+  if (simd) file.addStatements(simdRuntimeSource(simd.module));
   file.addStatements([
     base64BytesSource,
     decodeWeightsSource,
@@ -213,10 +229,12 @@ interface TrainerParts {
   readonly weights: TrainingUnit['weights'];
   readonly stateInit: readonly string[];
   readonly method: (graph: Graph, plan: BufferPlan, name: string) => object;
+  readonly paramFloats: readonly { readonly prop: string; readonly floats: number }[];
+  readonly simd?: TrainingSimd;
 }
 
 function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerParts): void {
-  const { stepPlan, evalPlan, predictPlan, propOf, weights } = parts;
+  const { stepPlan, evalPlan, predictPlan, propOf, weights, simd } = parts;
   const inSize = perExample(program.step.inputs.find((i) => i.name === program.data)!.type);
   const labelSize = perExample(program.labelsType);
   const prediction = program.predict.outputs[0]!;
@@ -266,7 +284,8 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
     { name: 'fitSteps', scope: Scope.Private, isGenerator: true, docs: ['The epoch and batch loops of fit and fitAsync: yields after every batch; fills `history` as epochs end.'], parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }, { name: 'options', type: 'FitOptions' }, { name: 'history', type: 'Record<string, number[]>' }], returnType: 'Generator<void, void, void>', statements: loops.fitSteps },
     { name: 'evaluateBatch', scope: Scope.Private, parameters: [{ name: 'n', type: 'number' }, { name: 'x', type: 'Float32Array' }, { name: 'y', type: 'Float32Array' }], returnType: acc ? '[number, number]' : '[number]', statements: [`this.evaluateForward(n, ${evalArgs.join(', ')});`, `return [this.scratch[${slotOf(evalPlan, program.loss)}]![0]!${acc ? `, this.scratch[${slotOf(evalPlan, program.accuracy!)}]![0]!` : ''}];`] },
     { name: 'predictBatch', scope: Scope.Private, parameters: [{ name: 'n', type: 'number' }, { name: 'x', type: 'Float32Array' }], returnType: 'Float32Array', statements: ['this.predictForward(n, x);', `return this.scratch[${slotOf(predictPlan, prediction)}]!.subarray(0, n * ${outSize});`] },
-    { name: 'grow', scope: Scope.Private, parameters: [{ name: 'batchSize', type: 'number' }], returnType: 'void', statements: ['this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));', ...(dropout ? ['this.masks = MASKS.map(([size]) => new Float32Array(size * batchSize));'] : []), 'this.capacity = batchSize;'] },
+    { name: 'grow', scope: Scope.Private, parameters: [{ name: 'batchSize', type: 'number' }], returnType: 'void', statements: [...(simd ? trainingSimdGrow(simd) : ['this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));']), ...(dropout ? ['this.masks = MASKS.map(([size]) => new Float32Array(size * batchSize));'] : []), 'this.capacity = batchSize;'] },
+    ...(simd ? [{ name: 'bindParams', scope: Scope.Private, docs: ['Views of every parameter in the SIMD memory (taken again after it grows).'], parameters: [{ name: 'simd', type: 'SimdRuntime' }], returnType: 'Params', statements: trainingSimdBindParams(parts.paramFloats) }] : []),
     parts.method(program.step, stepPlan, 'stepForward'),
     parts.method(program.evaluate, evalPlan, 'evaluateForward'),
     parts.method(program.predict, predictPlan, 'predictForward'),
@@ -281,7 +300,20 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
     isExported: true,
     docs: ['The model in training: its weights, the optimizer state, and reusable scratch buffers. One call at a time per instance.'],
     properties: [
-      { name: 'p', scope: Scope.Private, isReadonly: true, type: 'Params' },
+      { name: 'p', scope: Scope.Private, isReadonly: simd === undefined, type: 'Params' },
+      ...(simd
+        ? [
+            { name: 'simd', scope: Scope.Private, isReadonly: true, type: 'SimdRuntime | undefined', docs: ['The WebAssembly SIMD kernels, or undefined where the engine lacks them.'] },
+            { name: 'pp', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the parameters in the SIMD memory, in Params order.'] },
+            { name: 'ptrs', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the scratch buffers in the SIMD memory.'] },
+            ...(simd.staged.length > 0
+              ? [
+                  { name: 'stagedPtrs', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the inputs SIMD kernels read, copied in per call.'] },
+                  { name: 'staged', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]', docs: ['Views of stagedPtrs.'] },
+                ]
+              : []),
+          ]
+        : []),
       { name: 'scratch', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]' },
       ...(dropout ? [{ name: 'masks', scope: Scope.Private, type: 'Float32Array[]', initializer: '[]' }] : []),
       { name: 'capacity', scope: Scope.Private, initializer: '0' },
@@ -295,6 +327,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
       statements: [
         'const w = options.weights === undefined ? embeddedWeights() : options.weights instanceof Uint8Array ? readSafetensors(options.weights) : fromRecord(options.weights);',
         `this.p = { ${[...weights.map((wt, k) => `${propOf.get(wt.name)}: Float32Array.from(w[${k}]!)`), ...parts.stateInit].join(', ')} };`,
+        ...(simd ? trainingSimdConstructor(parts.paramFloats) : []),
         'const seed = options.seed ?? 0;',
         ...(dropout ? ['this.maskState = Uint32Array.from(MASKS, ([, , own], k) => own ?? streamSeed(seed, k));'] : []),
         'this.shuffleRandom = mulberry32(streamSeed(seed, MASKS.length));',
@@ -305,6 +338,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
   const lr = `this.p.${propOf.get('optimizer/learning_rate')}[0]`;
   cls.addGetAccessor({ name: 'learningRate', docs: ['The learning rate of the next steps.'], returnType: 'number', statements: [`return ${lr}!;`] });
   cls.addSetAccessor({ name: 'learningRate', parameters: [{ name: 'value', type: 'number' }], statements: [`${lr} = value;`] });
+  if (simd) cls.addGetAccessor({ name: 'usesSimd', docs: ['Whether the WebAssembly SIMD kernels run (else the TypeScript kernels do).'], returnType: 'boolean', statements: ['return this.simd !== undefined;'] });
   for (const m of methods) {
     try {
       cls.addMethod(m as never);

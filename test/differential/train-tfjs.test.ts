@@ -180,9 +180,16 @@ describe('training: differential tests against TF.js (5 steps of trainOnBatch)',
     await tf.setBackend('cpu');
   });
 
-  for (const c of cases) {
-    it(c.name, async () => {
+  // Every case, then the seed_mlp ones with --simd (the CNN's dense layer has 10 units: no SIMD kernel).
+  const simdCases = cases.filter((c) => c.name.startsWith('seed_mlp')).map((c) => ({ ...c, simd: true }));
+  for (const c of [...cases, ...simdCases]) {
+    it(`${c.name}${c.simd ? ' --simd' : ''}`, async () => {
       const run = await runTrainCase(c);
+      if (c.simd) {
+        // dense_1's forward, dx and dk, and dense's forward and dk (from the staged x), in the step graph
+        expect(run.simdCalls, 'SIMD kernel calls in the module').toBeGreaterThanOrEqual(5);
+        expect(run.usesSimd, 'the Trainer ran its SIMD kernels').toBe(true);
+      }
       // The steps did something: every trainable weight moved measurably (not vacuous).
       let moved = 0;
       for (const [name, w] of run.weights) moved = Math.max(moved, relError(w.tfjs, run.initial.get(name)!).rel);

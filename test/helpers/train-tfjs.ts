@@ -58,6 +58,8 @@ export interface TrainCase {
   readonly inputScale?: number;
   /** Diagnosis: sees every value of the interpreter's step graph after each step. */
   readonly onStep?: (step: number, values: ReadonlyMap<string, Tensor>) => void;
+  /** Generate the Trainer with `--simd` (WebAssembly SIMD dense kernels). */
+  readonly simd?: boolean;
 }
 
 /** The trainer a generated training module exports (the part the harness uses). */
@@ -72,6 +74,7 @@ export interface TrainingModule {
     evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
     predict(x: Float32Array, batchSize: number): Float32Array;
     getWeights(): Record<string, Float32Array>;
+    readonly usesSimd?: boolean;
   };
 }
 
@@ -95,6 +98,9 @@ export interface TrainRun {
   readonly prediction: Triple<ArrayLike<number>>;
   /** Inference-mode loss (and accuracy) on that batch: TF.js model.evaluate vs Trainer.evaluate. */
   readonly evaluation: { readonly tfjs: number[]; readonly generated: number[] };
+  /** SIMD kernel calls in the generated module, and whether the Trainer ran them (`simd` cases). */
+  readonly simdCalls: number;
+  readonly usesSimd: boolean;
 }
 
 /** max |got - want| / max(1, max |want|): the error the tolerance bounds, with the worst index. */
@@ -182,7 +188,7 @@ export async function runTrainCase(c: TrainCase): Promise<TrainRun> {
       throw new Error(`modelc has ${graph.params.length} weights, TF.js ${weights.size}: ${graph.params.map((p) => p.name).join(', ')}`);
     }
     const program = buildTrainingProgram(graph, training);
-    const { js } = await generateTrainingModule(program, { name: c.name });
+    const { js } = await generateTrainingModule(program, { name: c.name, ...(c.simd ? { simd: true } : {}) });
     const mod = await importModule<TrainingModule>(js, `${c.name}.train`);
     const trainer = new mod.Trainer({ weights: Object.fromEntries(initial) });
     const optimizer = c.optimizer();
@@ -254,6 +260,8 @@ export async function runTrainCase(c: TrainCase): Promise<TrainRun> {
       initial,
       prediction: { tfjs: tfjsPrediction, generated: trainer.predict(b.x, c.batch), interpreter: interpPrediction },
       evaluation: { tfjs: tfEval, generated: [evaluation.loss, ...(evaluation.accuracy === undefined ? [] : [evaluation.accuracy])] },
+      simdCalls: js.match(/simd\.kernels\.\w+\(/g)?.length ?? 0,
+      usesSimd: trainer.usesSimd === true,
     };
   } finally {
     model.dispose();

@@ -46,6 +46,9 @@
  */
 import { windowAxis } from '../../ops/conv.js';
 import type { Code, Local } from './encode.js';
+import { denseGradInputKernel, denseGradKernelKernel, type DenseGradInputRequest, type DenseGradKernelRequest } from './train-kernels.js';
+
+export type { DenseGradInputRequest, DenseGradKernelRequest } from './train-kernels.js';
 
 /** Fused activations the kernels apply in registers; anything else runs as a separate pass. */
 export type SimdEpilogue = 'relu' | 'relu6';
@@ -71,6 +74,11 @@ export interface DenseRequest extends Common {
   readonly units: number;
   /** Rows per example: the product of x's dimensions between the batch and the last (default 1). */
   readonly rowsPerExample?: number;
+  /**
+   * The kernel as it is, [inDim, units] row-major (Keras layout), instead of
+   * packed: for weights that change every call (training). Needs units % 4 == 0.
+   */
+  readonly rowMajor?: boolean;
 }
 
 /** conv2d NHWC, kernel [kh, kw, cin, filters], dilation 1, one group. */
@@ -93,12 +101,15 @@ export interface DepthwiseRequest extends Common {
   readonly padding?: 'valid' | 'same';
 }
 
+/** The kernels an inference module uses (weights packed once). */
 export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
+/** Every kernel: the inference ones and the dense gradients of training modules (train-kernels.ts). */
+export type AnySimdKernelRequest = SimdKernelRequest | DenseGradInputRequest | DenseGradKernelRequest;
 
 /** How one kernel reads memory: what the JS side must lay out for it. */
 export interface SimdKernelLayout {
   readonly name: string;
-  readonly request: SimdKernelRequest;
+  readonly request: AnySimdKernelRequest;
   /** x and y floats per example. */
   readonly inputFloats: number;
   readonly outputFloats: number;
@@ -125,7 +136,7 @@ export function packedFloats(k: number, units: number, panel: number): number {
   return k * (full * panel + roundUp4(units - full * panel));
 }
 
-function checkPositive(what: string, ...vs: number[]): void {
+export function checkPositive(what: string, ...vs: number[]): void {
   for (const v of vs) if (!Number.isInteger(v) || v < 1) throw new RangeError(`${what}: expected positive integers, got ${vs.join(', ')}`);
 }
 
@@ -133,7 +144,7 @@ function checkPositive(what: string, ...vs: number[]): void {
  * Default tiles: 8 accumulators (4 x 2 for dense, 2 x 4 for conv2d; 4 x 1 or
  * 2 x 3 when the columns are few), the measured optimum on V8 x64.
  */
-function tileFor(req: SimdKernelRequest, columns: number): { rows: number; vecs: number } {
+function tileFor(req: DenseRequest | Conv2dRequest | DepthwiseRequest, columns: number): { rows: number; vecs: number } {
   if (req.tile) {
     checkPositive('tile', req.tile.rows, req.tile.vecs);
     return req.tile;
@@ -142,7 +153,7 @@ function tileFor(req: SimdKernelRequest, columns: number): { rows: number; vecs:
   return { rows: vecs >= 3 ? 2 : 4, vecs };
 }
 
-export function simdKernel(req: SimdKernelRequest): SimdKernel {
+export function simdKernel(req: AnySimdKernelRequest): SimdKernel {
   switch (req.kind) {
     case 'dense':
       return denseKernel(req);
@@ -150,6 +161,10 @@ export function simdKernel(req: SimdKernelRequest): SimdKernel {
       return conv2dKernel(req);
     case 'depthwise_conv2d':
       return depthwiseKernel(req);
+    case 'dense_grad_input':
+      return denseGradInputKernel(req);
+    case 'dense_grad_kernel':
+      return denseGradKernelKernel(req);
   }
 }
 
@@ -159,13 +174,13 @@ export function simdKernel(req: SimdKernelRequest): SimdKernel {
 /** An i32 value: a constant or a local. */
 type I32 = number | Local;
 
-function push(c: Code, v: I32): void {
+export function push(c: Code, v: I32): void {
   if (typeof v === 'number') c.i32Const(v);
   else c.get(v);
 }
 
 /** dst = a + b (i32). */
-function add(c: Code, dst: Local, a: I32, b: I32): void {
+export function add(c: Code, dst: Local, a: I32, b: I32): void {
   if (typeof b === 'number' && b === 0) {
     push(c, a);
   } else {
@@ -177,7 +192,7 @@ function add(c: Code, dst: Local, a: I32, b: I32): void {
 }
 
 /** dst += by. */
-function bump(c: Code, dst: Local, by: I32): void {
+export function bump(c: Code, dst: Local, by: I32): void {
   if (by !== 0) add(c, dst, dst, by);
 }
 
@@ -186,7 +201,7 @@ function bump(c: Code, dst: Local, by: I32): void {
  * With `guard`, the loop is skipped when ptr == end on entry. `body` must
  * advance ptr so that it meets `end` exactly.
  */
-function loopUntil(c: Code, ptr: Local, end: I32, guard: boolean, body: () => void): void {
+export function loopUntil(c: Code, ptr: Local, end: I32, guard: boolean, body: () => void): void {
   const exit = c.block();
   if (guard) {
     c.get(ptr);
@@ -205,7 +220,7 @@ function loopUntil(c: Code, ptr: Local, end: I32, guard: boolean, body: () => vo
 }
 
 /** The f32x4 locals of a register tile and the emission of its steps. */
-class Tile {
+export class Tile {
   readonly acc: Local[][];
   readonly w: Local[];
   readonly x: Local;
@@ -313,7 +328,7 @@ function storeVector(c: Code, yp: I32, offset: number, lanes: number, value: () 
 }
 
 /** The five i32 parameters of every kernel. */
-function params(c: Code) {
+export function params(c: Code) {
   const [n, x, w, b, y] = c.params as [Local, Local, Local, Local, Local];
   return { n, x, w, b, y };
 }
@@ -340,13 +355,16 @@ function denseKernel(req: DenseRequest): SimdKernel {
   const P = tile.vecs * 4;
   const unroll = req.unroll ?? 1;
   const { full, rest, tailVecs, tailLanes } = panelsOf(U, P);
+  const rowMajor = req.rowMajor === true;
+  if (rowMajor && U % 4 !== 0) throw new RangeError(`dense: row-major weights need units that are a multiple of 4, got ${U}`);
   const layout: SimdKernelLayout = {
-    name: req.name ?? `dense_${K}x${U}${rpe > 1 ? `_r${rpe}` : ''}${tagOf(req)}`,
+    name: req.name ?? `dense_${K}x${U}${rpe > 1 ? `_r${rpe}` : ''}${tagOf(req)}${rowMajor ? '_rm' : ''}`,
     request: req,
     inputFloats: rpe * K,
     outputFloats: rpe * U,
-    pack: { k: K, units: U, panel: P },
-    weightFloats: packedFloats(K, U, P),
+    // Row-major is the packing with one panel as wide as the units (packPanels copies it as it is).
+    pack: { k: K, units: U, panel: rowMajor ? U : P },
+    weightFloats: rowMajor ? K * U : packedFloats(K, U, P),
     biasFloats: req.bias ? roundUp4(U) : 0,
     flopsPerExample: 2 * rpe * K * U,
   };
@@ -391,7 +409,7 @@ function denseKernel(req: DenseRequest): SimdKernel {
           t.init(c, biasAt, 0);
           c.get(xp).set(xk);
           c.get(wpan).set(kp);
-          t.reduce(c, xk, kp, kEnd, K, width * 4, K * 4, unroll);
+          t.reduce(c, xk, kp, kEnd, K, rowMajor ? U * 4 : width * 4, K * 4, unroll);
           t.store(c, yp, 0, U * 4, lastLanes, req.epilogue);
           bump(c, xp, R * K * 4);
           bump(c, yp, R * U * 4);
@@ -403,10 +421,10 @@ function denseKernel(req: DenseRequest): SimdKernel {
     c.get(b).set(bp);
     c.get(y).set(ycol);
     if (full > 0) {
-      add(c, wEnd, w, full * K * P * 4);
+      add(c, wEnd, w, full * (rowMajor ? P : K * P) * 4);
       loopUntil(c, wpan, wEnd, false, () => {
         panel(tile.vecs, P, 4, req.bias ? bp : undefined);
-        bump(c, wpan, K * P * 4);
+        bump(c, wpan, (rowMajor ? P : K * P) * 4);
         bump(c, bp, P * 4);
         bump(c, ycol, P * 4);
       });

@@ -27,9 +27,9 @@
  * undefined.
  */
 import { ModuleBuilder } from './encode.js';
-import { simdKernel, type SimdKernelLayout, type SimdKernelRequest } from './kernels.js';
+import { simdKernel, type AnySimdKernelRequest, type SimdKernelLayout } from './kernels.js';
 
-export type { SimdKernelLayout, SimdKernelRequest } from './kernels.js';
+export type { AnySimdKernelRequest, SimdKernelLayout, SimdKernelRequest } from './kernels.js';
 
 export interface SimdModule {
   /** The WebAssembly binary. */
@@ -40,7 +40,7 @@ export interface SimdModule {
 }
 
 /** One module exporting a kernel per request; requests with equal names must be equal kernels (deduplicated). */
-export function buildSimdModule(kernels: readonly SimdKernelRequest[]): SimdModule {
+export function buildSimdModule(kernels: readonly AnySimdKernelRequest[]): SimdModule {
   const builder = new ModuleBuilder().importMemory(1);
   const layouts: SimdKernelLayout[] = [];
   const seen = new Map<string, string>();

@@ -1,0 +1,162 @@
+/**
+ * `--simd` for training modules: which nodes of the step, evaluate and
+ * predict graphs run as WebAssembly SIMD kernels, and the Trainer code that
+ * keeps their operands in the WebAssembly memory.
+ *
+ * The SIMD nodes are the dense family, where a training step spends most of
+ * its time: the forward product (kernel unpacked: it changes every step),
+ * dx = dy · kernelᵀ and dk = xᵀ · dy (src/codegen/wasm/train-kernels.ts),
+ * with units a multiple of 4 and every operand in the memory (a scratch
+ * buffer or a parameter: a node reading the caller's x keeps its TypeScript
+ * kernel). With SIMD available, the Trainer allocates every parameter
+ * (weights, optimizer state) and every scratch buffer in the memory and
+ * works on Float32Array views of it, so the TypeScript kernels around the
+ * SIMD ones (batchnorm, activations, the optimizer) read and write the same
+ * floats without copies. Growing the memory for a larger batch detaches the
+ * views: `grow` allocates, then binds new views of the parameters (their
+ * values stay in place). Without SIMD everything runs in TypeScript, as in a
+ * module compiled without `--simd`.
+ */
+import type { Graph, Node } from '../ir/graph.js';
+import type { TensorType } from '../ir/types.js';
+import { perExample } from '../ops/emit.js';
+import type { BufferPlan } from './plan.js';
+import type { SimdHooks } from './simd.js';
+import { buildSimdModule, simdRequestFor, type SimdModule } from './wasm/index.js';
+import type { AnySimdKernelRequest } from './wasm/kernels.js';
+
+export interface TrainingSimd {
+  readonly module: SimdModule;
+  /** Per node of any of the graphs: its SIMD kernel call (pointers `q[slot]`, `pp[param]`, `st[staged]`). */
+  readonly calls: ReadonlyMap<Node, string>;
+  /** Graph inputs (by name) a SIMD kernel reads, copied into the memory per call, and their floats per example. */
+  readonly staged: readonly { readonly name: string; readonly floats: number }[];
+}
+
+/** Locals the forward methods declare for the SIMD calls. */
+export const trainingSimdLocals = ['simd', 'q', 'pp', 'st'];
+
+/**
+ * The SIMD kernels of the graphs (each with its buffer plan), named after
+ * their TypeScript kernels; undefined when no node has one. `paramIndex`:
+ * a parameter's position in the Trainer's parameter pointers.
+ */
+export function planTrainingSimd(
+  graphs: readonly { readonly graph: Graph; readonly plan: BufferPlan }[],
+  kernelName: (node: Node) => string,
+  paramIndex: ReadonlyMap<string, number>,
+): TrainingSimd | undefined {
+  const requests: AnySimdKernelRequest[] = [];
+  const calls = new Map<Node, string>();
+  const staged: { name: string; floats: number }[] = [];
+  for (const { graph, plan } of graphs) {
+    const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((v) => [v.name, v.type]));
+    for (const n of graph.nodes) types.set(n.result, n.type);
+    const pointer = (value: string): string | undefined => {
+      const at = plan.placement.get(value);
+      if (at?.kind === 'slot') return `q[${at.slot}]!`;
+      if (at?.kind === 'param' && paramIndex.has(at.name)) return `pp[${paramIndex.get(at.name)}]!`;
+      if (at?.kind !== 'input') return undefined;
+      // A graph input (the caller's array): staged, copied into the memory at the start of the call.
+      const input = graph.inputs[at.index]!;
+      let k = staged.findIndex((s) => s.name === input.name);
+      if (k < 0) k = staged.push({ name: input.name, floats: perExample(input.type) }) - 1;
+      return `st[${k}]!`;
+    };
+    for (const { node, kernel } of plan.steps) {
+      if (!kernel) continue;
+      const request = requestFor(node, node.operands.map((o) => types.get(o)!), kernelName(node));
+      const result = plan.placement.get(node.result);
+      if (!request || result?.kind !== 'slot' || node.operands.some((o) => plan.placement.get(o) === undefined)) continue;
+      const ptrs = node.operands.map(pointer);
+      if (ptrs.some((p) => p === undefined)) continue;
+      requests.push(request);
+      const [a, b, bias] = ptrs as string[];
+      calls.set(node, `simd.kernels.${request.name}(n, ${a}, ${b}, ${bias ?? 0}, q[${result.slot}]!);`);
+    }
+  }
+  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, staged };
+}
+
+/** The request for a dense-family node with whole f32x4 vectors of units, or undefined. */
+function requestFor(node: Node, operands: readonly TensorType[], name: string): (AnySimdKernelRequest & { name: string }) | undefined {
+  if (operands.some((t) => t.dtype !== 'f32' || t.shape.slice(1).some((d) => typeof d !== 'number'))) return undefined;
+  const rowsOf = (t: TensorType) => (t.shape.slice(1, -1) as number[]).reduce((p, d) => p * d, 1);
+  const rpe = (t: TensorType) => (rowsOf(t) > 1 ? { rowsPerExample: rowsOf(t) } : {});
+  if (node.op === 'dense') {
+    const selection = simdRequestFor('dense', { operands, result: node.type, attrs: node.attrs });
+    if (!selection || selection.remaining || selection.request.kind !== 'dense' || selection.request.units % 4 !== 0) return undefined;
+    return { ...selection.request, rowMajor: true, name };
+  }
+  const [first, second] = operands;
+  if (!first || !second || first.shape[0] !== 'N') return undefined;
+  if (node.op === 'dense_grad_input' && second.shape.length === 2) {
+    const [inDim, units] = second.shape as [number, number];
+    return units % 4 === 0 ? { kind: 'dense_grad_input', inDim, units, ...rpe(first), name } : undefined;
+  }
+  if (node.op === 'dense_grad_kernel' && second.shape[0] === 'N') {
+    const inDim = first.shape.at(-1) as number;
+    const units = second.shape.at(-1) as number;
+    return units % 4 === 0 ? { kind: 'dense_grad_kernel', inDim, units, ...rpe(first), name } : undefined;
+  }
+  return undefined;
+}
+
+/** The hooks of one forward method (its graph's SIMD calls; nothing when it has none). */
+export function trainingSimdHooks(simd: TrainingSimd, graph: Graph): SimdHooks {
+  const calls = graph.nodes.map((n) => simd.calls.get(n)).filter((c) => c !== undefined);
+  return {
+    start: (inputIds) => {
+      if (calls.length === 0) return [];
+      const copies = graph.inputs.flatMap((input, i) => {
+        const k = simd.staged.findIndex((s) => s.name === input.name);
+        return k < 0 || !calls.some((c) => c.includes(`st[${k}]`)) ? [] : [`if (simd !== undefined) this.staged[${k}]!.set(${inputIds[i]}.subarray(0, n * ${simd.staged[k]!.floats}));`];
+      });
+      return [
+        'const simd = this.simd;',
+        'const q = this.ptrs;',
+        ...(calls.some((c) => c.includes('pp[')) ? ['const pp = this.pp;'] : []),
+        ...(copies.length > 0 ? ['const st = this.stagedPtrs;', ...copies] : []),
+      ];
+    },
+    call: (node) => simd.calls.get(node),
+  };
+}
+
+/** Trainer constructor statements after `this.p` holds the initial values: move the parameters into the memory. */
+export function trainingSimdConstructor(props: readonly { readonly prop: string; readonly floats: number }[]): string[] {
+  return [
+    '// WebAssembly SIMD kernels when this engine has them: then the parameters and the scratch buffers live in their memory.',
+    'const simd = SimdRuntime.create();',
+    'this.simd = simd;',
+    'if (simd !== undefined) {',
+    '  const initial = this.p;',
+    `  this.pp = [${props.map((p) => p.floats).join(', ')}].map((floats) => simd.alloc(floats));`,
+    '  this.p = this.bindParams(simd);',
+    ...props.map((p) => `  this.p.${p.prop}.set(initial.${p.prop});`),
+    '}',
+  ];
+}
+
+/** bindParams: views of every parameter in the memory (again after it grows). */
+export function trainingSimdBindParams(props: readonly { readonly prop: string; readonly floats: number }[]): string[] {
+  return [`return { ${props.map((p, k) => `${p.prop}: simd.view(this.pp[${k}]!, ${p.floats})`).join(', ')} };`];
+}
+
+/** grow: scratch buffers (and staged inputs) in the memory when SIMD runs, then fresh parameter views. */
+export function trainingSimdGrow(simd: TrainingSimd): string[] {
+  return [
+    'const simd = this.simd;',
+    'const floats = (size: number, k: number) => (k < PER_EXAMPLE_SLOTS ? size * batchSize : size);',
+    'if (simd === undefined) {',
+    '  this.scratch = SCRATCH.map((size, k) => new Float32Array(floats(size, k)));',
+    '} else {',
+    '  // Allocate first, then take the views: growing the memory detaches views taken before.',
+    '  this.ptrs = SCRATCH.map((size, k) => simd.alloc(floats(size, k)));',
+    ...(simd.staged.length > 0 ? [`  this.stagedPtrs = [${simd.staged.map((s) => `simd.alloc(${s.floats} * batchSize)`).join(', ')}];`] : []),
+    '  this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, floats(size, k)));',
+    ...(simd.staged.length > 0 ? [`  this.staged = [${simd.staged.map((s, k) => `simd.view(this.stagedPtrs[${k}]!, ${s.floats} * batchSize)`).join(', ')}];`] : []),
+    '  this.p = this.bindParams(simd);',
+    '}',
+  ];
+}
