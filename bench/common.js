@@ -15,6 +15,7 @@
  * @property {string} [simdModulePath] the same with the generator's `simd: true` (when the library has it)
  * @property {string} [onnxPath]     modelc's ONNX export of the -O graph
  * @property {string} [trainModulePath] the generated training module (.mjs)
+ * @property {string} [simdTrainModulePath] the same with `simd: true` (the plain one when no layer takes a SIMD kernel)
  *
  * @typedef {object} Job             One benchmark case as a worker sees it.
  * @property {'infer' | 'train' | 'compile'} kind

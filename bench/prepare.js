@@ -127,6 +127,11 @@ export async function prepareModel(specPath, needs, dir, log) {
     const program = training.buildTrainingProgram(graph, compiled.spec.training);
     const mod = await codegen.generateTrainingModule(program, { name, source: specPath });
     writeFileSync((model.trainModulePath = `${base}.train.mjs`), mod.js);
+    if (simdDeclared()) {
+      const simdMod = await codegen.generateTrainingModule(program, { name, source: specPath, simd: true });
+      if (simdMod.js === mod.js) model.simdTrainModulePath = model.trainModulePath;
+      else writeFileSync((model.simdTrainModulePath = `${base}.simd.train.mjs`), simdMod.js);
+    }
     checkModel = model;
     if (spec.layers.some((/** @type {any} */ l) => l.type === 'dropout')) {
       const twinSpec = withoutDropout(spec);

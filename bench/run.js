@@ -119,14 +119,14 @@ const ALL_CASES = [
       weight: 1,
     }),
   ),
-  { id: 'train/seed_mlp/b16', kind: 'train', work: 'seed_mlp training step', model: 'seed_mlp', batch: 16, runtimes: ['modelc', 'tfjs-cpu', 'tfjs-wasm'], weight: 1 },
+  { id: 'train/seed_mlp/b16', kind: 'train', work: 'seed_mlp training step', model: 'seed_mlp', batch: 16, runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm'], weight: 1 },
   {
     id: 'train/mnist_cnn/b32',
     kind: 'train',
     work: 'mnist_cnn training step',
     model: 'mnist_cnn',
     batch: 32,
-    runtimes: ['modelc', 'tfjs-cpu', 'tfjs-wasm'],
+    runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm'],
     weight: 1,
     deferred: 'tfjs-cpu',
   },
@@ -298,7 +298,8 @@ async function main() {
 
   // The simd variant, when the generator built one.
   const simdStates = [...artifacts.values()].filter((a) => a.model.modulePath).map((a) => a.simd);
-  const simdBuilt = simdStates.includes('built');
+  const simdTraining = [...artifacts.values()].some((a) => a.model.simdTrainModulePath && a.model.simdTrainModulePath !== a.model.trainModulePath);
+  const simdBuilt = simdStates.includes('built') || simdTraining;
   const simdText = simdStates.includes('no-op') ? 'not built yet (the simd option changes nothing)' : 'not built yet';
   if (simdBuilt) inits.push(startWorker('modelc-simd'));
   else status.set('modelc-simd', { available: false, reason: simdText });

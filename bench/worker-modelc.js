@@ -59,9 +59,11 @@ serve({
       const m = await newModel((await load(path)).Model);
       step = () => m.predict(x, batch);
     } else if (j.kind === 'train') {
-      if (!model.trainModulePath || !j.checkModel?.trainModulePath) throw new Error('no training module');
-      checkModule = await load(j.checkModel.trainModulePath);
-      const { Trainer } = await load(model.trainModulePath);
+      const trainPath = simd ? model.simdTrainModulePath : model.trainModulePath;
+      const checkPath = simd ? j.checkModel?.simdTrainModulePath : j.checkModel?.trainModulePath;
+      if (!trainPath || !checkPath) throw new Error(simd ? 'no simd training module' : 'no training module');
+      checkModule = await load(checkPath);
+      const { Trainer } = await load(trainPath);
       const trainer = new Trainer({ seed: 1 });
       step = () => trainer.trainOnBatch(x, y, batch);
     } else {
