@@ -1,6 +1,7 @@
-// Both sides of the conv cost rule (src/ops/conv-gemm-emit.ts `convPath`):
+// Every side of the conv cost rule (src/ops/conv-gemm-emit.ts `convPath`):
 // each shape's conv2d forward, input gradient and kernel gradient through
-// im2col + GEMM and through the direct loops, timed side by side (medians,
+// im2col + GEMM and through the direct loops (and the forward through
+// Winograd F(2x2, 3x3) where it applies), timed side by side (medians,
 // interleaved), with the path the rule picks.
 //
 //   npm run build && node bench/micro/conv-paths.js [filter...]
@@ -14,6 +15,7 @@ const { forwardGeometry } = await load('ops/conv.js');
 const { conv2dKernel } = await load('ops/conv-emit.js');
 const { convGradInputKernel, convGradKernelKernel, gradInputPath, gradKernelPath } = await load('ops/conv-grad-emit.js');
 const { convPath } = await load('ops/conv-gemm-emit.js');
+const { winogradApplies } = await load('ops/conv-winograd-emit.js');
 const { getOp } = await load('ops/registry.js');
 
 /** A KernelCode as a callable kernel(n, ...operands, y). */
@@ -24,6 +26,15 @@ const shapes = [
   ['mnist conv1 28x28x1 k3 f32', 32, [28, 28, 1], [3, 3, 1, 32], [1, 1], 'valid', [1, 1], 1],
   ['mnist conv2 26x26x32 k3 f64', 8, [26, 26, 32], [3, 3, 32, 64], [1, 1], 'valid', [1, 1], 1],
   ['res 32x32x16 k3 same', 8, [32, 32, 16], [3, 3, 16, 16], [1, 1], 'same', [1, 1], 1],
+  ['14x14x64 k3 f64 same', 8, [14, 14, 64], [3, 3, 64, 64], [1, 1], 'same', [1, 1], 1],
+  ['16x16x8 k3 f8 same', 16, [16, 16, 8], [3, 3, 8, 8], [1, 1], 'same', [1, 1], 1],
+  ['32x32x3 k3 f16 same', 8, [32, 32, 3], [3, 3, 3, 16], [1, 1], 'same', [1, 1], 1],
+  ['15x15x16 k3 f16 valid (odd tiles)', 16, [15, 15, 16], [3, 3, 16, 16], [1, 1], 'valid', [1, 1], 1],
+  ['16x16x4 k3 f16 same', 16, [16, 16, 4], [3, 3, 4, 16], [1, 1], 'same', [1, 1], 1],
+  ['16x16x16 k3 f4 same', 16, [16, 16, 16], [3, 3, 16, 4], [1, 1], 'same', [1, 1], 1],
+  ['28x28x2 k3 f32 (2 channels)', 32, [28, 28, 2], [3, 3, 2, 32], [1, 1], 'valid', [1, 1], 1],
+  ['5x5x32 k3 f32 (3x3 output)', 64, [5, 5, 32], [3, 3, 32, 32], [1, 1], 'valid', [1, 1], 1],
+  ['3x3x32 k3 f32 (1x1 output)', 64, [3, 3, 32], [3, 3, 32, 32], [1, 1], 'valid', [1, 1], 1],
   ['1x1 16x16x16 f16', 16, [16, 16, 16], [1, 1, 16, 16], [1, 1], 'valid', [1, 1], 1],
   ['1x1 16x16x4 f4 (depth 4)', 16, [16, 16, 4], [1, 1, 4, 4], [1, 1], 'valid', [1, 1], 1],
   ['1x1 16x16x8 f8 (depth 8)', 16, [16, 16, 8], [1, 1, 8, 8], [1, 1], 'valid', [1, 1], 1],
@@ -52,12 +63,13 @@ for (const [name, batch, input, kernel, strides, padding, dilation, groups] of s
   const dy = randomArray(batch * out.reduce((p, d) => p * d, 1), 3);
   const sizes = { forward: batch * out.reduce((p, d) => p * d, 1), grad_input: x.length, grad_kernel: k.length };
   const kinds = [
-    ['forward', (path) => conv2dKernel(xt, kt, false, result, groups, geometry, undefined, path), [x, k], convPath({ depth: kernel[0] * kernel[1] * kernel[2], cols: kernel[3] / groups })],
+    ['forward', (path) => conv2dKernel(xt, kt, false, result, groups, geometry, undefined, path), [x, k], convPath({ kind: 'forward', depth: kernel[0] * kernel[1] * kernel[2], cols: kernel[3] / groups, winogradOutput: winogradApplies(s) ? out.slice(0, 2) : undefined })],
     ['grad_input', (path) => convGradInputKernel('conv2d_grad_input', s, path), [dy, k], gradInputPath(s)],
     ['grad_kernel', (path) => convGradKernelKernel('conv2d_grad_kernel', s, path), [x, dy], gradKernelPath(s)],
   ];
   for (const [kind, make, operands, rule] of kinds) {
     const paths = kind === 'grad_input' && strides.some((v) => v !== 1) ? ['direct'] : ['gemm', 'direct'];
+    if (kind === 'forward' && winogradApplies(s)) paths.push('winograd');
     const fns = paths.map((p) => {
       const f = compile(make(p));
       const y = new Float32Array(sizes[kind]);
@@ -65,7 +77,7 @@ for (const [name, batch, input, kernel, strides, padding, dilation, groups] of s
     });
     const t = timeAll(fns, { reps: 7, minTime: 0.1 });
     const cells = paths.map((p, i) => `${p} ${fmt(t[i]).padStart(10)}`).join('  ');
-    const ratio = t.length > 1 ? `  direct/gemm ${(t[1] / t[0]).toFixed(2)}` : '';
+    const ratio = paths.slice(1).map((p, i) => `  ${p}/gemm ${(t[i + 1] / t[0]).toFixed(2)}`).join('');
     console.log(`${`${name} ${kind}`.padEnd(46)} ${cells}${ratio}  rule: ${rule}`);
   }
 }

@@ -11,11 +11,14 @@
  * in both the kernel (Keras layouts) and the output (NHWC).
  *
  * conv2d takes im2col + GEMM instead (`conv-gemm-emit.ts`) where the cost
- * rule `convPath` says the shape pays for the packing.
+ * rule `convPath` says the shape pays for the packing, and Winograd
+ * F(2x2, 3x3) (`conv-winograd-emit.ts`) for 3x3 windows at stride 1 with
+ * enough channels.
  */
 import type { TensorType } from '../ir/types.js';
 import { epilogueCode, type Epilogue, type EpilogueCode } from './activation.js';
-import { conv2dGemmBody, convPath } from './conv-gemm-emit.js';
+import { conv2dGemmBody, convPath, type ConvPath } from './conv-gemm-emit.js';
+import { conv2dWinogradBody, winogradApplies } from './conv-winograd-emit.js';
 import { kernel, shapeTag, type KernelCode } from './emit.js';
 import { BLOCK_COLS, BLOCK_ROWS } from './gemm.js';
 
@@ -53,8 +56,8 @@ function finish(ep: EpilogueCode, len: number): string {
 }
 
 /**
- * conv2d: im2col + GEMM or the direct loops, as `path` says (default: the
- * cost rule `convPath`).
+ * conv2d: im2col + GEMM, Winograd F(2x2, 3x3) or the direct loops, as `path`
+ * says (default: the cost rule `convPath`; Winograd only where it applies).
  */
 export function conv2dKernel(
   x: TensorType,
@@ -64,7 +67,7 @@ export function conv2dKernel(
   groups: number,
   g: WindowGeometry,
   epilogue: Epilogue | undefined,
-  path: 'gemm' | 'direct' = convPath({ kind: 'forward', depth: (k.shape[0] as number) * (k.shape[1] as number) * (k.shape[2] as number), cols: (k.shape[3] as number) / groups }),
+  path?: ConvPath,
 ): KernelCode {
   const [, h, w, c] = dims(x);
   const [kh, kw, cg, filters] = k.shape as Dims4;
@@ -73,8 +76,14 @@ export function conv2dKernel(
   const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
   const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}`;
   const params = bias ? ['x', 'k', 'b'] : ['x', 'k'];
-  if (path === 'gemm') {
-    const sizes = { input: [h, w, c], output: [oh, ow, filters], kernel: [kh, kw, cg, filters], groups, window: g } as const;
+  const sizes = { input: [h, w, c], output: [oh, ow, filters], kernel: [kh, kw, cg, filters], groups, window: g } as const;
+  const winogradOutput = winogradApplies(sizes) ? ([oh, ow] as const) : undefined;
+  const how = path ?? convPath({ kind: 'forward', depth: kh * kw * cg, cols: filters / groups, winogradOutput });
+  if (how === 'winograd') {
+    const { body, helpers } = conv2dWinogradBody(sizes, bias, epilogue);
+    return kernel(`conv2d_${tag}`, params, `${what}, Winograd F(2x2, 3x3): 16 GEMMs per chunk of 2x2 output tiles${ep.tag ? `, ${ep.tag}` : ''}`, body, helpers);
+  }
+  if (how === 'gemm') {
     const { body, helpers } = conv2dGemmBody(sizes, bias, epilogue);
     return kernel(`conv2d_${tag}`, params, `${what}, im2col + GEMM in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks${ep.tag ? `, ${ep.tag}` : ''}`, body, helpers);
   }
@@ -96,8 +105,8 @@ export function conv2dKernel(
   }
 }
 ${ep.rows(`n * ${oh * ow}`, filters)}`;
-  const how = groups === 1 ? ', 4 filters per register block' : '';
-  return kernel(`conv2d_${tag}`, params, `${what}${how}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+  const blocks = groups === 1 ? ', 4 filters per register block' : '';
+  return kernel(`conv2d_${tag}`, params, `${what}${blocks}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
 }
 
 /**

@@ -22,6 +22,7 @@ import { epilogueCode } from './activation.js';
 import { kernel, times, type KernelCode } from './emit.js';
 import { BLOCK_ROWS, gemmCode, mul, packPanelsCode, plus, scratch32Helper, scratch64Helper } from './gemm.js';
 import type { WindowGeometry } from './conv-emit.js';
+import { winogradPays } from './conv-winograd-emit.js';
 
 /** Floats of one im2col panel (a chunk of rows): 128 KiB, within L2 next to the kernel. */
 export const PANEL_FLOATS = 32768;
@@ -31,12 +32,28 @@ export function chunkRows(depth: number): number {
   return Math.max(4 * BLOCK_ROWS, Math.floor(PANEL_FLOATS / depth / BLOCK_ROWS) * BLOCK_ROWS);
 }
 
+/** The paths of a conv template: im2col + GEMM, the direct loops, Winograd F(2x2, 3x3) (forward only). */
+export type ConvPath = 'gemm' | 'direct' | 'winograd';
+
+/** What the cost rule looks at: the sum length (kh*kw*cg) and the GEMM's columns. */
+export interface ConvCostShape {
+  readonly kind: 'forward' | 'grad_input' | 'grad_kernel';
+  readonly depth: number;
+  readonly cols: number;
+  readonly strided?: boolean;
+  /**
+   * Forward only, where Winograd F(2x2, 3x3) computes the conv (3x3 window, stride 1, dilation 1,
+   * one group, `winogradApplies`): the output's rows and columns.
+   */
+  readonly winogradOutput?: readonly [number, number];
+}
+
 /**
- * The cost rule between the direct loops and im2col + GEMM, per shape at
- * compile time. Per output cell the GEMM packs `depth` floats (about 0.9 ns
- * each), then runs its multiply-adds in 3x4 register blocks, about 1.5x
- * faster than the direct loops' blocks of 4 filters and 2-3x faster than
- * their leftover filters, done one at a time. So:
+ * The cost rule between the direct loops, im2col + GEMM and (forward only)
+ * Winograd F(2x2, 3x3), per shape at compile time. Per output cell the GEMM
+ * packs `depth` floats (about 0.9 ns each), then runs its multiply-adds in
+ * 3x4 register blocks, about 1.5x faster than the direct loops' blocks of 4
+ * filters and 2-3x faster than their leftover filters, done one at a time. So:
  *   - forward and kernel gradient (columns = filters per group): the GEMM,
  *     except for sums of fewer than 8 terms (kh*kw*cg: packing costs what it
  *     saves), exactly 4 columns (one full direct block, 12% faster than the
@@ -44,13 +61,28 @@ export function chunkRows(depth: number): number {
  *   - input gradient (columns = input channels per group): the GEMM from 4
  *     columns at stride 1 (the direct gather does 2 loads per multiply-add and
  *     tests every tap: the GEMM is 1.5-2.4x faster); with strides most taps of
- *     the gather find no output cell, which a panel would hold as zeros.
- * Measured by bench/micro/conv-paths.js, both paths of each shape side by
- * side: the mnist_cnn convolutions ran 1.4-2.3x faster as GEMMs; 2, 3 and 6
- * filters 1.1-1.6x, 4 filters 0.9x, 1 filter 0.8x.
+ *     the gather find no output cell, which a panel would hold as zeros;
+ *   - forward with a 3x3 window at stride 1, dilation 1, one group
+ *     (`winogradOutput` set): Winograd F(2x2, 3x3) (`conv-winograd-emit.ts`),
+ *     16 multiply-adds per 2x2 tile and channel pair instead of 36, from 2
+ *     input channels and where partial tiles waste little (`winogradPays`).
+ * Measured by bench/micro/conv-paths.js, every path of each shape side by
+ * side: the mnist_cnn convolutions ran 1.4-2.3x faster as GEMMs than direct;
+ * 2, 3 and 6 filters 1.1-1.6x, 4 filters 0.9x, 1 filter 0.8x. Winograd ran
+ * 1.7-2.9x faster than the GEMM on the 3x3 shapes there, 3 to 64 channels and
+ * 1 to 64 filters (mnist conv2, 26x26x32 -> 64: 12.3 against 26.1 ms at batch
+ * 8; 14x14x64 -> 64 same: 8.2 against 17.5 ms), 1.9-2.1x faster than the
+ * direct loops where those beat the GEMM (1 and 4 filters), and 1.2-1.3x
+ * faster where its transforms or partial tiles weigh more (2 channels -> 32
+ * filters, a 3x3 output). Not from 1 channel (each ξ's product is then an
+ * outer product, bound by its stores: mnist conv1, 28x28x1 -> 32, ties at
+ * 0.99x) nor for a 1x1 output (one tile of 16 products for 9: 1.9x slower).
  */
-export function convPath(s: { readonly kind: 'forward' | 'grad_input' | 'grad_kernel'; readonly depth: number; readonly cols: number; readonly strided?: boolean }): 'gemm' | 'direct' {
+export function convPath(s: ConvCostShape & { readonly kind: 'grad_input' | 'grad_kernel' }): 'gemm' | 'direct';
+export function convPath(s: ConvCostShape): ConvPath;
+export function convPath(s: ConvCostShape): ConvPath {
   if (s.kind === 'grad_input') return s.cols >= 4 && !s.strided ? 'gemm' : 'direct';
+  if (s.kind === 'forward' && s.winogradOutput !== undefined && winogradPays(s.depth / 9, s.winogradOutput)) return 'winograd';
   return s.depth >= 8 && s.cols !== 1 && s.cols !== 4 ? 'gemm' : 'direct';
 }
 

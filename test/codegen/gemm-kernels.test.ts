@@ -155,10 +155,13 @@ describe('the cost rule', () => {
   it('the emitted kernel says which path it took', () => {
     const xt = tensor(['N', 8, 8, 4]);
     const a = { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], groups: 1 };
-    const wide = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 3, 4, 8])], result: tensor(['N', 6, 6, 8]), attrs: a as never });
-    const narrow = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 3, 4, 4])], result: tensor(['N', 6, 6, 4]), attrs: a as never });
+    // A 3x2 kernel: 3x3 ones take Winograd (test/codegen/winograd.test.ts).
+    const wide = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 2, 4, 8])], result: tensor(['N', 6, 7, 8]), attrs: a as never });
+    const narrow = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 2, 4, 4])], result: tensor(['N', 6, 7, 4]), attrs: a as never });
+    const square = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 3, 4, 8])], result: tensor(['N', 6, 6, 8]), attrs: a as never });
     expect(wide.kind === 'kernel' && wide.summary).toMatch(/im2col \+ GEMM/);
     expect(narrow.kind === 'kernel' && narrow.summary).not.toMatch(/im2col/);
+    expect(square.kind === 'kernel' && square.summary).toMatch(/Winograd/);
   });
 });
 
