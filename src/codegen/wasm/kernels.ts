@@ -219,6 +219,17 @@ export function loopUntil(c: Code, ptr: Local, end: I32, guard: boolean, body: (
   c.end();
 }
 
+/** One register tile per shape, made on first use (its locals are declared once per function). */
+export function tileCache<T>(make: (rows: number, cols: number) => T): (rows: number, cols: number) => T {
+  const tiles = new Map<string, T>();
+  return (rows, cols) => {
+    const key = `${rows}x${cols}`;
+    let t = tiles.get(key);
+    if (t === undefined) tiles.set(key, (t = make(rows, cols)));
+    return t;
+  };
+}
+
 /** The f32x4 locals of a register tile and the emission of its steps. */
 export class Tile {
   readonly acc: Local[][];
@@ -383,13 +394,7 @@ function denseKernel(req: DenseRequest): SimdKernel {
     const kp = c.local('i32');
     const kEnd = c.local('i32');
     const wEnd = c.local('i32');
-    const tiles = new Map<string, Tile>();
-    const tileOf = (r: number, v: number) => {
-      const key = `${r}x${v}`;
-      let t = tiles.get(key);
-      if (!t) tiles.set(key, (t = new Tile(c, r, v)));
-      return t;
-    };
+    const tileOf = tileCache((r, v) => new Tile(c, r, v));
 
     // rows = n * rowsPerExample; the row blocks end at xMainEnd, the single rows at xEnd.
     c.get(n);
@@ -611,13 +616,7 @@ function conv2dKernel(req: Conv2dRequest): SimdKernel {
     const xc = c.local('i32');
     const wc = c.local('i32');
     const kEnd = c.local('i32');
-    const tiles = new Map<string, Tile>();
-    const tileOf = (r: number, v: number) => {
-      const key = `${r}x${v}`;
-      let t = tiles.get(key);
-      if (!t) tiles.set(key, (t = new Tile(c, r, v)));
-      return t;
-    };
+    const tileOf = tileCache((r, v) => new Tile(c, r, v));
     /** Bytes of one kernel row (kw * cin packed rows) of a panel `width` floats wide. */
     const kernelRow = (width: number) => g.kw * g.c * width * 4;
     const wRow = kernelRow(P);

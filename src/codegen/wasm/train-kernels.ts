@@ -22,7 +22,7 @@
  * grad-input dot product: by lane, then the lanes in order 0-3).
  */
 import type { Code, Local } from './encode.js';
-import { add, bump, checkPositive, loopUntil, params, Tile, type SimdKernel, type SimdKernelLayout } from './kernels.js';
+import { add, bump, checkPositive, loopUntil, params, Tile, tileCache, type SimdKernel, type SimdKernelLayout } from './kernels.js';
 
 /** dx[rows, inDim] = dy[rows, units] · kernel[inDim, units]ᵀ (units % 4 == 0). */
 export interface DenseGradInputRequest {
@@ -87,13 +87,7 @@ export function denseGradInputKernel(req: DenseGradInputRequest): SimdKernel {
     const ap = c.local('i32');
     const bp = c.local('i32');
     const apEnd = c.local('i32');
-    const tiles = new Map<string, DotTile>();
-    const tileOf = (r: number, k: number) => {
-      const key = `${r}x${k}`;
-      let t = tiles.get(key);
-      if (!t) tiles.set(key, (t = new DotTile(c, r, k)));
-      return t;
-    };
+    const tileOf = tileCache((r, k) => new DotTile(c, r, k));
     rowsOf(c, n, rpe, rows);
     // Row blocks of 4 end at dyMainEnd, single rows at dyEnd; kernel rows in pairs end at wMainEnd.
     c.get(rows).get(rows).i32Const(4).i32('rem_u').i32('sub').i32Const(U * 4).i32('mul').get(dy).i32('add').set(dyMainEnd);
@@ -152,13 +146,7 @@ export function denseGradKernelKernel(req: DenseGradKernelRequest): SimdKernel {
     const xp = c.local('i32');
     const dp = c.local('i32');
     const end = c.local('i32');
-    const tiles = new Map<string, Tile>();
-    const tileOf = (r: number, v: number) => {
-      const key = `${r}x${v}`;
-      let t = tiles.get(key);
-      if (!t) tiles.set(key, (t = new Tile(c, r, v)));
-      return t;
-    };
+    const tileOf = tileCache((r, v) => new Tile(c, r, v));
     rowsOf(c, n, rpe, rows);
     c.get(rows).i32Const(K * 4).i32('mul').set(span);
     add(c, xMainEnd, x, Math.floor(K / 4) * 16);
