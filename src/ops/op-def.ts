@@ -21,6 +21,7 @@ import type { InitSpec, Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Attrs, TensorType } from '../ir/types.js';
 import type { Emitted, EmitRequest } from './emit.js';
+import type { OnnxBuilder } from './onnx-def.js';
 
 export type Trait =
   /** no side effects, result depends only on operands and attributes */
@@ -75,7 +76,77 @@ export interface OpDef<P extends TProperties = TProperties> {
    * with `t`; returns the value that stands for the node's result.
    */
   training?(t: TrainingBuilder, node: OpNode<Static<TObject<P>>>): string;
+  /**
+   * ONNX export: the rule that emits the node's ONNX nodes (see `onnx-def.ts`),
+   * or why the op has no ONNX form (`{ notExportable: 'a gradient op: training only' }`).
+   */
+  readonly onnx?: OnnxRule<Static<TObject<P>>> | NotExportable;
+  /**
+   * Folding facts, for ops whose result is linear in a kernel (operand 1) and
+   * an optional bias (operand 2): batchnorm folds into them (`fold-bn`).
+   */
+  readonly linear?: LinearFacts<Static<TObject<P>>>;
+  /**
+   * The fused activations (`epilogue` attribute) the op applies to its result
+   * and that `fuse-activation` moves into it: every activation that can be an
+   * epilogue, or only the named ones.
+   */
+  readonly epilogue?: { readonly fuses: 'all' | readonly string[] };
+  /**
+   * Whether a node computes the identity at inference (its result is its
+   * first operand's data under the same type): `remove-identity` removes such
+   * nodes, and `remove-dropout` those of `training-dependent` ops.
+   */
+  identity?(node: OpNode<Static<TObject<P>>>, operands: readonly TensorType[]): boolean;
+  /**
+   * A few attribute sets with operand types that the conformance suite
+   * (`test/ops/conformance.test.ts`) runs every check on; the first one is the
+   * doc example.
+   */
+  readonly examples?: readonly OpExample<Static<TObject<P>>>[];
 }
+
+/** An op applied to operands of these types with these attributes, for tests and docs. */
+export interface OpExample<A> {
+  readonly attrs: A;
+  readonly operands: readonly TensorType[];
+  /** What the example exercises (`'same padding, stride 2'`). */
+  readonly note?: string;
+}
+
+/** The ONNX export rule of an op: emits the nodes computing `node` (through `b.produce`). */
+export type OnnxRule<A> = {
+  rule(b: OnnxBuilder, node: OpNode<A>): void;
+}['rule'];
+
+/** An op with no ONNX form, and why (a training-only op, ...). */
+export interface NotExportable {
+  readonly notExportable: string;
+}
+
+/** For each kernel element (row-major), the input and the output channel it connects. */
+export interface KernelLayout {
+  readonly outChannels: number;
+  readonly inChannels: number;
+  channels(i: number): { in: number; out: number };
+}
+
+/** What `fold-bn` needs to know about an op that is linear in its weights. */
+export interface LinearFacts<A> {
+  /** The channel layout of the kernel (operand 1), from its shape (Keras layouts). */
+  layout(kernelShape: readonly number[], attrs: A): KernelLayout;
+  /**
+   * Whether a batchnorm right before the op folds into it exactly:
+   * `exact`; `zero-shift` when only a zero shift folds (the op reads padding
+   * that would not receive the shift; `reason` says so); or `never`.
+   */
+  foldBefore(operands: readonly TensorType[], attrs: A): FoldBefore;
+}
+
+export type FoldBefore =
+  | { readonly kind: 'exact' }
+  | { readonly kind: 'zero-shift'; readonly reason: string }
+  | { readonly kind: 'never'; readonly reason: string };
 
 /** A node seen by its op's rules: attributes typed by the op. */
 export interface OpNode<A> extends Omit<Node, 'attrs'> {
