@@ -29,7 +29,7 @@ import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from
 import { conv2dKernel, conv2dTransposeKernel, depthwiseKernel, type WindowGeometry } from './conv-emit.js';
 import { initializer } from './init.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
-import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError } from './op-def.js';
+import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type FoldBefore, type KernelLayout } from './op-def.js';
 
 /** An int or an [h, w] pair, as Keras accepts for kernel_size, strides, ... */
 export function intPair(defaultValue?: number, minimum = 1) {
@@ -260,6 +260,64 @@ function transposeGeometry(x: TensorType, k: TensorType, y: TensorType, a: ConvA
   return { strides: a.strides, dilation_rate: a.dilation_rate, before, valid: pad === 'valid' };
 }
 
+/**
+ * Folding batchnorm forward into a conv (`linear(bn(x))`) moves bn's shift
+ * into the bias, which is exact only where every output sees a whole window of
+ * real input cells: with `same` padding that the windows reach, the padded
+ * zeros would not receive the shift (TF 'same': total = (out-1)*s + k_eff - in).
+ */
+function windowFoldBefore(operands: readonly TensorType[], a: { padding: string; strides: number[]; dilation_rate: number[] }): FoldBefore {
+  if (a.padding !== 'same') return { kind: 'exact' };
+  const [x, k] = operands as [TensorType, TensorType];
+  const reaches = [0, 1].some((i) => {
+    const input = dim(x, i + 1);
+    const out = Math.ceil(input / a.strides[i]!);
+    return (out - 1) * a.strides[i]! + ((k.shape[i] as number) - 1) * a.dilation_rate[i]! + 1 - input > 0;
+  });
+  return reaches ? { kind: 'zero-shift', reason: "has 'same' padding, which would not receive the batchnorm shift" } : { kind: 'exact' };
+}
+
+/** conv2d kernel [kh, kw, in/groups, filters]: element i feeds filter i mod F from channel (group of the filter)*perGroup + (i div F) mod perGroup. */
+function conv2dLayout(kernelShape: readonly number[], groups: number): KernelLayout {
+  const [, , perGroup, filters] = kernelShape as [number, number, number, number];
+  const outPerGroup = filters / groups;
+  return {
+    inChannels: perGroup * groups,
+    outChannels: filters,
+    channels: (i) => {
+      const out = i % filters;
+      return { in: Math.floor(out / outPerGroup) * perGroup + (Math.floor(i / filters) % perGroup), out };
+    },
+  };
+}
+
+/** conv2d_transpose kernel [kh, kw, filters/groups, in]: element i reads channel i mod C and writes a filter of that channel's group. */
+function conv2dTransposeLayout(kernelShape: readonly number[], groups: number): KernelLayout {
+  const [, , outPerGroup, c] = kernelShape as [number, number, number, number];
+  const inPerGroup = c / groups;
+  return {
+    inChannels: c,
+    outChannels: outPerGroup * groups,
+    channels: (i) => {
+      const ch = i % c;
+      return { in: ch, out: Math.floor(ch / inPerGroup) * outPerGroup + (Math.floor(i / c) % outPerGroup) };
+    },
+  };
+}
+
+/** depthwise kernel [kh, kw, C, M]: element i reads channel (i div M) mod C and writes output channel c*M + i mod M. */
+function depthwiseLayout(kernelShape: readonly number[]): KernelLayout {
+  const [, , c, m] = kernelShape as [number, number, number, number];
+  return {
+    inChannels: c,
+    outChannels: c * m,
+    channels: (i) => {
+      const ch = Math.floor(i / m) % c;
+      return { in: ch, out: ch * m + (i % m) };
+    },
+  };
+}
+
 const convAttrs = {
   strides: Pair,
   padding: Padding,
@@ -272,6 +330,8 @@ export const conv2dOp = defineOp({
   name: 'conv2d',
   summary: 'grouped, dilated 2-D convolution (cross-correlation), NHWC',
   traits: ['pure', 'linear-in-weights'],
+  linear: { layout: (shape, a) => conv2dLayout(shape, a.groups), foldBefore: windowFoldBefore },
+  epilogue: { fuses: 'all' },
   attrs: convAttrs,
   operands: () => ['x', 'kernel', 'bias?'],
   infer: ([x, kernel, bias], a) => {
@@ -338,6 +398,11 @@ export const conv2dTransposeOp = defineOp({
   name: 'conv2d_transpose',
   summary: 'transposed 2-D convolution (the gradient of conv2d with respect to its input), NHWC',
   traits: ['pure', 'linear-in-weights'],
+  linear: {
+    layout: (shape, a) => conv2dTransposeLayout(shape, a.groups),
+    foldBefore: () => ({ kind: 'never', reason: 'is a transposed convolution (its outputs see varying numbers of inputs)' }),
+  },
+  epilogue: { fuses: 'all' },
   attrs: {
     ...convAttrs,
     output_padding: Type.Union([Type.Null(), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, maxItems: 2 })]),
@@ -384,6 +449,8 @@ export const depthwiseConv2dOp = defineOp({
   name: 'depthwise_conv2d',
   summary: 'per-channel 2-D convolution with depth_multiplier outputs per channel, NHWC',
   traits: ['pure', 'linear-in-weights'],
+  linear: { layout: (shape) => depthwiseLayout(shape), foldBefore: windowFoldBefore },
+  epilogue: { fuses: 'all' },
   attrs: { strides: Pair, padding: Padding, dilation_rate: Pair, ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
   infer: ([x, kernel, bias], a) => {

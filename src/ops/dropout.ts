@@ -12,6 +12,7 @@ export const dropoutOp = defineOp({
   name: 'dropout',
   summary: 'inverted dropout in training, identity at inference',
   traits: ['pure', 'elementwise', 'training-dependent'],
+  identity: () => true,
   attrs: { rate: Type.Number({ minimum: 0, exclusiveMaximum: 1 }), seed: Type.Union([Type.Integer(), Type.Null()]) },
   operands: () => ['x'],
   infer: ([x]) => x!,

@@ -26,6 +26,12 @@ export const denseOp = defineOp({
   name: 'dense',
   summary: 'x · kernel (+ bias) over the last axis',
   traits: ['pure', 'linear-in-weights'],
+  // kernel [in, units]: element i connects input i div units to output i mod units; every output sees every input.
+  linear: {
+    layout: ([inDim, units]) => ({ inChannels: inDim!, outChannels: units!, channels: (i) => ({ in: Math.floor(i / units!), out: i % units! }) }),
+    foldBefore: () => ({ kind: 'exact' }),
+  },
+  epilogue: { fuses: 'all' },
   attrs: { ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
   infer: ([x, kernel, bias]) => {

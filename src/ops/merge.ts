@@ -15,6 +15,8 @@ export const addOp = defineOp({
   name: 'add',
   summary: 'elementwise sum of same-shaped inputs',
   traits: ['pure', 'elementwise'],
+  // Only relu is fused into a sum (the residual block's add -> relu); others stay separate ops.
+  epilogue: { fuses: ['relu'] },
   attrs: { ...epilogueAttr },
   operands: () => ['x', 'y', '...rest'],
   infer: (xs) => {

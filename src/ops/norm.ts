@@ -163,6 +163,7 @@ export const affineOp = defineOp({
   name: 'affine',
   summary: 'per-channel scale and shift: x * scale + shift along an axis',
   traits: ['pure'],
+  epilogue: { fuses: 'all' },
   attrs: { axis: Type.Integer({ minimum: 1 }), ...epilogueAttr },
   operands: () => ['x', 'scale', 'shift'],
   infer: ([x, scale, shift], a) => {

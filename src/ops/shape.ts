@@ -5,7 +5,7 @@
  *   %flatten: f32[N,9216] = reshape(%max_pooling2d) {shape=[9216]}
  */
 import { Type } from '@sinclair/typebox';
-import { batched, exampleShape, numel } from '../ir/types.js';
+import { batched, exampleShape, numel, sameType } from '../ir/types.js';
 import { alias } from './emit.js';
 import { defineLayer, defineOp, formatShape, ShapeError } from './op-def.js';
 
@@ -13,6 +13,8 @@ export const reshapeOp = defineOp({
   name: 'reshape',
   summary: 'reinterpret each example with a new shape (row-major order kept)',
   traits: ['pure', 'shape-only'],
+  // A reshape to the shape it already has moves nothing.
+  identity: (node, [x]) => sameType(x!, node.type),
   attrs: { shape: Type.Array(Type.Integer({ minimum: 1 })) },
   operands: () => ['x'],
   infer: ([x], a) => {

@@ -16,6 +16,10 @@
  * whole kernel window (dense; convolutions without padding).
  */
 import type { Node } from '../ir/graph.js';
+import type { KernelLayout, LinearFacts } from '../ops/op-def.js';
+import { getOp } from '../ops/registry.js';
+
+export type { KernelLayout } from '../ops/op-def.js';
 
 export interface ChannelAffine {
   readonly scale: Float64Array;
@@ -47,59 +51,16 @@ export function batchnormAffine(
   return { scale, shift };
 }
 
-/** For each kernel element (row-major), the input and the output channel it connects. */
-export interface KernelLayout {
-  readonly outChannels: number;
-  readonly inChannels: number;
-  channels(i: number): { in: number; out: number };
+/** The kernel layout of a linear op, from its record's `linear` facts (Keras layouts). */
+export function kernelLayout(node: Node, kernelShape: readonly number[]): KernelLayout {
+  return linearFacts(node).layout(kernelShape, node.attrs as never);
 }
 
-/** The kernel layout of a linear op (Keras layouts). */
-export function kernelLayout(node: Node, kernelShape: readonly number[]): KernelLayout {
-  const groups = (node.attrs['groups'] as number | undefined) ?? 1;
-  switch (node.op) {
-    case 'dense': {
-      const [inDim, outDim] = kernelShape as [number, number];
-      return { inChannels: inDim, outChannels: outDim, channels: (i) => ({ in: Math.floor(i / outDim), out: i % outDim }) };
-    }
-    case 'conv2d': {
-      const [, , perGroup, filters] = kernelShape as number[] as [number, number, number, number];
-      const outPerGroup = filters / groups;
-      return {
-        inChannels: perGroup * groups,
-        outChannels: filters,
-        channels: (i) => {
-          const out = i % filters;
-          return { in: Math.floor(out / outPerGroup) * perGroup + (Math.floor(i / filters) % perGroup), out };
-        },
-      };
-    }
-    case 'depthwise_conv2d': {
-      const [, , c, m] = kernelShape as number[] as [number, number, number, number];
-      return {
-        inChannels: c,
-        outChannels: c * m,
-        channels: (i) => {
-          const ch = Math.floor(i / m) % c;
-          return { in: ch, out: ch * m + (i % m) };
-        },
-      };
-    }
-    case 'conv2d_transpose': {
-      const [, , outPerGroup, c] = kernelShape as number[] as [number, number, number, number];
-      const inPerGroup = c / groups;
-      return {
-        inChannels: c,
-        outChannels: outPerGroup * groups,
-        channels: (i) => {
-          const ch = i % c;
-          return { in: ch, out: Math.floor(ch / inPerGroup) * outPerGroup + (Math.floor(i / c) % outPerGroup) };
-        },
-      };
-    }
-    default:
-      throw new Error(`internal: ${node.op} is not a linear op`);
-  }
+/** The folding facts of a node's op; only ops with the `linear-in-weights` trait reach here. */
+export function linearFacts(node: Node): LinearFacts<unknown> {
+  const facts = getOp(node.op)?.linear;
+  if (!facts) throw new Error(`internal: ${node.op} is not a linear op (its record has no linear facts)`);
+  return facts as LinearFacts<unknown>;
 }
 
 export interface FoldedWeights {

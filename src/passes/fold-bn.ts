@@ -7,8 +7,9 @@
  *              (dense, or a conv whose windows never cover padding: else
  *              the zero padding would miss the shift t)
  *   3. alone:  batchnorm(x) -> affine(x, s, t)
- * where linear is dense, conv2d, depthwise_conv2d or conv2d_transpose (after
- * only) and s, t make batchnorm a per-channel affine map (fold-bn-math.ts).
+ * where linear is any op with the `linear-in-weights` trait (its record's
+ * `linear` facts give the kernel's channel layout and whether rule 2 is exact
+ * for it) and s, t make batchnorm a per-channel affine map (fold-bn-math.ts).
  * A batchnorm whose linear neighbour has other consumers, shares its weights
  * with another application of its layer, or already carries an epilogue is
  * not folded into it; the explain log says why. Numeric trouble (undefined
@@ -26,10 +27,9 @@ import { tensor } from '../ir/types.js';
 import { getOp } from '../ops/registry.js';
 import type { GraphEditor } from '../rewrite/editor.js';
 import type { ExplainLog } from '../rewrite/explain.js';
-import { linearOps } from '../rewrite/ops.js';
-import { hasSingleUser, hasWeightValues, matchAt, op, ownsItsWeights, type Guard, type RewriteOutcome, type Rule } from '../rewrite/pattern.js';
+import { hasSingleUser, hasWeightValues, matchAt, op, ownsItsWeights, withTrait, type Guard, type RewriteOutcome, type Rule } from '../rewrite/pattern.js';
 import { rulePass } from '../rewrite/pass.js';
-import { batchnormAffine, foldAfter, foldBefore, FoldRefusal, kernelLayout, roundToF32, type ChannelAffine, type FoldedWeights } from './fold-bn-math.js';
+import { batchnormAffine, foldAfter, foldBefore, FoldRefusal, kernelLayout, linearFacts, roundToF32, type ChannelAffine, type FoldedWeights } from './fold-bn-math.js';
 
 /** The batchnorm's channel affine map from its parameter values; notes numeric oddities in `log`. */
 function affineOf(bn: Node, ed: GraphEditor, log?: ExplainLog): ChannelAffine {
@@ -92,9 +92,12 @@ function attempt(what: string, body: () => RewriteOutcome): RewriteOutcome {
   }
 }
 
+/** Ops that batchnorm folds into: their records carry the `linear` facts. */
+const linearInWeights = withTrait('linear-in-weights');
+
 const foldAfterRule: Rule = {
   name: 'batchnorm(linear(x, K, b)) -> linear(x, K*s, b*s + t)',
-  pattern: op('batchnorm', { as: 'bn', x: op(linearOps, { as: 'linear' }) }),
+  pattern: op('batchnorm', { as: 'bn', x: op(linearInWeights, { as: 'linear' }) }),
   guards: [hasSingleUser('linear'), ownsItsWeights('linear'), noEpilogue, normalizesChannels('bn'), hasWeightValues('linear', 'bn')],
   subject: 'bn',
   refusal: (m, reason) => `${m['bn']!.result} not folded into ${m['linear']!.result}: ${reason}`,
@@ -112,27 +115,18 @@ const foldAfterRule: Rule = {
   },
 };
 
-/** Padding that a conv's windows actually reach (TF 'same': total = (out-1)*s + k_eff - in). */
-function touchesPadding(linear: Node, ed: GraphEditor): boolean {
-  if (linear.op === 'dense' || linear.attrs['padding'] !== 'same') return false;
-  const kernel = ed.typeOf(linear.operands[1]!).shape as number[];
-  const input = ed.typeOf(linear.operands[0]!).shape as number[];
-  const strides = linear.attrs['strides'] as number[];
-  const dilation = linear.attrs['dilation_rate'] as number[];
-  return [0, 1].some((i) => {
-    const out = Math.ceil(input[i + 1]! / strides[i]!);
-    return (out - 1) * strides[i]! + (kernel[i]! - 1) * dilation[i]! + 1 - input[i + 1]! > 0;
-  });
-}
-
+/** Rule 2 is exact for this op (its record's `linear.foldBefore`), or the shift it would need to move is zero. */
 const exactBeforeFold: Guard = {
   name: 'exactBeforeFold(linear)',
   check: (m, ed) => {
     const linear = m['linear']!;
-    if (linear.op === 'conv2d_transpose') return `${linear.result} is a transposed convolution (its outputs see varying numbers of inputs)`;
-    if (!touchesPadding(linear, ed)) return undefined;
-    const shift = affineOfQuiet(m['bn']!, ed);
-    return shift && shift.every((t) => t === 0) ? undefined : `${linear.result} has 'same' padding, which would not receive the batchnorm shift`;
+    const verdict = linearFacts(linear).foldBefore(linear.operands.map((o) => ed.typeOf(o)), linear.attrs as never);
+    if (verdict.kind === 'exact') return undefined;
+    if (verdict.kind === 'zero-shift') {
+      const shift = affineOfQuiet(m['bn']!, ed);
+      if (shift && shift.every((t) => t === 0)) return undefined;
+    }
+    return `${linear.result} ${verdict.reason}`;
   },
 };
 
@@ -148,7 +142,7 @@ function affineOfQuiet(bn: Node, ed: GraphEditor): Float64Array | undefined {
 
 const foldBeforeRule: Rule = {
   name: 'linear(batchnorm(x), K, b) -> linear(x, K*s, b + K·t)',
-  pattern: op(linearOps, { as: 'linear', x: op('batchnorm', { as: 'bn' }) }),
+  pattern: op(linearInWeights, { as: 'linear', x: op('batchnorm', { as: 'bn' }) }),
   guards: [hasSingleUser('bn'), ownsItsWeights('linear'), normalizesChannels('bn'), exactBeforeFold, hasWeightValues('linear', 'bn')],
   subject: 'bn',
   refusal: (m, reason) => `${m['bn']!.result} not folded forward into ${m['linear']!.result}: ${reason}`,

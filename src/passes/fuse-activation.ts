@@ -1,6 +1,7 @@
 /**
- * fuse-activation: an elementwise activation right after a dense, conv or
- * affine node (or relu right after add) becomes that node's epilogue, so code
+ * fuse-activation: an activation right after a node whose op applies fused
+ * activations (its record's `epilogue` facts: dense, the convolutions and
+ * affine take every one; add takes relu) becomes that node's epilogue, so code
  * generation applies it while the value is still in a register. softmax over
  * the last axis fuses too, as a per-row epilogue.
  *
@@ -13,9 +14,9 @@
 import type { Attrs } from '../ir/types.js';
 import { epilogueNames, type Epilogue } from '../ops/activation.js';
 import type { GraphEditor } from '../rewrite/editor.js';
-import { hasSingleUser, op, type Guard, type Match, type Rule } from '../rewrite/pattern.js';
+import { getOp } from '../ops/registry.js';
+import { hasSingleUser, op, where, type Guard, type Match, type NodeTest, type Pattern, type Rule } from '../rewrite/pattern.js';
 import { rulePass } from '../rewrite/pass.js';
-import type { OpName } from '../rewrite/ops.js';
 
 const noEpilogueYet: Guard = {
   name: 'noEpilogueYet(producer)',
@@ -43,17 +44,23 @@ function fusedLabel(producerLayer: string, actLayer: string, actOp: string): str
   return `${actLayer} (${actOp}, fused)`;
 }
 
-function fusionRule(name: string, producers: readonly OpName[], activations: readonly OpName[]): Rule {
+/** Activations that can run as an epilogue (elementwise ones; softmax has its own rule). */
+const elementwiseActivation = where('an elementwise activation', (d) => (epilogueNames as readonly string[]).includes(d.name));
+const softmaxActivation = op('softmax', { as: 'act' });
+/** Producers that fuse every activation. */
+const fusesAll = where('fuses every activation', (d) => d.epilogue?.fuses === 'all');
+/** Producers that fuse only the activations their record lists. */
+const fusesSome = where('fuses some activations', (d) => Array.isArray(d.epilogue?.fuses));
+
+function fusionRule(name: string, producer: NodeTest, activation: Pattern): Rule {
   return {
     name,
-    pattern: op(activations, { as: 'act', x: op(producers, { as: 'producer' }) }),
+    pattern: { ...activation, as: 'act', operands: [op(producer, { as: 'producer' })] },
     guards: [hasSingleUser('producer'), noEpilogueYet],
     subject: 'act',
     rewrite: (m, ed) => fuse(m, ed),
   };
 }
-
-const linearProducers: readonly OpName[] = ['dense', 'conv2d', 'depthwise_conv2d', 'conv2d_transpose', 'affine'];
 
 /** softmax fuses only over the last axis: each output row is complete when the op writes it. */
 const overLastAxis: Guard = {
@@ -65,10 +72,16 @@ const overLastAxis: Guard = {
   },
 };
 
+/** The producer's record lists the activation among those it fuses. */
+const listedByProducer = (m: Match): boolean => {
+  const fuses = getOp(m['producer']!.op)?.epilogue?.fuses;
+  return fuses === 'all' || (fuses ?? []).includes(m['act']!.op);
+};
+
 export const fuseActivationRules: readonly Rule[] = [
-  fusionRule('act(linear(x)) -> linear(x) {epilogue=act}', linearProducers, epilogueNames),
-  { ...fusionRule('softmax(linear(x)) -> linear(x) {epilogue=softmax}', linearProducers, ['softmax']), guards: [hasSingleUser('producer'), noEpilogueYet, overLastAxis] },
-  fusionRule('relu(add(x, y)) -> add(x, y) {epilogue=relu}', ['add'], ['relu']),
+  fusionRule('act(linear(x)) -> linear(x) {epilogue=act}', fusesAll, op(elementwiseActivation)),
+  { ...fusionRule('softmax(linear(x)) -> linear(x) {epilogue=softmax}', fusesAll, softmaxActivation), guards: [hasSingleUser('producer'), noEpilogueYet, overLastAxis] },
+  { ...fusionRule('act(y) -> y {epilogue=act} for the activations y\'s op lists', fusesSome, op(elementwiseActivation)), when: listedByProducer },
 ];
 
 export const fuseActivation = rulePass('fuse-activation', 'fuse activations into the producing dense/conv/affine/add node', fuseActivationRules);

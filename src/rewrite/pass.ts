@@ -63,7 +63,7 @@ function applyOnce(ed: GraphEditor, rules: readonly Rule[], explain: ExplainLog)
   for (const node of ed.nodes) {
     for (const rule of rules) {
       const m = matchAt(ed, rule.pattern, node);
-      if (!m) continue;
+      if (!m || (rule.when && !rule.when(m, ed))) continue;
       const reason = (rule.guards ?? []).map((g) => g.check(m, ed)).find((r) => r !== undefined);
       const subject = m[rule.subject ?? ''] ?? node;
       if (reason !== undefined) {

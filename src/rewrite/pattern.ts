@@ -4,8 +4,11 @@
  * A pattern names op kinds from the root (the last node) backwards through
  * operands, binding nodes to names:
  *
- *   const p = op('relu', { as: 'act', x: op(['conv2d', 'dense'], { as: 'linear' }) });
+ *   const p = op('relu', { as: 'act', x: op(withTrait('linear-in-weights'), { as: 'linear' }) });
  *   matchAt(ed, p, node)   // { act: Node, linear: Node } or undefined
+ *
+ * A pattern node names one op kind, or asks the op records through a named
+ * test (`withTrait`, `where`), so that rules keep no lists of op names.
  *
  * A rule is a pattern, named guards (each says why it refuses, for
  * `--explain`), and a rewrite. Its algebra goes in its name or doc comment.
@@ -13,24 +16,49 @@
 import type { Node } from '../ir/graph.js';
 import type { GraphEditor } from './editor.js';
 import type { ExplainLog } from './explain.js';
+import type { OpDef, Trait } from '../ops/op-def.js';
+import { getOp } from '../ops/registry.js';
 import type { OpName } from './ops.js';
 
+/** A named condition on a node's op, answered from the op records. */
+export interface NodeTest {
+  /** How the condition reads (`trait linear-in-weights`). */
+  readonly name: string;
+  matches(node: Node): boolean;
+}
+
 export interface Pattern {
-  /** Op kinds this pattern matches. */
-  readonly ops: readonly OpName[];
+  /** Op kinds this pattern matches, or a test on the node's op. */
+  readonly ops: readonly OpName[] | NodeTest;
   /** The name the matched node is bound to. */
   readonly as?: string;
   /** Patterns for the producers of operands, by operand index. */
   readonly operands?: readonly (Pattern | undefined)[];
 }
 
-/** A pattern for a node of one of `ops`; `x` constrains the producer of its first operand. */
-export function op(ops: OpName | readonly OpName[], options: { as?: string; x?: Pattern; operands?: (Pattern | undefined)[] } = {}): Pattern {
+/** A pattern for a node of op `ops` (or one passing the test); `x` constrains the producer of its first operand. */
+export function op(ops: OpName | readonly OpName[] | NodeTest, options: { as?: string; x?: Pattern; operands?: (Pattern | undefined)[] } = {}): Pattern {
   const operands = options.operands ?? (options.x ? [options.x] : undefined);
   return {
     ops: typeof ops === 'string' ? [ops] : ops,
     ...(options.as !== undefined ? { as: options.as } : {}),
     ...(operands ? { operands } : {}),
+  };
+}
+
+/** Nodes whose op has `trait`. */
+export function withTrait(trait: Trait): NodeTest {
+  return { name: `trait ${trait}`, matches: (n) => getOp(n.op)?.traits.includes(trait) ?? false };
+}
+
+/** Nodes whose op record satisfies `test` (`where('accepts an epilogue', (d) => d.epilogue !== undefined)`). */
+export function where(name: string, test: (def: OpDef, node: Node) => boolean): NodeTest {
+  return {
+    name,
+    matches: (n) => {
+      const def = getOp(n.op);
+      return def !== undefined && test(def, n);
+    },
   };
 }
 
@@ -40,7 +68,7 @@ export type Match = Readonly<Record<string, Node>>;
 export function matchAt(ed: GraphEditor, pattern: Pattern, node: Node): Match | undefined {
   const bound: Record<string, Node> = {};
   const visit = (p: Pattern, n: Node): boolean => {
-    if (!p.ops.includes(n.op as OpName)) return false;
+    if (!('matches' in p.ops ? p.ops.matches(n) : p.ops.includes(n.op as OpName))) return false;
     if (p.as !== undefined) bound[p.as] = n;
     return (p.operands ?? []).every((sub, i) => {
       if (!sub) return true;
@@ -72,6 +100,12 @@ export interface Rule {
   /** Also its algebra, e.g. `batchnorm(dense(x, w, b)) -> dense(x, w*s, (b-mean)*s+beta)`. */
   readonly name: string;
   readonly pattern: Pattern;
+  /**
+   * A condition across the matched nodes that is part of what the rule
+   * matches (a match it rejects is not a refusal and is not explained), e.g.
+   * "the producer's op fuses this activation".
+   */
+  readonly when?: (m: Match, ed: GraphEditor) => boolean;
   readonly guards?: readonly Guard[];
   /** Which bound node the explain log names as the subject (default: the root). */
   readonly subject?: string;
