@@ -34,6 +34,11 @@ export const denseOp = defineOp({
   epilogue: { fuses: 'all' },
   attrs: { ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
+  examples: [
+    { note: 'bias', attrs: {}, operands: [tensor(['N', 5]), tensor([5, 7]), tensor([7])] },
+    { note: 'rank-3 input, no bias', attrs: {}, operands: [tensor(['N', 2, 3]), tensor([3, 4])] },
+    { note: 'relu epilogue', attrs: { epilogue: { op: 'relu' } }, operands: [tensor(['N', 6]), tensor([6, 9]), tensor([9])] },
+  ],
   infer: ([x, kernel, bias]) => {
     if (x!.shape.length < 2) throw new ShapeError(`dense expects an input of rank >= 2, got ${formatShape(x!.shape)}`);
     if (kernel!.shape.length !== 2) throw new ShapeError(`dense kernel must be rank 2, got ${formatShape(kernel!.shape)}`);

@@ -112,6 +112,19 @@ export interface OpExample<A> {
   readonly operands: readonly TensorType[];
   /** What the example exercises (`'same padding, stride 2'`). */
   readonly note?: string;
+  /**
+   * The values tests draw for each operand, by position, where [-1, 1) does
+   * not fit the op's domain (variances, probabilities, class labels);
+   * operands left out draw from [-1, 1).
+   */
+  readonly values?: readonly (ValueRange | undefined)[];
+}
+
+/** Uniform values in [min, max); whole numbers (`floor`) with `integer`. */
+export interface ValueRange {
+  readonly min: number;
+  readonly max: number;
+  readonly integer?: boolean;
 }
 
 /** The ONNX export rule of an op: emits the nodes computing `node` (through `b.produce`). */
