@@ -17,7 +17,8 @@ export { interpret, interpretAll, type InterpretOptions } from './interp/interpr
 export { formatType } from './ir/types.js';
 export { printGraph } from './ir/print.js';
 export { parseGraph } from './ir/parse.js';
-export { checkGraph, verifyGraph } from './ir/verify.js';
+export { checkGraph, verifyGraph } from './ops/verify.js';
+export type { OpSignature, OpSignatures } from './ir/verify.js';
 
 export type { LayerDef, LowerContext, OpDef, Trait } from './ops/op-def.js';
 export { getLayer, getOp, layers, ops } from './ops/registry.js';

@@ -12,7 +12,7 @@
  *   %loss: f32[1] = loss(%dense_1/linear, %labels) {kind="categorical_crossentropy", from_logits=true}
  *   %accuracy: f32[1] = accuracy(%dense_1, %labels) {kind="categorical"}
  */
-import type { TrainingSpec } from '../frontend/spec.js';
+import type { TrainingSpec } from '../spec/training.js';
 import { tensor, type TensorType } from '../ir/types.js';
 import type { AccuracyKind } from '../ops/loss.js';
 import type { GraphBuilder } from './builder.js';

@@ -21,7 +21,7 @@
  *             inc = lr g / sqrt(vel' (- avg'²) + eps);  w' = w - inc  (momentum: m' = momentum m + inc; w' = w - m')
  */
 import type { TSchema } from '@sinclair/typebox';
-import { OptimizerSpec, type TrainingSpec } from '../frontend/spec.js';
+import { OptimizerSpec, type TrainingSpec } from '../spec/training.js';
 import { tensor, type Attrs } from '../ir/types.js';
 import type { GraphBuilder } from './builder.js';
 

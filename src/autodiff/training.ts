@@ -26,7 +26,7 @@
  * new values back after the step, all at once, once every value is finite.
  */
 import { fail, q } from '../diagnostics/diagnostic.js';
-import type { TrainingSpec } from '../frontend/spec.js';
+import type { TrainingSpec } from '../spec/training.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
 import type { OpNode, TrainingBuilder } from '../ops/op-def.js';

@@ -4,7 +4,7 @@
  * validate, lower, verify.
  */
 import type { SourceFile } from '../diagnostics/source.js';
-import { verifyGraph } from '../ir/verify.js';
+import { verifyGraph } from '../ops/verify.js';
 import { readSource } from '../util/fs.js';
 import { attachWeights, type Weight } from '../weights/attach.js';
 import { parseDsl, type DslComments } from './dsl/parse.js';

@@ -24,7 +24,7 @@ import type { Graph, Node } from '../ir/graph.js';
 import { formatValueRef } from '../ir/print.js';
 import { fromF32, size, type Tensor } from '../ir/tensor.js';
 import { formatType, type TensorType } from '../ir/types.js';
-import { verifyGraph } from '../ir/verify.js';
+import { verifyGraph } from '../ops/verify.js';
 import { getOp } from '../ops/registry.js';
 
 export interface InterpretOptions {

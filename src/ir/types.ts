@@ -24,6 +24,15 @@ export function batched(example: readonly number[]): TensorType {
   return tensor([BATCH, ...example]);
 }
 
+/**
+ * A type rule's complaint; the caller locates it (spec layer or IR line).
+ * Declared here, under the op table, so that the verifier can tell a graph's
+ * error from a crash of the rule itself.
+ */
+export class ShapeError extends Error {
+  override readonly name = 'ShapeError';
+}
+
 export function formatType(t: TensorType): string {
   return `${t.dtype}[${t.shape.join(',')}]`;
 }

@@ -4,23 +4,38 @@
  *
  *  - every value is defined once (inputs, params, nodes share one namespace);
  *  - every operand is defined before its use (SSA in topological order);
- *  - every op is registered, with the operand count its roles allow and
+ *  - every op is known, with the operand count its roles allow and
  *    exactly the attributes its schema declares;
  *  - each node's declared type equals the type its op infers;
  *  - inputs have the batch dimension first, parameters are fully static;
  *  - outputs name defined values.
+ *
+ * The op table is a parameter because it lives above ir/ (in ops/): the IR
+ * depends on nothing that depends on it. `ops/verify.ts` binds the registry,
+ * which is what every caller outside ir/ uses.
  */
-import { Type } from '@sinclair/typebox';
+import { Type, type TProperties } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ModelcError, type Diagnostic } from '../diagnostics/diagnostic.js';
-import { ShapeError } from '../ops/op-def.js';
-import { getOp } from '../ops/registry.js';
 import type { Graph, Node } from './graph.js';
-import { formatType, sameType, type TensorType } from './types.js';
+import { formatType, sameType, ShapeError, type TensorType } from './types.js';
 import { formatValueRef } from './print.js';
 
+/** What the verifier needs of an op (the op registry's `OpDef` is one). */
+export interface OpSignature {
+  /** The attribute schema; a node has exactly these attributes. */
+  readonly attrs: TProperties;
+  /** The operand roles (`x`, `bias?`, `...xs`) for these attributes. */
+  operands(attrs: never): readonly string[];
+  /** The result type, or a `ShapeError` when the operands do not fit. */
+  infer(operands: readonly TensorType[], attrs: never): TensorType;
+}
+
+/** Looks an op up by name; undefined for an unknown op. */
+export type OpSignatures = (name: string) => OpSignature | undefined;
+
 /** The problems of a graph, as diagnostics (empty when it is valid). */
-export function checkGraph(g: Graph): Diagnostic[] {
+export function checkGraph(g: Graph, ops: OpSignatures): Diagnostic[] {
   const problems: string[] = [];
   const types = new Map<string, TensorType>();
   const define = (name: string, type: TensorType, what: string) => {
@@ -38,7 +53,7 @@ export function checkGraph(g: Graph): Diagnostic[] {
     define(p.name, p.type, 'param');
   }
   for (const n of g.nodes) {
-    const problem = checkNode(n, types);
+    const problem = checkNode(n, types, ops);
     if (problem) problems.push(`${formatValueRef(n.result)} = ${n.op}: ${problem}`);
     define(n.result, n.type, 'value');
   }
@@ -47,8 +62,8 @@ export function checkGraph(g: Graph): Diagnostic[] {
   return problems.map((message) => ({ code: 'verify', message: `invalid IR in graph ${g.name}: ${message}` }));
 }
 
-function checkNode(n: Node, types: Map<string, TensorType>): string | undefined {
-  const op = getOp(n.op);
+function checkNode(n: Node, types: Map<string, TensorType>, ops: OpSignatures): string | undefined {
+  const op = ops(n.op);
   if (!op) return 'unknown op';
   const missing = n.operands.filter((o) => !types.has(o));
   if (missing.length > 0) return `operand ${missing.map(formatValueRef).join(', ')} is not defined before this node`;
@@ -73,8 +88,8 @@ function checkNode(n: Node, types: Map<string, TensorType>): string | undefined 
 }
 
 /** Throws a ModelcError listing every problem of an invalid graph. */
-export function verifyGraph(g: Graph): Graph {
-  const problems = checkGraph(g);
+export function verifyGraph(g: Graph, ops: OpSignatures): Graph {
+  const problems = checkGraph(g, ops);
   if (problems.length > 0) throw new ModelcError(problems);
   return g;
 }

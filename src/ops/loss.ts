@@ -28,14 +28,10 @@ import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { activationHelper } from './activation.js';
 import { kernel, lit, shapeTag, total } from './emit.js';
 import { defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
+import { lossNames } from '../spec/training.js';
 
-export const lossKinds = [
-  'binary_crossentropy',
-  'categorical_crossentropy',
-  'sparse_categorical_crossentropy',
-  'mse',
-  'mae',
-] as const;
+/** The loss op computes the losses a spec's `train` block may name (listed with the spec types). */
+export const lossKinds = lossNames;
 export type LossKind = (typeof lossKinds)[number];
 
 export const accuracyKinds = ['binary', 'categorical', 'sparse_categorical'] as const;

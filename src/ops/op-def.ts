@@ -19,7 +19,7 @@
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { InitSpec, Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
-import type { Attrs, TensorType } from '../ir/types.js';
+import { ShapeError, type Attrs, type TensorType } from '../ir/types.js';
 import type { Emitted, EmitRequest } from './emit.js';
 import type { OnnxBuilder } from './onnx-def.js';
 
@@ -35,10 +35,8 @@ export type Trait =
   /** only moves data (reshape): no arithmetic */
   | 'shape-only';
 
-/** A type rule's complaint; the caller locates it (spec layer or IR line). */
-export class ShapeError extends Error {
-  override readonly name = 'ShapeError';
-}
+// A type rule's complaint: declared in ir/, where the verifier catches it.
+export { ShapeError };
 
 export interface OpDef<P extends TProperties = TProperties> {
   readonly name: string;

@@ -10,7 +10,7 @@
  */
 import { fail, ModelcError, q, suggest } from '../diagnostics/diagnostic.js';
 import type { Graph } from '../ir/graph.js';
-import { checkGraph } from '../ir/verify.js';
+import { checkGraph } from '../ops/verify.js';
 import { GraphEditor } from './editor.js';
 import { ExplainLog } from './explain.js';
 import { matchAt, type Rule } from './pattern.js';

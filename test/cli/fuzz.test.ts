@@ -18,7 +18,7 @@ import { ModelcError, type DiagnosticCode } from '../../src/diagnostics/diagnost
 import { renderDiagnostic } from '../../src/diagnostics/render.js';
 import { SourceFile } from '../../src/diagnostics/source.js';
 import { lowerLoaded, parseSpecSource } from '../../src/frontend/load.js';
-import { checkGraph } from '../../src/ir/verify.js';
+import { checkGraph } from '../../src/ops/verify.js';
 import { layers } from '../../src/ops/registry.js';
 import { run, tempDir } from '../helpers/cli.js';
 import { randomModel, type Layer } from '../helpers/random-models.js';

@@ -10,7 +10,9 @@ import { ModelcError } from '../../src/diagnostics/diagnostic.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { parseGraph } from '../../src/ir/parse.js';
 import { printGraph } from '../../src/ir/print.js';
-import { checkGraph, verifyGraph } from '../../src/ir/verify.js';
+import { checkGraph as checkGraphWith, type OpSignatures } from '../../src/ir/verify.js';
+import { ShapeError, type TensorType } from '../../src/ir/types.js';
+import { checkGraph, verifyGraph } from '../../src/ops/verify.js';
 import { arbSpec, lowerGenerated, lowerJson, model, nodeNamed } from '../helpers/graphs.js';
 
 const base = [
@@ -208,5 +210,34 @@ describe('epilogue attributes are exactly those of their activation', () => {
     ['{op="linear"}', false], // the identity is removed, never fused
   ])('%s valid: %s', (epilogue, valid) => {
     expect(checkGraph(parseGraph(dense(epilogue))).length === 0).toBe(valid);
+  });
+});
+
+describe('the op table is a parameter of the IR verifier', () => {
+  // One made-up op: `halve` keeps its operand's type and rejects a last axis of 3.
+  const table: OpSignatures = (name) =>
+    name !== 'halve'
+      ? undefined
+      : {
+          attrs: {},
+          operands: () => ['x'],
+          infer: ([x]: readonly TensorType[]) => {
+            if (x!.shape.at(-1) === 3) throw new ShapeError('halve refuses 3 features');
+            if (x!.shape.at(-1) === 5) throw new RangeError('a bug in the type rule');
+            return x!;
+          },
+        };
+  const graph = (features: number, op = 'halve') =>
+    parseGraph([`graph g(%x: f32[N,${features}]) {`, `  %y: f32[N,${features}] = ${op}(%x)`, '  return %y', '}', ''].join('\n'));
+
+  it('checks ops from the table it is given, not from the registry', () => {
+    expect(checkGraphWith(graph(4), table)).toEqual([]);
+    expect(checkGraphWith(graph(4, 'relu'), table)).toEqual([invalid('%y = relu: unknown op')]);
+    expect(checkGraph(graph(4))).toEqual([invalid('%y = halve: unknown op')]);
+  });
+
+  it("reports a type rule's ShapeError as a problem of the graph and lets any other error through", () => {
+    expect(checkGraphWith(graph(3), table)).toEqual([invalid('%y = halve: halve refuses 3 features')]);
+    expect(() => checkGraphWith(graph(5), table)).toThrow(RangeError);
   });
 });

@@ -13,7 +13,7 @@ import { exportOnnx } from '../../src/formats/onnx.js';
 import { parseGraph } from '../../src/ir/parse.js';
 import { printGraph } from '../../src/ir/print.js';
 import type { Tensor } from '../../src/ir/tensor.js';
-import { verifyGraph } from '../../src/ir/verify.js';
+import { verifyGraph } from '../../src/ops/verify.js';
 import type { KernelCode, RuntimeHelper } from '../../src/ops/emit.js';
 import type { OpDef } from '../../src/ops/op-def.js';
 import { expectGradientsMatch, randomValues, ruleGradients } from '../helpers/gradcheck.js';

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import type { Graph } from '../../src/ir/graph.js';
 import { parseGraph } from '../../src/ir/parse.js';
 import { printGraph } from '../../src/ir/print.js';
-import { checkGraph } from '../../src/ir/verify.js';
+import { checkGraph } from '../../src/ops/verify.js';
 import { ExplainLog } from '../../src/rewrite/explain.js';
 import { createPassManager } from '../../src/passes/pipeline.js';
 
