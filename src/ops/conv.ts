@@ -334,6 +334,23 @@ export const conv2dOp = defineOp({
   epilogue: { fuses: 'all' },
   attrs: convAttrs,
   operands: () => ['x', 'kernel', 'bias?'],
+  examples: [
+    {
+      note: 'Winograd path: 3x3, stride 1, same padding, relu epilogue',
+      attrs: { strides: [1, 1], padding: 'same', dilation_rate: [1, 1], groups: 1, epilogue: { op: 'relu' } },
+      operands: [tensor(['N', 4, 4, 2]), tensor([3, 3, 2, 3]), tensor([3])],
+    },
+    {
+      note: 'im2col + GEMM path: 2 groups, stride 2, same padding',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1], groups: 2 },
+      operands: [tensor(['N', 5, 5, 4]), tensor([3, 3, 2, 6]), tensor([6])],
+    },
+    {
+      note: 'direct path: dilation 2, valid, no bias',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [2, 2], groups: 1 },
+      operands: [tensor(['N', 6, 5, 3]), tensor([2, 2, 3, 4])],
+    },
+  ],
   infer: ([x, kernel, bias], a) => {
     expectRank(x!, 4, 'conv2d');
     expectRank(kernel!, 4, 'conv2d kernel');
@@ -408,6 +425,23 @@ export const conv2dTransposeOp = defineOp({
     output_padding: Type.Union([Type.Null(), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, maxItems: 2 })]),
   },
   operands: () => ['x', 'kernel', 'bias?'],
+  examples: [
+    {
+      note: 'valid 3x3, stride 2',
+      attrs: { strides: [2, 2], padding: 'valid', dilation_rate: [1, 1], groups: 1, output_padding: null },
+      operands: [tensor(['N', 3, 3, 2]), tensor([3, 3, 4, 2]), tensor([4])],
+    },
+    {
+      note: 'same 3x3, stride 2, output_padding 1, 2 groups',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1], groups: 2, output_padding: [1, 1] },
+      operands: [tensor(['N', 3, 3, 4]), tensor([3, 3, 2, 4]), tensor([4])],
+    },
+    {
+      note: 'same, dilation 2, no bias, relu6 epilogue',
+      attrs: { strides: [1, 1], padding: 'same', dilation_rate: [2, 2], groups: 1, output_padding: null, epilogue: { op: 'relu6' } },
+      operands: [tensor(['N', 3, 3, 2]), tensor([3, 3, 2, 2])],
+    },
+  ],
   infer: ([x, kernel, bias], a) => {
     expectRank(x!, 4, 'conv2d_transpose');
     expectRank(kernel!, 4, 'conv2d_transpose kernel');
@@ -453,6 +487,23 @@ export const depthwiseConv2dOp = defineOp({
   epilogue: { fuses: 'all' },
   attrs: { strides: Pair, padding: Padding, dilation_rate: Pair, ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
+  examples: [
+    {
+      note: 'depth multiplier 2, same padding, stride 2',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1] },
+      operands: [tensor(['N', 5, 5, 3]), tensor([3, 3, 3, 2]), tensor([6])],
+    },
+    {
+      note: 'valid 3x2 window, no bias',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1] },
+      operands: [tensor(['N', 4, 5, 2]), tensor([3, 2, 2, 1])],
+    },
+    {
+      note: 'dilation 2, same padding, relu epilogue',
+      attrs: { strides: [1, 1], padding: 'same', dilation_rate: [2, 2], epilogue: { op: 'relu' } },
+      operands: [tensor(['N', 5, 5, 2]), tensor([3, 3, 2, 1]), tensor([2])],
+    },
+  ],
   infer: ([x, kernel, bias], a) => {
     expectRank(x!, 4, 'depthwise_conv2d');
     expectRank(kernel!, 4, 'depthwise_conv2d kernel');

@@ -103,6 +103,10 @@ export const denseGradInputOp = defineOp({
   traits: ['pure'],
   attrs: {},
   operands: () => ['dy', 'kernel'],
+  examples: [
+    { attrs: {}, operands: [tensor(['N', 7]), tensor([5, 7])] },
+    { note: 'rank-3 dy', attrs: {}, operands: [tensor(['N', 2, 4]), tensor([3, 4])] },
+  ],
   infer: ([dy, w]) => {
     const [inDim, units] = w!.shape as number[];
     if (dim(dy!, -1) !== units) throw new ShapeError(`dense_grad_input: dy has ${dim(dy!, -1)} features, the kernel ${units} units`);
@@ -150,6 +154,10 @@ export const denseGradKernelOp = defineOp({
   traits: ['pure'],
   attrs: {},
   operands: () => ['x', 'dy'],
+  examples: [
+    { attrs: {}, operands: [tensor(['N', 5]), tensor(['N', 7])] },
+    { note: 'rank-3 x: sums over rows of every example', attrs: {}, operands: [tensor(['N', 2, 3]), tensor(['N', 2, 4])] },
+  ],
   infer: ([x, dy]) => {
     if (x!.shape[0] !== 'N' || dy!.shape[0] !== 'N') throw new ShapeError('dense_grad_kernel reduces over a batch');
     return tensor([dim(x!, -1), dim(dy!, -1)]);

@@ -150,6 +150,25 @@ export const batchnormTrainOp = defineOp({
   traits: ['pure'],
   attrs: trainAttrs,
   operands: forwardRoles,
+  examples: [
+    {
+      note: 'rank 2, gamma and beta',
+      attrs: { axis: 1, epsilon: 0.001, center: true, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3]), tensor([3]), tensor([3])],
+    },
+    {
+      // r and d clipped to constants: the rule holds them constant (stop_gradient), so central differences agree.
+      note: 'channels last, renorm with r and d clipped to constants',
+      attrs: { axis: 3, epsilon: 0.001, center: true, scale: true, renorm: true, renorm_clipping: { rmax: 1.5, rmin: 1.5, dmax: 0 } },
+      operands: [tensor(['N', 2, 2, 3]), tensor([3]), tensor([3]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'a middle axis, neither gamma nor beta',
+      attrs: { axis: 1, epsilon: 0.001, center: false, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3, 2, 2])],
+    },
+  ],
   infer: ([x, ...stats], a) => {
     checkChannels(x!, stats as TensorType[], a, 'batchnorm_train');
     return x!;
@@ -198,6 +217,24 @@ export const batchnormTrainGradInputOp = defineOp({
   traits: ['pure'],
   attrs: trainAttrs,
   operands: gradInputRoles,
+  examples: [
+    {
+      note: 'rank 2, gamma',
+      attrs: { axis: 1, epsilon: 0.001, center: true, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3]), tensor(['N', 3]), tensor([3])],
+    },
+    {
+      note: 'channels last, renorm (r clipped to [0.9, 1.2])',
+      attrs: { axis: 3, epsilon: 0.001, center: true, scale: true, renorm: true, renorm_clipping: { rmax: 1.2, rmin: 0.9, dmax: 0.1 } },
+      operands: [tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3]), tensor([3]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'a middle axis, no gamma',
+      attrs: { axis: 1, epsilon: 0.001, center: false, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3, 2, 2]), tensor(['N', 3, 2, 2])],
+    },
+  ],
   infer: ([dy, x, ...stats], a) => {
     checkChannels(x!, stats as TensorType[], a, 'batchnorm_train_grad_input');
     if (formatShape(dy!.shape) !== formatShape(x!.shape)) throw new ShapeError('batchnorm_train_grad_input: dy and x differ in shape');
@@ -256,6 +293,24 @@ export const batchnormTrainGradGammaOp = defineOp({
   traits: ['pure'],
   attrs: trainAttrs,
   operands: gradGammaRoles,
+  examples: [
+    {
+      note: 'rank 2',
+      attrs: { axis: 1, epsilon: 0.001, center: true, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3]), tensor(['N', 3])],
+    },
+    {
+      note: 'channels last, renorm (r and d clipped)',
+      attrs: { axis: 3, epsilon: 0.001, center: true, scale: true, renorm: true, renorm_clipping: { rmax: 1.2, rmin: 0.9, dmax: 0.1 } },
+      operands: [tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'a middle axis',
+      attrs: { axis: 1, epsilon: 0.01, center: false, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3, 2, 2]), tensor(['N', 3, 2, 2])],
+    },
+  ],
   infer: ([, x, ...stats], a) => tensor([checkChannels(x!, stats as TensorType[], a, 'batchnorm_train_grad_gamma')]),
   reference: (inputs, a) => {
     const { dy, x, moving_mean, moving_variance } = byRole(gradGammaRoles(a), inputs);

@@ -14,7 +14,7 @@
 import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
-import type { TensorType } from '../ir/types.js';
+import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
 import { noEpilogue } from './linear.js';
@@ -77,6 +77,26 @@ export const batchnormOp = defineOp({
     renorm_momentum: Type.Number(),
   },
   operands: batchnormOperands,
+  examples: [
+    {
+      note: 'rank 2, gamma and beta',
+      attrs: { axis: 1, epsilon: 0.001, momentum: 0.99, center: true, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null }, renorm_momentum: 0.99 },
+      operands: [tensor(['N', 4]), tensor([4]), tensor([4]), tensor([4]), tensor([4])],
+      values: [undefined, undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'channels last, no gamma (scale false)',
+      attrs: { axis: 3, epsilon: 0.001, momentum: 0.9, center: true, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null }, renorm_momentum: 0.99 },
+      operands: [tensor(['N', 2, 3, 3]), tensor([3]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'a middle axis, neither gamma nor beta, renorm (inference ignores it)',
+      attrs: { axis: 1, epsilon: 0.01, momentum: 0.99, center: false, scale: false, renorm: true, renorm_clipping: { rmax: 3, rmin: 0.3, dmax: 5 }, renorm_momentum: 0.9 },
+      operands: [tensor(['N', 3, 2]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, { min: 0.5, max: 2 }],
+    },
+  ],
   infer: ([x, ...stats], a) => {
     if (a.axis >= x!.shape.length) throw new ShapeError(`batchnorm axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);
     const channels = dim(x!, a.axis);
@@ -166,6 +186,10 @@ export const affineOp = defineOp({
   epilogue: { fuses: 'all' },
   attrs: { axis: Type.Integer({ minimum: 1 }), ...epilogueAttr },
   operands: () => ['x', 'scale', 'shift'],
+  examples: [
+    { note: 'channels last', attrs: { axis: 3 }, operands: [tensor(['N', 2, 2, 3]), tensor([3]), tensor([3])] },
+    { note: 'a middle axis, tanh epilogue', attrs: { axis: 1, epilogue: { op: 'tanh' } }, operands: [tensor(['N', 3, 2]), tensor([3]), tensor([3])] },
+  ],
   infer: ([x, scale, shift], a) => {
     if (a.axis >= x!.shape.length) throw new ShapeError(`affine axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);
     const channels = dim(x!, a.axis);
@@ -216,6 +240,26 @@ export const batchnormGradOp = defineOp({
   traits: ['pure'],
   attrs: { axis: Type.Integer({ minimum: 1 }), epsilon: Type.Number({ exclusiveMinimum: 0 }), scale: Type.Boolean(), wrt: Type.Union([Type.Literal('x'), Type.Literal('gamma')]) },
   operands: gradRoles,
+  examples: [
+    {
+      note: 'dx, channels last',
+      attrs: { axis: 3, epsilon: 0.001, scale: true, wrt: 'x' },
+      operands: [tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3]), tensor([3]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'dgamma, a middle axis',
+      attrs: { axis: 1, epsilon: 0.001, scale: true, wrt: 'gamma' },
+      operands: [tensor(['N', 3, 2]), tensor(['N', 3, 2]), tensor([3]), tensor([3]), tensor([3])],
+      values: [undefined, undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+    {
+      note: 'dx without gamma',
+      attrs: { axis: 1, epsilon: 0.01, scale: false, wrt: 'x' },
+      operands: [tensor(['N', 4]), tensor(['N', 4]), tensor([4]), tensor([4])],
+      values: [undefined, undefined, undefined, { min: 0.5, max: 2 }],
+    },
+  ],
   infer: ([dy, x, ...stats], a) => {
     if (formatShape(dy!.shape) !== formatShape(x!.shape)) throw new ShapeError('batchnorm_grad: dy and x differ in shape');
     const channels = dim(x!, a.axis);
