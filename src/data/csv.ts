@@ -16,7 +16,7 @@ import { CsvError, parse } from 'csv-parse/sync';
 import { fail, q, suggest } from '../diagnostics/diagnostic.js';
 import { span, type SourceFile, type Span } from '../diagnostics/source.js';
 import { readSource } from '../util/fs.js';
-import type { LoadedData, Target } from './index.js';
+import type { LoadedData, Target } from './types.js';
 import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './labels.js';
 
 interface Row {

@@ -15,36 +15,9 @@ import { fail } from '../diagnostics/diagnostic.js';
 import { loadCsv } from './csv.js';
 import { loadMnist } from './mnist.js';
 import { loadNpy } from './npy.js';
+import type { DataSource, Dataset, LoadedData, Target } from './types.js';
 
-export type DataSource =
-  | { kind: 'mnist' }
-  | { kind: 'csv'; path: string; label: string } // --data file.csv --label <column>
-  | { kind: 'npy'; x: string; y: string }; // --data x.npy --labels y.npy
-
-export interface Target {
-  /** Per-example input shape of the model, e.g. [28, 28, 1], [784] or [16]. */
-  inputShape: readonly number[];
-  /** Floats per example of the model output, e.g. 10. */
-  outputSize: number;
-  loss: 'binary_crossentropy' | 'categorical_crossentropy' | 'sparse_categorical_crossentropy' | 'mse' | 'mae';
-}
-
-/** x: count * prod(inputShape) floats; y: count * labelSize floats. */
-export interface Dataset {
-  x: Float32Array;
-  y: Float32Array;
-  count: number;
-}
-
-export interface LoadedData {
-  train: Dataset;
-  /** Only MNIST comes with a held-out test split. */
-  test?: Dataset;
-  /** Floats of `y` per example: 1 for sparse_categorical_crossentropy, outputSize otherwise. */
-  labelSize: number;
-  /** One line for the CLI. */
-  description: string;
-}
+export type { DataSource, Dataset, LoadedData, Target } from './types.js';
 
 /** Loads `source` for `target`. Only the chosen source is read (MNIST's JSON is read only for kind 'mnist'). */
 export function loadData(source: DataSource, target: Target): LoadedData {

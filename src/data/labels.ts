@@ -16,7 +16,7 @@
  * knows where the label came from (a CSV cell, a .npy element, an MNIST image)
  * and turns the message into a located diagnostic.
  */
-import type { Target } from './index.js';
+import type { Target } from './types.js';
 
 /** Where a bad label sits: example `row`, value `col` within it (0 for scalar labels). */
 export interface LabelAt {

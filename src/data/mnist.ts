@@ -18,7 +18,7 @@
 import { createRequire } from 'node:module';
 import { fail } from '../diagnostics/diagnostic.js';
 import { Pcg32 } from '../util/prng.js';
-import type { Dataset, LoadedData, Target } from './index.js';
+import type { Dataset, LoadedData, Target } from './types.js';
 import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './labels.js';
 
 const PIXELS = 784;

@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fail } from '../diagnostics/diagnostic.js';
-import type { LoadedData, Target } from './index.js';
+import type { LoadedData, Target } from './types.js';
 import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './labels.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
