@@ -27,6 +27,7 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, forwardGeometry, Pair, Padding } from './conv.js';
 import { convGradInputKernel, convGradKernelKernel, type GradConvShape } from './conv-grad-emit.js';
 import { defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
+import type { OpExample } from './op-def.js';
 
 const Shape3 = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 3, maxItems: 3 });
 const Window = { strides: Pair, padding: Padding, dilation_rate: Pair };
@@ -120,6 +121,7 @@ function convGradOp<P extends TProperties>(
   summary: string,
   attrs: P,
   geometry: Geometry<Static<TObject<P>>>,
+  examples: readonly OpExample<Static<TObject<P>>>[],
 ): OpDef {
   const typesOf = ([a, b]: readonly Tensor[]): TensorType[] => [
     tensor(['N', ...a!.shape.slice(1)]),
@@ -131,6 +133,7 @@ function convGradOp<P extends TProperties>(
     traits: ['pure'],
     attrs,
     operands: () => (kind === 'input' ? ['dy', 'kernel'] : ['x', 'dy']),
+    examples,
     infer: (operands, a) => geometry(operands, a).result,
     reference: (inputs, a) => {
       const { conv, result } = geometry(typesOf(inputs), a);
@@ -169,6 +172,23 @@ const conv2dGradInputOp = convGradOp(
     checkDy(op, conv, dy!);
     return { conv, result: tensor(['N', h, w, c]) };
   },
+  [
+    {
+      note: '2 groups, stride 2, same padding',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1], groups: 2, input_shape: [5, 5, 4] },
+      operands: [tensor(['N', 3, 3, 6]), tensor([3, 3, 2, 6])],
+    },
+    {
+      note: 'GEMM path: valid 3x3, 4 input channels',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], groups: 1, input_shape: [4, 4, 4] },
+      operands: [tensor(['N', 2, 2, 4]), tensor([3, 3, 4, 4])],
+    },
+    {
+      note: 'dilation 2',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [2, 2], groups: 1, input_shape: [6, 5, 3] },
+      operands: [tensor(['N', 4, 3, 4]), tensor([2, 2, 3, 4])],
+    },
+  ],
 );
 
 /**
@@ -190,6 +210,23 @@ const conv2dGradKernelOp = convGradOp(
     checkDy(op, conv, dy!);
     return { conv, result: tensor(kernel) };
   },
+  [
+    {
+      note: '2 groups, stride 2, same padding',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1], groups: 2, kernel_size: [3, 3] },
+      operands: [tensor(['N', 5, 5, 4]), tensor(['N', 3, 3, 6])],
+    },
+    {
+      note: 'GEMM path: valid 3x3, 5 filters',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], groups: 1, kernel_size: [3, 3] },
+      operands: [tensor(['N', 4, 4, 4]), tensor(['N', 2, 2, 5])],
+    },
+    {
+      note: 'direct path: dilation 2, 4 filters',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [2, 2], groups: 1, kernel_size: [2, 2] },
+      operands: [tensor(['N', 6, 5, 3]), tensor(['N', 4, 3, 4])],
+    },
+  ],
 );
 
 /** dx of depthwise_conv2d: dx[n,iy,ix,c] = sum of dy[n,oy,ox,c*M+m] k[ky,kx,c,m] over taps and m. */
@@ -207,6 +244,18 @@ const depthwiseGradInputOp = convGradOp(
     checkDy(op, conv, dy!);
     return { conv, result: tensor(['N', h, w, c]) };
   },
+  [
+    {
+      note: 'depth multiplier 2, stride 2, same padding',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1], input_shape: [5, 5, 3] },
+      operands: [tensor(['N', 3, 3, 6]), tensor([3, 3, 3, 2])],
+    },
+    {
+      note: 'valid 3x2 window',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], input_shape: [4, 5, 2] },
+      operands: [tensor(['N', 2, 4, 2]), tensor([3, 2, 2, 1])],
+    },
+  ],
 );
 
 /** dk of depthwise_conv2d: dk[ky,kx,c,m] = sum over the batch and output cells of x[n,iy,ix,c] dy[n,oy,ox,c*M+m]. */
@@ -226,6 +275,23 @@ const depthwiseGradKernelOp = convGradOp(
     checkDy(op, conv, dy!);
     return { conv, result: tensor([kh, kw, c, out / c]) };
   },
+  [
+    {
+      note: 'depth multiplier 2, stride 2, same padding',
+      attrs: { strides: [2, 2], padding: 'same', dilation_rate: [1, 1], kernel_size: [3, 3] },
+      operands: [tensor(['N', 5, 5, 3]), tensor(['N', 3, 3, 6])],
+    },
+    {
+      note: 'valid 3x2 window',
+      attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], kernel_size: [3, 2] },
+      operands: [tensor(['N', 4, 5, 2]), tensor(['N', 2, 4, 2])],
+    },
+    {
+      note: 'dilation 2, same padding',
+      attrs: { strides: [1, 1], padding: 'same', dilation_rate: [2, 2], kernel_size: [3, 3] },
+      operands: [tensor(['N', 5, 5, 2]), tensor(['N', 5, 5, 2])],
+    },
+  ],
 );
 
 export const convGradOps: readonly OpDef[] = [conv2dGradInputOp, conv2dGradKernelOp, depthwiseGradInputOp, depthwiseGradKernelOp];

@@ -5,6 +5,7 @@
  *   %drop1: f32[N,64] = dropout(%activation) {rate=0.5, seed=null}
  */
 import { Type } from '@sinclair/typebox';
+import { batched } from '../ir/types.js';
 import { alias } from './emit.js';
 import { defineLayer, defineOp } from './op-def.js';
 
@@ -15,6 +16,10 @@ export const dropoutOp = defineOp({
   identity: () => true,
   attrs: { rate: Type.Number({ minimum: 0, exclusiveMaximum: 1 }), seed: Type.Union([Type.Integer(), Type.Null()]) },
   operands: () => ['x'],
+  examples: [
+    { attrs: { rate: 0.5, seed: null }, operands: [batched([5])] },
+    { note: 'seeded, rank 4', attrs: { rate: 0.2, seed: 7 }, operands: [batched([2, 2, 3])] },
+  ],
   infer: ([x]) => x!,
   reference: ([x]) => x!, // inference: the identity
   emit: () => alias,

@@ -248,6 +248,16 @@ export const lossOp = defineOp({
   traits: ['pure'],
   attrs: lossAttrs,
   operands: () => ['prediction', 'labels'],
+  examples: [
+    { note: 'categorical from logits', attrs: { kind: 'categorical_crossentropy', from_logits: true }, operands: [tensor(['N', 4]), tensor(['N', 4])], values: [undefined, { min: 0, max: 1 }] },
+    { note: 'categorical of probabilities, rank 3', attrs: { kind: 'categorical_crossentropy', from_logits: false }, operands: [tensor(['N', 2, 3]), tensor(['N', 2, 3])], values: [{ min: 0.1, max: 1 }, { min: 0, max: 1 }] },
+    { note: 'sparse labels, from logits', attrs: { kind: 'sparse_categorical_crossentropy', from_logits: true }, operands: [tensor(['N', 4]), tensor(['N'])], values: [undefined, { min: 0, max: 4, integer: true }] },
+    { note: 'sparse labels of rank 2, probabilities', attrs: { kind: 'sparse_categorical_crossentropy', from_logits: false }, operands: [tensor(['N', 2, 3]), tensor(['N', 2])], values: [{ min: 0.1, max: 1 }, { min: 0, max: 3, integer: true }] },
+    { note: 'binary of probabilities (clip inactive)', attrs: { kind: 'binary_crossentropy', from_logits: false }, operands: [tensor(['N', 3]), tensor(['N', 3])], values: [{ min: 0.05, max: 0.95 }, { min: 0, max: 1 }] },
+    { note: 'binary from logits', attrs: { kind: 'binary_crossentropy', from_logits: true }, operands: [tensor(['N', 3]), tensor(['N', 3])], values: [undefined, { min: 0, max: 1 }] },
+    { note: 'mse', attrs: { kind: 'mse', from_logits: false }, operands: [tensor(['N', 2, 2]), tensor(['N', 2, 2])] },
+    { note: 'mae', attrs: { kind: 'mae', from_logits: false }, operands: [tensor(['N', 3]), tensor(['N', 3])] },
+  ],
   infer: ([pred, labels], a) => {
     checkLoss(pred!, labels!, a, 'loss');
     return tensor([1]);
@@ -269,6 +279,16 @@ export const lossGradOp = defineOp({
   traits: ['pure'],
   attrs: lossAttrs,
   operands: () => ['prediction', 'labels', 'dl'],
+  examples: [
+    { note: 'categorical from logits', attrs: { kind: 'categorical_crossentropy', from_logits: true }, operands: [tensor(['N', 4]), tensor(['N', 4]), tensor([1])], values: [undefined, { min: 0, max: 1 }, undefined] },
+    { note: 'categorical of probabilities, rank 3', attrs: { kind: 'categorical_crossentropy', from_logits: false }, operands: [tensor(['N', 2, 3]), tensor(['N', 2, 3]), tensor([1])], values: [{ min: 0.1, max: 1 }, { min: 0, max: 1 }, undefined] },
+    { note: 'sparse labels, from logits', attrs: { kind: 'sparse_categorical_crossentropy', from_logits: true }, operands: [tensor(['N', 4]), tensor(['N']), tensor([1])], values: [undefined, { min: 0, max: 4, integer: true }, undefined] },
+    { note: 'sparse labels of rank 2, probabilities', attrs: { kind: 'sparse_categorical_crossentropy', from_logits: false }, operands: [tensor(['N', 2, 3]), tensor(['N', 2]), tensor([1])], values: [{ min: 0.1, max: 1 }, { min: 0, max: 3, integer: true }, undefined] },
+    { note: 'binary of probabilities (clip inactive)', attrs: { kind: 'binary_crossentropy', from_logits: false }, operands: [tensor(['N', 3]), tensor(['N', 3]), tensor([1])], values: [{ min: 0.05, max: 0.95 }, { min: 0, max: 1 }, undefined] },
+    { note: 'binary from logits', attrs: { kind: 'binary_crossentropy', from_logits: true }, operands: [tensor(['N', 3]), tensor(['N', 3]), tensor([1])], values: [undefined, { min: 0, max: 1 }, undefined] },
+    { note: 'mse', attrs: { kind: 'mse', from_logits: false }, operands: [tensor(['N', 2, 2]), tensor(['N', 2, 2]), tensor([1])] },
+    { note: 'mae', attrs: { kind: 'mae', from_logits: false }, operands: [tensor(['N', 3]), tensor(['N', 3]), tensor([1])] },
+  ],
   infer: ([pred, labels, dl], a) => {
     checkLoss(pred!, labels!, a, 'loss_grad');
     if (!sameType(dl!, tensor([1]))) throw new ShapeError(`loss_grad: the loss's gradient must be f32[1], got ${formatType(dl!)}`);
@@ -341,6 +361,11 @@ export const accuracyOp = defineOp({
   traits: ['pure'],
   attrs: accuracyAttrs,
   operands: () => ['prediction', 'labels'],
+  examples: [
+    { note: 'binary', attrs: { kind: 'binary' }, operands: [tensor(['N', 3]), tensor(['N', 3])], values: [{ min: 0, max: 1 }, { min: 0, max: 2, integer: true }] },
+    { note: 'categorical', attrs: { kind: 'categorical' }, operands: [tensor(['N', 4]), tensor(['N', 4])] },
+    { note: 'sparse labels of rank 2', attrs: { kind: 'sparse_categorical' }, operands: [tensor(['N', 2, 3]), tensor(['N', 2])], values: [undefined, { min: 0, max: 3, integer: true }] },
+  ],
   infer: ([pred, labels], a) => {
     checkOperands('accuracy', pred!, labels!, isSparse(a.kind));
     return tensor([1]);

@@ -19,6 +19,11 @@ export const addOp = defineOp({
   epilogue: { fuses: ['relu'] },
   attrs: { ...epilogueAttr },
   operands: () => ['x', 'y', '...rest'],
+  examples: [
+    { note: 'two inputs', attrs: {}, operands: [tensor(['N', 5]), tensor(['N', 5])] },
+    { note: 'three inputs, relu epilogue', attrs: { epilogue: { op: 'relu' } }, operands: [tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3])] },
+    { note: 'static values (gradients of a shared weight)', attrs: {}, operands: [tensor([2, 3]), tensor([2, 3])] },
+  ],
   infer: (xs) => {
     for (const t of xs.slice(1)) {
       if (!sameType(t, xs[0]!)) {
@@ -60,6 +65,10 @@ export const multiplyOp = defineOp({
   traits: ['pure', 'elementwise'],
   attrs: {},
   operands: () => ['x', 'y'],
+  examples: [
+    { attrs: {}, operands: [tensor(['N', 2, 3]), tensor(['N', 2, 3])] },
+    { note: 'static values', attrs: {}, operands: [tensor([3, 2]), tensor([3, 2])] },
+  ],
   infer: ([x, y]) => {
     if (!sameType(x!, y!)) throw new ShapeError(`multiply needs operands of one shape, got ${formatType(x!)} and ${formatType(y!)}`);
     return x!;
@@ -109,6 +118,11 @@ export const concatenateOp = defineOp({
   traits: ['pure', 'shape-only'],
   attrs: { axis: Type.Integer({ minimum: 1 }) },
   operands: () => ['x', 'y', '...rest'],
+  examples: [
+    { note: 'features', attrs: { axis: 1 }, operands: [tensor(['N', 2]), tensor(['N', 3])] },
+    { note: 'three inputs along channels', attrs: { axis: 3 }, operands: [tensor(['N', 2, 2, 1]), tensor(['N', 2, 2, 2]), tensor(['N', 2, 2, 3])] },
+    { note: 'along height', attrs: { axis: 1 }, operands: [tensor(['N', 1, 2, 2]), tensor(['N', 2, 2, 2])] },
+  ],
   infer: (xs, a) => concatShape(xs, a.axis),
   reference: (xs, a) => concatReference(xs, a.axis),
   emit: ({ operands, result, attrs: a }) => {
@@ -176,6 +190,11 @@ export const sliceOp = defineOp({
   traits: ['pure', 'shape-only'],
   attrs: { axis: Type.Integer({ minimum: 1 }), start: Type.Integer({ minimum: 0 }), size: Type.Integer({ minimum: 1 }) },
   operands: () => ['x'],
+  examples: [
+    { note: 'channels', attrs: { axis: 3, start: 1, size: 3 }, operands: [tensor(['N', 2, 2, 5])] },
+    { note: 'the first features', attrs: { axis: 1, start: 0, size: 2 }, operands: [tensor(['N', 6])] },
+    { note: 'a static value', attrs: { axis: 1, start: 1, size: 2 }, operands: [tensor([4, 3])] },
+  ],
   infer: ([x], a) => {
     if (a.axis >= x!.shape.length) throw new ShapeError(`slice axis ${a.axis} is out of range for ${formatType(x!)}`);
     const length = x!.shape[a.axis] as number;
@@ -221,6 +240,10 @@ export const channelScaleOp = defineOp({
   traits: ['pure'],
   attrs: { axis: Type.Integer({ minimum: 1 }) },
   operands: () => ['x', 'scale'],
+  examples: [
+    { note: 'channels last', attrs: { axis: 3 }, operands: [tensor(['N', 2, 2, 3]), tensor([3])] },
+    { note: 'a middle axis', attrs: { axis: 1 }, operands: [tensor(['N', 3, 2]), tensor([3])] },
+  ],
   infer: ([x, scale], a) => {
     if (a.axis >= x!.shape.length) throw new ShapeError(`channel_scale axis ${a.axis} is out of range for ${formatType(x!)}`);
     const channels = x!.shape[a.axis] as number;

@@ -12,9 +12,10 @@
  * here computes in float64 and stores float32; none is differentiated.
  */
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
-import { formatType, sameType, type TensorType } from '../ir/types.js';
+import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, total } from './emit.js';
 import { defineOp, ShapeError, type OpDef, type Trait } from './op-def.js';
+import type { OpExample } from './op-def.js';
 
 /** Operand roles that are f32[1] scalars; every other operand has the result's shape. */
 const scalarRoles = new Set(['lr', 'iterations']);
@@ -27,6 +28,8 @@ interface UpdateSpec<P extends TProperties> {
   readonly elementwise?: boolean;
   /** Roles in operand order: the weight-shaped ones, then the scalars (`lr`, `iterations`). */
   operands(a: Static<TObject<P>>): readonly string[];
+  /** A few attribute sets with operand types (`OpDef.examples`). */
+  readonly examples: readonly OpExample<Static<TObject<P>>>[];
   /** The new value of one element from each operand's value there (scalars: their one value). */
   value(x: Readonly<Record<string, number>>, a: Static<TObject<P>>): number;
   /**
@@ -58,6 +61,7 @@ function updateOp<P extends TProperties>(spec: UpdateSpec<P>): OpDef {
     traits,
     attrs: spec.attrs,
     operands: spec.operands,
+    examples: spec.examples,
     infer: (types, a) => checkOperands(spec.name, spec.operands(a), types),
     reference: (inputs, a) => {
       const roles = spec.operands(a);
@@ -88,6 +92,10 @@ export const emaOp = updateOp({
   summary: 'exponential moving average: decay * state + (1 - decay) * x (or x²)',
   attrs: { decay: Type.Number(), square: Type.Boolean() },
   operands: () => ['state', 'x'],
+  examples: [
+    { attrs: { decay: 0.9, square: false }, operands: [tensor([2, 3]), tensor([2, 3])] },
+    { note: 'of squares', attrs: { decay: 0.99, square: true }, operands: [tensor([4]), tensor([4])] },
+  ],
   value: (x, a) => a.decay * x['state']! + (1 - a.decay) * (a.square ? x['x']! ** 2 : x['x']!),
   code: (a) => ({ value: `${lit(a.decay)} * state[i]! + ${lit(1 - a.decay)} * ${a.square ? 'x[i]! ** 2' : 'x[i]!'}` }),
 });
@@ -98,6 +106,7 @@ export const sgdUpdateOp = updateOp({
   summary: 'gradient descent step: w - lr * g',
   attrs: {},
   operands: () => ['w', 'g', 'lr'],
+  examples: [{ attrs: {}, operands: [tensor([2, 3]), tensor([2, 3]), tensor([1])], values: [undefined, undefined, { min: 0.001, max: 0.1 }] }],
   value: (x) => x['w']! - x['lr']! * x['g']!,
   code: () => ({ pre: 'const rate = lr[0]!;', value: 'w[i]! - rate * g[i]!' }),
 });
@@ -108,6 +117,7 @@ export const momentumVelocityOp = updateOp({
   summary: 'SGD momentum velocity: momentum * v - lr * g',
   attrs: { momentum: Type.Number() },
   operands: () => ['v', 'g', 'lr'],
+  examples: [{ attrs: { momentum: 0.9 }, operands: [tensor([3, 2]), tensor([3, 2]), tensor([1])], values: [undefined, undefined, { min: 0.001, max: 0.1 }] }],
   value: (x, a) => a.momentum * x['v']! - x['lr']! * x['g']!,
   code: (a) => ({ pre: 'const rate = lr[0]!;', value: `${lit(a.momentum)} * v[i]! - rate * g[i]!` }),
 });
@@ -118,6 +128,7 @@ export const nesterovUpdateOp = updateOp({
   summary: 'SGD Nesterov step: w + momentum * v - lr * g (v the new velocity)',
   attrs: { momentum: Type.Number() },
   operands: () => ['w', 'v', 'g', 'lr'],
+  examples: [{ attrs: { momentum: 0.9 }, operands: [tensor([5]), tensor([5]), tensor([5]), tensor([1])], values: [undefined, undefined, undefined, { min: 0.001, max: 0.1 }] }],
   value: (x, a) => x['w']! + a.momentum * x['v']! - x['lr']! * x['g']!,
   code: (a) => ({ pre: 'const rate = lr[0]!;', value: `w[i]! + ${lit(a.momentum)} * v[i]! - rate * g[i]!` }),
 });
@@ -132,6 +143,13 @@ export const adamUpdateOp = updateOp({
   summary: 'Adam step: w - alpha * m / (sqrt(v) + epsilon), alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)',
   attrs: { beta_1: Type.Number(), beta_2: Type.Number(), epsilon: Type.Number() },
   operands: () => ['w', 'm', 'v', 'lr', 'iterations'],
+  examples: [
+    {
+      attrs: { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 },
+      operands: [tensor([2, 3]), tensor([2, 3]), tensor([2, 3]), tensor([1]), tensor([1])],
+      values: [undefined, undefined, { min: 0.01, max: 1 }, { min: 0.001, max: 0.1 }, { min: 0, max: 10, integer: true }],
+    },
+  ],
   value: (x, a) => {
     const t = x['iterations']! + 1;
     const alpha = (x['lr']! * Math.sqrt(1 - a.beta_2 ** t)) / (1 - a.beta_1 ** t);
@@ -150,6 +168,7 @@ export const maximumOp = updateOp({
   summary: 'elementwise maximum of two same-shaped values',
   attrs: {},
   operands: () => ['a', 'b'],
+  examples: [{ attrs: {}, operands: [tensor([2, 3]), tensor([2, 3])] }],
   value: (x) => Math.max(x['a']!, x['b']!),
   code: () => ({ value: 'Math.max(a[i]!, b[i]!)' }),
 });
@@ -160,6 +179,7 @@ export const weightDecayOp = updateOp({
   summary: 'decoupled weight decay: w - w * rate * lr',
   attrs: { rate: Type.Number() },
   operands: () => ['w', 'lr'],
+  examples: [{ attrs: { rate: 0.004 }, operands: [tensor([3, 3]), tensor([1])], values: [undefined, { min: 0.001, max: 0.1 }] }],
   value: (x, a) => x['w']! - x['w']! * a.rate * x['lr']!,
   code: (a) => ({ pre: `const decay = ${lit(a.rate)} * lr[0]!;`, value: 'w[i]! - w[i]! * decay' }),
 });
@@ -173,6 +193,16 @@ export const rmspropIncrementOp = updateOp({
   summary: 'RMSprop increment: lr * g / sqrt(velocity - average² (centered) + epsilon)',
   attrs: { epsilon: Type.Number(), centered: Type.Boolean() },
   operands: (a) => (a.centered ? ['g', 'velocity', 'average', 'lr'] : ['g', 'velocity', 'lr']),
+  examples: [
+    { attrs: { epsilon: 1e-7, centered: false }, operands: [tensor([2, 3]), tensor([2, 3]), tensor([1])], values: [undefined, { min: 0.1, max: 1 }, { min: 0.001, max: 0.1 }] },
+    {
+      // velocity >= 1 > average², as the moving averages of g² and g keep it
+      note: 'centered',
+      attrs: { epsilon: 1e-7, centered: true },
+      operands: [tensor([4]), tensor([4]), tensor([4]), tensor([1])],
+      values: [undefined, { min: 1, max: 2 }, undefined, { min: 0.001, max: 0.1 }],
+    },
+  ],
   value: (x, a) => {
     const denominator = a.centered ? x['velocity']! - x['average']! ** 2 : x['velocity']!;
     return (x['lr']! * x['g']!) / Math.sqrt(denominator + a.epsilon);
@@ -190,6 +220,7 @@ export const momentumAccumulateOp = updateOp({
   summary: 'momentum accumulation: momentum * m + x',
   attrs: { momentum: Type.Number() },
   operands: () => ['m', 'x'],
+  examples: [{ attrs: { momentum: 0.9 }, operands: [tensor([4]), tensor([4])] }],
   value: (x, a) => a.momentum * x['m']! + x['x']!,
   code: (a) => ({ value: `${lit(a.momentum)} * m[i]! + x[i]!` }),
 });
@@ -201,6 +232,7 @@ export const applyStepOp = updateOp({
   summary: 'a computed step taken: w - step',
   attrs: {},
   operands: () => ['w', 'step'],
+  examples: [{ attrs: {}, operands: [tensor([2, 2]), tensor([2, 2])] }],
   value: (x) => x['w']! - x['step']!,
   code: () => ({ value: 'w[i]! - step[i]!' }),
 });
@@ -212,6 +244,7 @@ export const incrementOp = updateOp({
   summary: 'the next iteration count: t + 1',
   attrs: {},
   operands: () => ['t'],
+  examples: [{ attrs: {}, operands: [tensor([1])], values: [{ min: 0, max: 100, integer: true }] }],
   value: (x) => x['t']! + 1,
   code: () => ({ value: 't[i]! + 1' }),
 });

@@ -114,6 +114,11 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
     traits: ['pure'],
     attrs: { pool_size: Pair, strides: Pair, padding: Padding },
     operands: () => ['x'],
+    examples: [
+      { note: '2x2, stride 2, valid', attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'valid' }, operands: [tensor(['N', 4, 4, 2])] },
+      { note: '3x3, stride 2, same (padding cells take no part)', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'same' }, operands: [tensor(['N', 5, 4, 2])] },
+      { note: 'overlapping 2x2 windows, stride 1, same', attrs: { pool_size: [2, 2], strides: [1, 1], padding: 'same' }, operands: [tensor(['N', 3, 3, 1])] },
+    ],
     infer: ([x], a) => pooledType(name, x!, a),
     reference: ([x], a) => poolReference(x!, a, kind),
     emit: ({ operands: [x], result, attrs: a }) => {
@@ -166,6 +171,10 @@ function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
     traits: ['pure'],
     attrs: { keepdims: Type.Boolean() },
     operands: () => ['x'],
+    examples: [
+      { attrs: { keepdims: false }, operands: [tensor(['N', 3, 2, 4])] },
+      { note: 'keepdims', attrs: { keepdims: true }, operands: [tensor(['N', 2, 2, 3])] },
+    ],
     infer: ([x], a) => {
       expectRank(x!, 4, name);
       return tensor(a.keepdims ? ['N', 1, 1, dim(x!, 3)] : ['N', dim(x!, 3)]);
@@ -344,6 +353,11 @@ export const maxPool2dGradOp = defineOp({
   traits: ['pure'],
   attrs: poolAttrs,
   operands: () => ['dy', 'x'],
+  examples: [
+    { note: '2x2, stride 2, valid', attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'valid' }, operands: [tensor(['N', 2, 2, 2]), tensor(['N', 4, 4, 2])] },
+    { note: '3x3, stride 2, same', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'same' }, operands: [tensor(['N', 3, 2, 2]), tensor(['N', 5, 4, 2])] },
+    { note: 'overlapping windows add up', attrs: { pool_size: [2, 2], strides: [1, 1], padding: 'same' }, operands: [tensor(['N', 3, 3, 1]), tensor(['N', 3, 3, 1])] },
+  ],
   infer: ([dy, x], a) => {
     expectPooled('max_pool2d_grad', x!, dy!, a);
     return x!;
@@ -365,6 +379,11 @@ export const avgPool2dGradOp = defineOp({
   traits: ['pure'],
   attrs: { ...poolAttrs, input_shape: InputShape },
   operands: () => ['dy'],
+  examples: [
+    { note: '2x2, stride 2, valid', attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'valid', input_shape: [4, 4, 2] }, operands: [tensor(['N', 2, 2, 2])] },
+    { note: '3x3, stride 2, same', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'same', input_shape: [5, 4, 2] }, operands: [tensor(['N', 3, 2, 2])] },
+    { note: 'overlapping windows add up', attrs: { pool_size: [2, 2], strides: [1, 1], padding: 'same', input_shape: [3, 3, 1] }, operands: [tensor(['N', 3, 3, 1])] },
+  ],
   infer: ([dy], a) => {
     const x = batched(a.input_shape);
     expectPooled('avg_pool2d_grad', x, dy!, a);
@@ -394,6 +413,10 @@ export const globalMaxPool2dGradOp = defineOp({
   traits: ['pure'],
   attrs: {},
   operands: () => ['dy', 'x'],
+  examples: [
+    { attrs: {}, operands: [tensor(['N', 4]), tensor(['N', 3, 2, 4])] },
+    { note: 'dy with keepdims', attrs: {}, operands: [tensor(['N', 1, 1, 3]), tensor(['N', 2, 2, 3])] },
+  ],
   infer: ([dy, x]) => {
     expectRank(x!, 4, 'global_max_pool2d_grad');
     expectGlobalDy('global_max_pool2d_grad', dy!, dim(x!, 3));
@@ -442,6 +465,10 @@ export const globalAvgPool2dGradOp = defineOp({
   traits: ['pure'],
   attrs: { input_shape: InputShape },
   operands: () => ['dy'],
+  examples: [
+    { attrs: { input_shape: [3, 2, 4] }, operands: [tensor(['N', 4])] },
+    { note: 'dy with keepdims', attrs: { input_shape: [2, 2, 3] }, operands: [tensor(['N', 1, 1, 3])] },
+  ],
   infer: ([dy], a) => {
     expectGlobalDy('global_avg_pool2d_grad', dy!, a.input_shape[2]!);
     return batched(a.input_shape);

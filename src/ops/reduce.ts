@@ -101,6 +101,11 @@ function reductionOp(how: Reduction, summary: string): OpDef {
     traits: ['pure'],
     attrs: { axis: Type.Integer({ minimum: 1 }) },
     operands: () => ['x'],
+    examples: [
+      { note: 'features', attrs: { axis: 1 }, operands: [tensor(['N', 5])] },
+      { note: 'channels last', attrs: { axis: 3 }, operands: [tensor(['N', 2, 2, 3])] },
+      { note: 'a middle axis', attrs: { axis: 1 }, operands: [tensor(['N', 3, 2, 2])] },
+    ],
     infer: ([x], a) => {
       if (x!.shape[0] !== 'N') throw new ShapeError(`channel_${how} reduces a batch; got the static shape ${formatShape(x!.shape)}`);
       if (a.axis >= x!.shape.length) throw new ShapeError(`channel_${how} axis ${a.axis} is out of range for ${formatShape(x!.shape)}`);

@@ -17,6 +17,11 @@ export const reshapeOp = defineOp({
   identity: (node, [x]) => sameType(x!, node.type),
   attrs: { shape: Type.Array(Type.Integer({ minimum: 1 })) },
   operands: () => ['x'],
+  examples: [
+    { note: 'flatten', attrs: { shape: [6] }, operands: [batched([2, 3])] },
+    { attrs: { shape: [3, 2] }, operands: [batched([6])] },
+    { attrs: { shape: [4, 3] }, operands: [batched([2, 2, 3])] },
+  ],
   infer: ([x], a) => {
     const from = exampleShape(x!);
     if (numel(from) !== numel(a.shape)) {
