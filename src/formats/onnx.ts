@@ -13,23 +13,10 @@
  * concatenate) run in whichever layout their operands already have. An NHWC
  * value carries the IR value's name; its NCHW twin is `<name>/nchw`.
  *
- * Op mapping:
- *   dense            Gemm (rank 2) or MatMul + Add
- *   conv2d           Conv: kernel [kh,kw,in/g,out] -> [out,in/g,kh,kw], `group`, explicit pads
- *   depthwise_conv2d Conv with group = C: kernel [kh,kw,C,M] -> [C*M,1,kh,kw] (output channel c*M+m)
- *   conv2d_transpose ConvTranspose: kernel [kh,kw,F/g,C] -> [C,F/g,kh,kw], pads + output_padding
- *   batchnorm        BatchNormalization with the channel axis moved to 1 (absent gamma/beta: 1/0)
- *   affine           Mul + Add, constants shaped to broadcast along the axis
- *   activations      Relu, Clip, LeakyRelu, Elu, Selu, Sigmoid, Tanh, HardSigmoid, Softplus,
- *                    Softmax, Identity; gelu and swish decomposed (opset 17 has no Gelu)
- *   max/avg_pool2d   MaxPool / AveragePool (count_include_pad=0: padding cells do not count)
- *   global pools     GlobalMaxPool / GlobalAveragePool (+ Flatten without keepdims)
- *   reshape          Reshape to [0, ...shape] (0 keeps the batch)
- *   add, concatenate Add (chained), Concat
- *   dropout          Identity
- * An `epilogue` (a fused activation) becomes the activation's nodes after the op.
- * `same` padding is explicit `pads`, computed as `windowAxis` places it (the
- * odd cell at the end, as TF does), so no auto_pad convention is involved.
+ * Op mapping: each op's record says how it exports (`OpDef.onnx` in
+ * `ops/`: the nodes it emits through the `OnnxBuilder` this file implements,
+ * or why it has no ONNX form); this file holds no op names. An `epilogue` (a
+ * fused activation) becomes the activation's nodes after the op's own.
  *
  * Weights are float32 initializers (raw_data, little-endian), named after the
  * IR parameters; each ONNX node's doc_string is the spec layer it implements.
@@ -46,8 +33,8 @@ import { fileURLToPath } from 'node:url';
 import { fail } from '../diagnostics/diagnostic.js';
 import type { Graph, Node, ParamDecl } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
-import type { Epilogue } from '../ops/activation.js';
-import { deconvOutputLength, transposePadBefore, windowAxis, type Padding } from '../ops/conv.js';
+import { onnxFloat, onnxInt, onnxInts, type OnnxAttr, type OnnxBuilder, type OnnxLayout, type OnnxNode } from '../ops/onnx-def.js';
+import { getOp } from '../ops/registry.js';
 
 export interface OnnxExportOptions {
   /** ModelProto.producer_version (modelc's version). */
@@ -88,23 +75,12 @@ export function exportOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint8
 const FLOAT = 1;
 const INT64 = 7;
 
-/** AttributeProto.AttributeType values. */
-const AttrType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
-
-interface AttributeMsg {
-  name: string;
-  type: number;
-  f?: number;
-  i?: number;
-  ints?: number[];
-}
-
 interface NodeMsg {
   input: string[];
   output: string[];
   name: string;
   opType: string;
-  attribute: AttributeMsg[];
+  attribute: OnnxAttr[];
   docString: string;
 }
 
@@ -114,10 +90,6 @@ interface TensorMsg {
   dataType: number;
   rawData: Uint8Array;
 }
-
-const int = (name: string, i: number): AttributeMsg => ({ name, type: AttrType.INT, i });
-const ints = (name: string, values: readonly number[]): AttributeMsg => ({ name, type: AttrType.INTS, ints: [...values] });
-const float = (name: string, f: number): AttributeMsg => ({ name, type: AttrType.FLOAT, f });
 
 function valueInfo(name: string, t: TensorType) {
   const dim = t.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
@@ -151,40 +123,10 @@ function onnxName(s: string): string {
   return name === '' ? '_' : name;
 }
 
-/** Row-major transpose: axis i of the result is axis perm[i] of the input. */
-function permute(data: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
-  const rank = shape.length;
-  const inStrides = new Array<number>(rank);
-  for (let i = rank - 1, s = 1; i >= 0; i--) {
-    inStrides[i] = s;
-    s *= shape[i]!;
-  }
-  const outShape = perm.map((p) => shape[p]!);
-  const strideOf = perm.map((p) => inStrides[p]!);
-  const out = new Float32Array(data.length);
-  const index = new Array<number>(rank).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let at = 0;
-    for (let i = 0; i < rank; i++) at += index[i]! * strideOf[i]!;
-    out[o] = data[at]!;
-    for (let i = rank - 1; i >= 0; i--) {
-      if (++index[i]! < outShape[i]!) break;
-      index[i] = 0;
-    }
-  }
-  return out;
-}
-
 /** Where an NHWC axis is in NCHW. */
 const NCHW_AXIS = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
 const TO_NHWC = [0, 2, 3, 1];
-
-/** SELU's constants, as Keras (and modelc's reference) write them. */
-const SELU_ALPHA = 1.6732632423543772;
-const SELU_SCALE = 1.0507009873554805;
-
-type Layout = 'nhwc' | 'nchw';
 
 /** The ONNX names of an IR value in each layout it has been computed in. */
 interface Forms {
@@ -195,20 +137,7 @@ interface Forms {
   readonly rank: number;
 }
 
-/** Attributes of a scalar activation (an activation op's, or an epilogue's). */
-interface ActivationAttrs {
-  readonly alpha?: number;
-  readonly approximate?: boolean;
-  readonly axis?: number;
-}
-
-interface WindowAttrs {
-  readonly strides: readonly number[];
-  readonly padding: Padding;
-  readonly dilation_rate: readonly number[];
-}
-
-class Exporter {
+class Exporter implements OnnxBuilder {
   private readonly nodes: NodeMsg[] = [];
   private readonly initializers: TensorMsg[] = [];
   /** Every ONNX value name taken, and every node name. */
@@ -275,6 +204,15 @@ class Exporter {
     return keep.reverse();
   }
 
+  /** Exports one IR node by its op's rule (`OpDef.onnx`). */
+  private node(n: Node): void {
+    const rule = getOp(n.op)?.onnx;
+    if (typeof rule === 'function') return rule(this, n);
+    if (rule === undefined && this.activationOp(n)) return;
+    const why = rule === undefined ? 'the op has no ONNX rule' : `${n.op} has no ONNX form (${rule.notExportable})`;
+    throw new Error(`ONNX export: %${n.result} = ${n.op}(...): ${why}`);
+  }
+
   // -- names, values, initializers --------------------------------------------
 
   private fresh(base: string): string {
@@ -290,13 +228,13 @@ class Exporter {
     return n;
   }
 
-  private typeOf(ir: string): TensorType {
+  typeOf(ir: string): TensorType {
     const t = this.graph.inputs.find((i) => i.name === ir)?.type ?? this.params.get(ir)?.type ?? this.graph.nodes.find((n) => n.result === ir)?.type;
     if (!t) throw new Error(`internal: %${ir} has no type`);
     return t;
   }
 
-  private emit(opType: string, input: readonly string[], output: readonly string[], attribute: AttributeMsg[] = []): void {
+  emit(opType: string, input: readonly string[], output: readonly string[], attribute: OnnxAttr[] = []): void {
     let name = `${this.current.base}/${opType}`;
     for (let i = 1; this.takenNodes.has(name); i++) name = `${this.current.base}/${opType}_${i}`;
     this.takenNodes.add(name);
@@ -304,8 +242,8 @@ class Exporter {
   }
 
   /** A value computed by one node, named after the current IR node. */
-  private temp(opType: string, input: readonly string[], attribute: AttributeMsg[] = [], suffix = opType): string {
-    const out = this.fresh(`${this.current.base}/${suffix}`);
+  temp(opType: string, input: readonly string[], attribute: OnnxAttr[] = []): string {
+    const out = this.fresh(`${this.current.base}/${opType}`);
     this.emit(opType, input, [out], attribute);
     return out;
   }
@@ -318,13 +256,13 @@ class Exporter {
   }
 
   /** A float constant (a scalar without `dims`), shared by every use of the same value and shape. */
-  private constant(values: readonly number[] | Float32Array, dims: readonly number[] = []): string {
+  constant(values: readonly number[] | Float32Array, dims: readonly number[] = []): string {
     const data = Float32Array.from(values);
     const key = `const f32 [${dims.join(',')}] ${Array.from(data, (v) => Object.is(v, -0) ? '-0' : String(v)).join(',')}`;
     return this.made.get(key) ?? this.initializer(key, this.fresh(data.length === 1 ? `modelc/const/${data[0]}` : 'modelc/const'), dims, f32Bytes(data));
   }
 
-  private int64s(values: readonly number[]): string {
+  int64s(values: readonly number[]): string {
     const key = `const i64 ${values.join(',')}`;
     return this.made.get(key) ?? this.initializer(key, this.fresh(`modelc/shape/${values.join('x')}`), [values.length], i64Bytes(values), INT64);
   }
@@ -343,12 +281,13 @@ class Exporter {
    * names the transform; `transform` makes its dims and data). The first
    * initializer made from a parameter takes the parameter's name.
    */
-  private param(ir: string, layout = 'ir', transform?: (p: ParamDecl) => { dims: number[]; data: Float32Array }): string {
+  param(ir: string, layout = 'ir', transform?: (shape: readonly number[], value: Float32Array) => { dims: number[]; data: Float32Array }): string {
     const key = `param ${layout} ${ir}`;
     const existing = this.made.get(key);
     if (existing !== undefined) return existing;
     const p = this.paramDecl(ir);
-    const { dims, data } = transform ? transform(p) : { dims: p.type.shape as number[], data: p.value! };
+    const shape = p.type.shape as number[];
+    const { dims, data } = transform ? transform(shape, p.value!) : { dims: shape, data: p.value! };
     const own = this.name(ir);
     const name = this.initializers.some((t) => t.name === own) ? this.fresh(`${own}/${layout}`) : own;
     return this.initializer(key, name, dims, f32Bytes(data));
@@ -368,234 +307,90 @@ class Exporter {
     throw new Error(`internal: %${ir} is used before it is computed`);
   }
 
-  /** The value in modelc's layout (a Transpose the first time, if it only exists channels-first). */
-  private nhwc(ir: string): string {
+  nhwc(ir: string): string {
     const f = this.formsOf(ir);
     if (f.nhwc === undefined) {
       const saved = this.current;
       this.current = { layer: f.layer, base: this.name(ir) };
       f.nhwc = this.name(ir);
-      this.emit('Transpose', [f.nchw!], [f.nhwc], [ints('perm', TO_NHWC)]);
+      this.emit('Transpose', [f.nchw!], [f.nhwc], [onnxInts('perm', TO_NHWC)]);
       this.current = saved;
     }
     return f.nhwc;
   }
 
-  /** A rank-4 value channels-first (a Transpose the first time). */
-  private nchw(ir: string): string {
+  nchw(ir: string): string {
     const f = this.formsOf(ir);
     if (f.rank !== 4) throw new Error(`internal: %${ir} is not rank 4`);
     if (f.nchw === undefined) {
       const saved = this.current;
       this.current = { layer: f.layer, base: this.name(ir) };
       f.nchw = this.fresh(`${this.name(ir)}/nchw`);
-      this.emit('Transpose', [f.nhwc!], [f.nchw], [ints('perm', TO_NCHW)]);
+      this.emit('Transpose', [f.nhwc!], [f.nchw], [onnxInts('perm', TO_NCHW)]);
       this.current = saved;
     }
     return f.nchw;
   }
 
-  private in(ir: string, layout: Layout): string {
+  in(ir: string, layout: OnnxLayout): string {
     return layout === 'nhwc' ? this.nhwc(ir) : this.nchw(ir);
   }
 
-  /** Channels-first for rank-4 values that all exist channels-first and not all channels-last; else modelc's layout. */
-  private layoutFor(irs: readonly string[]): Layout {
+  layoutFor(irs: readonly string[]): OnnxLayout {
     const fs = irs.map((v) => this.formsOf(v));
     return fs.every((f) => f.rank === 4 && f.nchw !== undefined) && fs.some((f) => f.nhwc === undefined) ? 'nchw' : 'nhwc';
   }
 
+  axisIn(axis: number, layout: OnnxLayout, rank: number): number {
+    return layout === 'nchw' && rank === 4 ? NCHW_AXIS[axis]! : axis;
+  }
+
   /**
    * Emits node `n`'s main op (`op` writes the given output name), then its
-   * epilogue; records the result in `layout`.
+   * epilogue (an activation attribute named `axis` follows the layout);
+   * records the result in `layout`.
    */
-  private produce(n: Node, layout: Layout, op: (output: string) => void): void {
+  produce(n: OnnxNode, layout: OnnxLayout, op: (output: string) => void): void {
     const base = this.name(n.result);
     const final = layout === 'nhwc' ? base : this.fresh(`${base}/nchw`);
-    const epilogue = n.attrs['epilogue'] as Epilogue | undefined;
+    const epilogue = (n.attrs as { epilogue?: { op: string; axis?: number } }).epilogue;
     if (epilogue === undefined) op(final);
     else {
       const raw = this.fresh(`${base}/linear`);
       op(raw);
-      const axis = epilogue.op === 'softmax' ? this.axisIn(epilogue.axis, layout, n.type.shape.length) : undefined;
-      this.activation(epilogue.op, { ...(epilogue as ActivationAttrs), axis }, raw, final);
+      const axis = epilogue.axis === undefined ? undefined : this.axisIn(epilogue.axis, layout, n.type.shape.length);
+      this.activation(epilogue.op, { ...epilogue, axis }, raw, final);
     }
     this.forms.set(n.result, { [layout]: final, layer: n.layer, rank: n.type.shape.length });
   }
 
-  private axisIn(axis: number, layout: Layout, rank: number): number {
-    return layout === 'nchw' && rank === 4 ? NCHW_AXIS[axis]! : axis;
-  }
+  // -- activations (until their records carry their own rules) ----------------
 
-  // -- ops -------------------------------------------------------------------
-
-  private node(n: Node): void {
-    const a = n.attrs;
+  /** An activation op, in whichever layout its input has; false for any other op. */
+  private activationOp(n: Node): boolean {
+    if (!isActivation(n.op)) return false;
     const [x] = n.operands;
-    switch (n.op) {
-      case 'dense':
-        return this.dense(n);
-      case 'conv2d':
-      case 'depthwise_conv2d':
-      case 'conv2d_transpose':
-        return this.conv(n);
-      case 'batchnorm':
-        return this.batchnorm(n);
-      case 'affine':
-        return this.affine(n);
-      case 'max_pool2d':
-      case 'avg_pool2d':
-        return this.pool(n);
-      case 'global_max_pool2d':
-      case 'global_avg_pool2d': {
-        const type = n.op === 'global_max_pool2d' ? 'GlobalMaxPool' : 'GlobalAveragePool';
-        const input = this.nchw(x!);
-        // [N, C, 1, 1]: channels-first with keepdims, else flattened to [N, C].
-        if (a['keepdims']) return this.produce(n, 'nchw', (out) => this.emit(type, [input], [out]));
-        return this.produce(n, 'nhwc', (out) => this.emit('Flatten', [this.temp(type, [input])], [out], [int('axis', 1)]));
-      }
-      case 'reshape': {
-        const shape = this.int64s([0, ...(a['shape'] as number[])]);
-        return this.produce(n, 'nhwc', (out) => this.emit('Reshape', [this.nhwc(x!), shape], [out]));
-      }
-      case 'add': {
-        const layout = this.layoutFor(n.operands);
-        return this.produce(n, layout, (out) => {
-          let sum = this.in(n.operands[0]!, layout);
-          n.operands.slice(1).forEach((o, i) => {
-            const last = i === n.operands.length - 2;
-            const inputs = [sum, this.in(o, layout)];
-            if (last) this.emit('Add', inputs, [out]);
-            else sum = this.temp('Add', inputs);
-          });
-        });
-      }
-      case 'concatenate': {
-        const layout = this.layoutFor(n.operands);
-        const axis = this.axisIn(a['axis'] as number, layout, n.type.shape.length);
-        return this.produce(n, layout, (out) =>
-          this.emit('Concat', n.operands.map((o) => this.in(o, layout)), [out], [int('axis', axis)]));
-      }
-      case 'dropout': {
-        const layout = this.layoutFor([x!]);
-        return this.produce(n, layout, (out) => this.emit('Identity', [this.in(x!, layout)], [out]));
-      }
-      default: {
-        if (!isActivation(n.op)) throw new Error(`ONNX export: no mapping for op '${n.op}' (%${n.result})`);
-        const layout = this.layoutFor([x!]);
-        const attrs = a as ActivationAttrs;
-        const axis = n.op === 'softmax' ? this.axisIn(attrs.axis!, layout, n.type.shape.length) : undefined;
-        return this.produce(n, layout, (out) => this.activation(n.op as ActivationOp, { ...attrs, axis }, this.in(x!, layout), out));
-      }
-    }
-  }
-
-  private dense(n: Node): void {
-    const [x, kernel, bias] = n.operands;
-    const input = this.nhwc(x!);
-    const k = this.param(kernel!);
-    const b = bias === undefined ? undefined : this.param(bias);
-    this.produce(n, 'nhwc', (out) => {
-      if (n.type.shape.length === 2) this.emit('Gemm', b === undefined ? [input, k] : [input, k, b], [out]);
-      else if (b === undefined) this.emit('MatMul', [input, k], [out]);
-      else this.emit('Add', [this.temp('MatMul', [input, k]), b], [out]);
-    });
-  }
-
-  private conv(n: Node): void {
-    const [x, kernel, bias] = n.operands;
-    const a = n.attrs as unknown as WindowAttrs & { groups?: number; output_padding?: readonly number[] | null };
-    const xt = this.typeOf(x!);
-    const [, h, w, c] = xt.shape as [string, number, number, number];
-    const [kh, kw, k2, k3] = this.paramDecl(kernel!).type.shape as [number, number, number, number];
-    const input = this.nchw(x!);
-    const attrs: AttributeMsg[] = [ints('kernel_shape', [kh, kw]), ints('strides', a.strides), ints('dilations', a.dilation_rate)];
-    let weights: string;
-    let opType = 'Conv';
-    if (n.op === 'conv2d') {
-      // [kh, kw, in/g, out] -> [out, in/g, kh, kw]
-      weights = this.param(kernel!, 'oihw', (p) => ({ dims: [k3, k2, kh, kw], data: permute(p.value!, [kh, kw, k2, k3], [3, 2, 0, 1]) }));
-      attrs.push(int('group', a.groups!), ints('pads', forwardPads([h, w], [kh, kw], a)));
-    } else if (n.op === 'depthwise_conv2d') {
-      // [kh, kw, C, M] -> [C, M, kh, kw] = [C*M, 1, kh, kw]: output channel c*M + m, in group c
-      weights = this.param(kernel!, 'oihw', (p) => ({ dims: [k2 * k3, 1, kh, kw], data: permute(p.value!, [kh, kw, k2, k3], [2, 3, 0, 1]) }));
-      attrs.push(int('group', c), ints('pads', forwardPads([h, w], [kh, kw], a)));
-    } else {
-      // conv2d_transpose: [kh, kw, F/g, C] -> [C, F/g, kh, kw]
-      opType = 'ConvTranspose';
-      weights = this.param(kernel!, 'iohw', (p) => ({ dims: [k3, k2, kh, kw], data: permute(p.value!, [kh, kw, k2, k3], [3, 2, 0, 1]) }));
-      const [, oh, ow] = n.type.shape as [string, number, number, number];
-      const { pads, outputPadding } = transposePads([h, w], [oh, ow], [kh, kw], a);
-      attrs.push(int('group', a.groups!), ints('pads', pads), ints('output_padding', outputPadding));
-    }
-    const b = bias === undefined ? undefined : this.param(bias);
-    this.produce(n, 'nchw', (out) => this.emit(opType, b === undefined ? [input, weights] : [input, weights, b], [out], attrs));
-  }
-
-  private pool(n: Node): void {
-    const [x] = n.operands;
-    const a = n.attrs as unknown as { pool_size: number[]; strides: number[]; padding: Padding };
-    const [, h, w] = this.typeOf(x!).shape as [string, number, number, number];
-    const pads = forwardPads([h, w], a.pool_size, { strides: a.strides, padding: a.padding, dilation_rate: [1, 1] });
-    const attrs = [ints('kernel_shape', a.pool_size), ints('strides', a.strides), ints('pads', pads)];
-    const input = this.nchw(x!);
-    if (n.op === 'max_pool2d') this.produce(n, 'nchw', (out) => this.emit('MaxPool', [input], [out], attrs));
-    else this.produce(n, 'nchw', (out) => this.emit('AveragePool', [input], [out], [...attrs, int('count_include_pad', 0)]));
-  }
-
-  private batchnorm(n: Node): void {
-    const a = n.attrs as unknown as { axis: number; epsilon: number; center: boolean; scale: boolean };
-    const [x, ...stats] = n.operands;
-    const rank = n.type.shape.length;
-    const channels = n.type.shape[a.axis] as number;
-    let at = 0;
-    const gamma = a.scale ? this.param(stats[at++]!) : this.constant(new Float32Array(channels).fill(1), [channels]);
-    const beta = a.center ? this.param(stats[at++]!) : this.constant(new Float32Array(channels), [channels]);
-    const mean = this.param(stats[at++]!);
-    const variance = this.param(stats[at++]!);
-    const norm = (input: string, out: string) =>
-      this.emit('BatchNormalization', [input, gamma, beta, mean, variance], [out], [float('epsilon', a.epsilon)]);
-    // BatchNormalization normalizes along axis 1.
-    if (a.axis === 1) return this.produce(n, 'nhwc', (out) => norm(this.nhwc(x!), out));
-    if (rank === 4 && a.axis === 3) return this.produce(n, 'nchw', (out) => norm(this.nchw(x!), out));
-    const perm = [0, a.axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== 0 && i !== a.axis)];
-    const inverse = perm.map((_, i) => perm.indexOf(i));
-    this.produce(n, 'nhwc', (out) => {
-      const moved = this.temp('Transpose', [this.nhwc(x!)], [ints('perm', perm)]);
-      const normed = this.temp('BatchNormalization', [moved, gamma, beta, mean, variance], [float('epsilon', a.epsilon)]);
-      this.emit('Transpose', [normed], [out], [ints('perm', inverse)]);
-    });
-  }
-
-  private affine(n: Node): void {
-    const [x, scale, shift] = n.operands;
-    const axis = n.attrs['axis'] as number;
     const layout = this.layoutFor([x!]);
-    const rank = n.type.shape.length;
-    const at = this.axisIn(axis, layout, rank);
-    const channels = n.type.shape[axis] as number;
-    // [C] followed by a 1 for every axis after the channel axis: broadcasts along it.
-    const dims = [channels, ...new Array<number>(rank - 1 - at).fill(1)];
-    const tag = `c${dims.length}`;
-    const s = this.param(scale!, tag, (p) => ({ dims, data: p.value! }));
-    const t = this.param(shift!, tag, (p) => ({ dims, data: p.value! }));
-    this.produce(n, layout, (out) => this.emit('Add', [this.temp('Mul', [this.in(x!, layout), s]), t], [out]));
+    const attrs = n.attrs as ActivationAttrs;
+    const axis = attrs.axis === undefined ? undefined : this.axisIn(attrs.axis, layout, n.type.shape.length);
+    this.produce(n, layout, (out) => this.activation(n.op, { ...attrs, axis }, this.in(x!, layout), out));
+    return true;
   }
 
   /** Emits activation `op` from `input` to `output` (softmax's `axis` already in the input's layout). */
-  private activation(op: ActivationOp, a: ActivationAttrs, input: string, output: string): void {
-    const unary = (type: string, attrs: AttributeMsg[] = []) => this.emit(type, [input], [output], attrs);
-    switch (op) {
+  private activation(op: string, a: ActivationAttrs, input: string, output: string): void {
+    const unary = (type: string, attrs: OnnxAttr[] = []) => this.emit(type, [input], [output], attrs);
+    switch (op as ActivationOp) {
       case 'relu':
         return unary('Relu');
       case 'relu6':
         return this.emit('Clip', [input, this.constant([0]), this.constant([6])], [output]);
       case 'leaky_relu':
-        return unary('LeakyRelu', [float('alpha', a.alpha!)]);
+        return unary('LeakyRelu', [onnxFloat('alpha', a.alpha!)]);
       case 'elu':
-        return unary('Elu', [float('alpha', a.alpha!)]);
+        return unary('Elu', [onnxFloat('alpha', a.alpha!)]);
       case 'selu':
-        return unary('Selu', [float('alpha', SELU_ALPHA), float('gamma', SELU_SCALE)]);
+        return unary('Selu', [onnxFloat('alpha', SELU_ALPHA), onnxFloat('gamma', SELU_SCALE)]);
       case 'gelu': {
         let inner: string;
         if (a.approximate) {
@@ -617,11 +412,11 @@ class Exporter {
       case 'sigmoid':
         return unary('Sigmoid');
       case 'hard_sigmoid':
-        return unary('HardSigmoid', [float('alpha', 0.2), float('beta', 0.5)]);
+        return unary('HardSigmoid', [onnxFloat('alpha', 0.2), onnxFloat('beta', 0.5)]);
       case 'softplus':
         return unary('Softplus');
       case 'softmax':
-        return unary('Softmax', [int('axis', a.axis!)]);
+        return unary('Softmax', [onnxInt('axis', a.axis!)]);
       case 'linear':
         return unary('Identity');
     }
@@ -637,50 +432,13 @@ function isActivation(op: string): op is ActivationOp {
   return (activationOps as readonly string[]).includes(op);
 }
 
-/**
- * ONNX `pads` [top, left, bottom, right] of a forward window: before as
- * `windowAxis` puts it, after so that ONNX's floor((in + pads - k_eff)/s) + 1
- * is modelc's output length.
- */
-function forwardPads(input: readonly number[], k: readonly number[], a: WindowAttrs): number[] {
-  const before: number[] = [];
-  const after: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const s = a.strides[i]!;
-    const d = a.dilation_rate[i]!;
-    const { out, before: b } = windowAxis(input[i]!, k[i]!, s, a.padding, d);
-    before.push(b);
-    after.push(Math.max((out - 1) * s + (k[i]! - 1) * d + 1 - input[i]! - b, 0));
-  }
-  return [...before, ...after];
-}
+/** SELU's constants, as Keras (and modelc's reference) write them. */
+const SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805;
 
-/**
- * ConvTranspose geometry: output cell o = i*s + u*d - before, as modelc places
- * it; the end padding (or, when the output is longer than the full scatter,
- * output_padding) makes ONNX's s*(in-1) + output_padding + k_eff - pads the
- * output length.
- */
-function transposePads(
-  input: readonly number[],
-  output: readonly number[],
-  k: readonly number[],
-  a: WindowAttrs & { output_padding?: readonly number[] | null },
-): { pads: number[]; outputPadding: number[] } {
-  const before: number[] = [];
-  const after: number[] = [];
-  const outputPadding: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const s = a.strides[i]!;
-    const d = a.dilation_rate[i]!;
-    const expected = deconvOutputLength(input[i]!, k[i]!, s, a.padding, a.output_padding ? a.output_padding[i]! : null, d);
-    if (expected !== output[i]) throw new Error(`internal: conv2d_transpose output ${output[i]} != ${expected}`);
-    const b = transposePadBefore(input[i]!, output[i]!, k[i]!, s, a.padding, d);
-    const full = s * (input[i]! - 1) + (k[i]! - 1) * d + 1; // the scatter's extent before cropping
-    const total = full - output[i]!;
-    before.push(b);
-    after.push(Math.max(total - b, 0));
-    outputPadding.push(Math.max(b - total, 0));
-  }
-  return { pads: [...before, ...after], outputPadding };
+/** Attributes of a scalar activation (an activation op's, or an epilogue's). */
+interface ActivationAttrs {
+  readonly alpha?: number;
+  readonly approximate?: boolean;
+  readonly axis?: number;
 }

@@ -149,6 +149,7 @@ function convGradOp<P extends TProperties>(
       const { conv } = geometry(operands, a);
       return kind === 'input' ? convGradInputKernel(name, conv) : convGradKernelKernel(name, conv);
     },
+    onnx: { notExportable: 'a gradient op: only training graphs compute it' },
     grad: 'none',
   }) as unknown as OpDef;
 }

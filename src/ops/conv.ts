@@ -28,8 +28,10 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { conv2dKernel, conv2dTransposeKernel, depthwiseKernel, type WindowGeometry } from './conv-emit.js';
 import { initializer } from './init.js';
+import type { OnnxBuilder } from './onnx-def.js';
+import { convToOnnx, forwardPads, transposePads, type Window2d } from './onnx-util.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
-import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type FoldBefore, type KernelLayout } from './op-def.js';
+import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type FoldBefore, type KernelLayout, type OpNode } from './op-def.js';
 
 /** An int or an [h, w] pair, as Keras accepts for kernel_size, strides, ... */
 export function intPair(defaultValue?: number, minimum = 1) {
@@ -318,6 +320,25 @@ function depthwiseLayout(kernelShape: readonly number[]): KernelLayout {
   };
 }
 
+/**
+ * A conv node's window in ONNX terms: sizes from the types, the padding
+ * before each axis where the op's own kernels place it (`forward` for conv2d
+ * and depthwise, `transpose` for the conv2d that conv2d_transpose reverses).
+ */
+function onnxWindow(b: OnnxBuilder, n: OpNode<ConvAttrs>, place: 'forward' | 'transpose'): Window2d {
+  const x = b.typeOf(n.operands[0]!);
+  const k = b.typeOf(n.operands[1]!);
+  const { before } = place === 'forward' ? forwardGeometry(x, k, n.attrs) : transposeGeometry(x, k, n.type, n.attrs);
+  return {
+    input: [dim(x, 1), dim(x, 2)],
+    output: [dim(n.type, 1), dim(n.type, 2)],
+    kernel: k.shape.slice(0, 2) as number[],
+    strides: n.attrs.strides,
+    dilations: n.attrs.dilation_rate,
+    before,
+  };
+}
+
 const convAttrs = {
   strides: Pair,
   padding: Padding,
@@ -372,6 +393,9 @@ export const conv2dOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     conv2dKernel(x!, k!, b !== undefined, result, a.groups, forwardGeometry(x!, k!, a), a.epilogue),
+  // Conv: kernel [kh, kw, in/g, out] -> [out, in/g, kh, kw], explicit pads.
+  onnx: (b, n) =>
+    convToOnnx(b, n, { opType: 'Conv', layoutTag: 'oihw', perm: [3, 2, 0, 1], group: n.attrs.groups, pads: forwardPads(onnxWindow(b, n, 'forward')) }),
   // Each product x[a] k[b] -> y[o] sends dy[o] k[b] to dx[a] (the transposed conv of dy) and
   // x[a] dy[o] to dk[b] (x correlated with dy over the batch); db = dy summed per filter.
   grad: (g, { operands: [x, k, b], attrs: a, result }, dy) => {
@@ -466,6 +490,11 @@ export const conv2dTransposeOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dTransposeReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     conv2dTransposeKernel(x!, k!, b !== undefined, result, a.groups, transposeGeometry(x!, k!, result, a), a.epilogue),
+  // ConvTranspose: kernel [kh, kw, F/g, C] -> [C, F/g, kh, kw], pads and output_padding.
+  onnx: (b, n) => {
+    const { pads, outputPadding } = transposePads(onnxWindow(b, n, 'transpose'));
+    convToOnnx(b, n, { opType: 'ConvTranspose', layoutTag: 'iohw', perm: [3, 2, 0, 1], group: n.attrs.groups, pads, outputPadding });
+  },
   // y = convᵀ(x, k) with conv = conv2d from y's shape to x's, same kernel: dx = conv(dy, k),
   // dk = conv2d_grad_kernel(dy, x) (the roles of input and output swap), db = dy summed per filter.
   grad: (g, { operands: [x, k, b], attrs: a, result }, dy) => {
@@ -521,6 +550,16 @@ export const depthwiseConv2dOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(depthwiseConv2dReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     depthwiseKernel(x!, k!, b !== undefined, result, forwardGeometry(x!, k!, a), a.epilogue),
+  // Conv with group = C: kernel [kh, kw, C, M] -> [C, M, kh, kw] = [C*M, 1, kh, kw] (output channel c*M + m, in group c).
+  onnx: (b, n) =>
+    convToOnnx(b, n, {
+      opType: 'Conv',
+      layoutTag: 'oihw',
+      perm: [2, 3, 0, 1],
+      dims: ([kh, kw, c, m]) => [c! * m!, 1, kh!, kw!],
+      group: dim(b.typeOf(n.operands[0]!), 3),
+      pads: forwardPads(onnxWindow(b, n, 'forward')),
+    }),
   // The grouped conv with one group per input channel: the same rule as conv2d's.
   grad: (g, { operands: [x, k, b], attrs: a, result }, dy) => {
     noEpilogue('depthwise_conv2d', result, a.epilogue);

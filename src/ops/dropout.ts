@@ -27,6 +27,11 @@ export const dropoutOp = defineOp({
   // probability `rate`, else 1 / (1 - rate)); rate 0 stays the identity.
   training: (t, { operands: [x], attrs: a, type, result }) =>
     a.rate === 0 ? x! : t.op('multiply', [x!, t.dropoutMask(type, a.rate, a.seed)], {}, result),
+  // The identity at inference, in whichever layout the input has.
+  onnx: (b, n) => {
+    const layout = b.layoutFor(n.operands);
+    b.produce(n, layout, (out) => b.emit('Identity', [b.in(n.operands[0]!, layout)], [out]));
+  },
   // As the identity it is outside training (in training it has become multiply(x, mask) first): dx = dy.
   grad: (_g, _node, dy) => [() => dy],
 });

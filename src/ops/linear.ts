@@ -75,6 +75,18 @@ export const denseOp = defineOp({
       ep.helpers,
     );
   },
+  // Gemm on rank 2; MatMul (+ Add) on higher ranks, which MatMul broadcasts over the leading axes.
+  onnx: (b, n) => {
+    const [x, kernel, bias] = n.operands;
+    const input = b.nhwc(x!);
+    const k = b.param(kernel!);
+    const bb = bias === undefined ? undefined : b.param(bias);
+    b.produce(n, 'nhwc', (out) => {
+      if (n.type.shape.length === 2) b.emit('Gemm', bb === undefined ? [input, k] : [input, k, bb], [out]);
+      else if (bb === undefined) b.emit('MatMul', [input, k], [out]);
+      else b.emit('Add', [b.temp('MatMul', [input, k]), bb], [out]);
+    });
+  },
   // y = x · w + b: dx = dy · wᵀ, dw = xᵀ · dy (summed over every row), db = dy summed per unit.
   grad: (g, { operands: [x, w, b], attrs, result }, dy) => {
     noEpilogue('dense', result, attrs.epilogue);
@@ -139,6 +151,7 @@ export const denseGradInputOp = defineOp({
     });
     return kernel(`dense_grad_input_${inDim}x${units}`, ['dy', 'w'], `dy · kernelᵀ: [rows, ${units}] x [${units}, ${inDim}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks`, body);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 
@@ -189,6 +202,7 @@ export const denseGradKernelOp = defineOp({
     });
     return kernel(`dense_grad_kernel_${inDim}x${units}`, ['x', 'dy'], `xᵀ · dy: [${inDim}, rows] x [rows, ${units}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks, summed in float64`, body);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 

@@ -265,6 +265,7 @@ export const lossOp = defineOp({
   reference: ([pred, labels], a) => ({ shape: [1], data: Float64Array.of(lossReference(pred!, labels!, a).value) }),
   emit: ({ operands: [pred], attrs: a }) =>
     kernel(`loss_${lossTag(pred!, a)}`, lossParams(a, false), `${a.kind}${a.from_logits ? ' from logits' : ''}, mean over the batch`, lossCode(pred!, a, false)),
+  onnx: { notExportable: 'a loss or metric against labels: training and evaluation graphs only' },
   // The labels are data: only the prediction gets a gradient.
   grad: (g, { operands: [pred, labels], attrs }, dl) => [() => g.op('loss_grad', [pred!, labels!, dl], attrs), undefined],
 });
@@ -297,6 +298,7 @@ export const lossGradOp = defineOp({
   reference: ([pred, labels, dl], a) => ({ shape: [...pred!.shape], data: lossReference(pred!, labels!, a, dl!.data[0]!).grad }),
   emit: ({ operands: [pred], attrs: a }) =>
     kernel(`loss_grad_${lossTag(pred!, a)}`, lossParams(a, true), `gradient of ${a.kind}${a.from_logits ? ' from logits' : ''}`, lossCode(pred!, a, true), gradHelpers(a)),
+  onnx: { notExportable: 'a loss or metric against labels: training and evaluation graphs only' },
   grad: 'none',
 });
 
@@ -373,6 +375,7 @@ export const accuracyOp = defineOp({
   reference: ([pred, labels], a) => ({ shape: [1], data: Float64Array.of(accuracyReference(pred!, labels!, a.kind)) }),
   emit: ({ operands: [pred], attrs: a }) =>
     kernel(`accuracy_${a.kind}_${shapeTag(pred!)}`, ['p', 't'], `${a.kind} accuracy over the batch`, accuracyCode(pred!, a.kind)),
+  onnx: { notExportable: 'a loss or metric against labels: training and evaluation graphs only' },
   grad: 'none',
 });
 

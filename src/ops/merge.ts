@@ -9,6 +9,7 @@ import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import { isBatched, kernel, perExample, shapeTag, times, total } from './emit.js';
+import { onnxInt } from './onnx-def.js';
 import { defineLayer, defineOp, ShapeError, type OpDef } from './op-def.js';
 
 export const addOp = defineOp({
@@ -49,6 +50,18 @@ export const addOp = defineOp({
     const tag = `${operands.length}x${shapeTag(result)}${ep.tag ? `_${ep.tag}` : ''}`;
     return kernel(`add_${tag}`, params, `sum of ${operands.length} inputs of ${size} values${isBatched(result) ? ' per example' : ''}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
   },
+  // A chain of Adds in the operands' common layout.
+  onnx: (b, n) => {
+    const layout = b.layoutFor(n.operands);
+    b.produce(n, layout, (out) => {
+      let sum = b.in(n.operands[0]!, layout);
+      n.operands.slice(1).forEach((o, i) => {
+        const inputs = [sum, b.in(o, layout)];
+        if (i === n.operands.length - 2) b.emit('Add', inputs, [out]);
+        else sum = b.temp('Add', inputs);
+      });
+    });
+  },
   // z = x + y + ...: each operand's gradient is dz itself.
   grad: (_g, { operands }, dy) => operands.map(() => () => dy),
 });
@@ -76,6 +89,10 @@ export const multiplyOp = defineOp({
   reference: ([x, y]) => ({ shape: [...x!.shape], data: x!.data.map((v, i) => v * y!.data[i]!) }),
   emit: ({ result }) =>
     kernel(`multiply_${shapeTag(result)}`, ['x', 'm'], 'elementwise product', `for (let i = 0; i < ${total(result)}; i++) y[i] = x[i]! * m[i]!;`),
+  onnx: (b, n) => {
+    const layout = b.layoutFor(n.operands);
+    b.produce(n, layout, (out) => b.emit('Mul', n.operands.map((o) => b.in(o, layout)), [out]));
+  },
   // z = x * y: dx = dz * y, dy = dz * x.
   grad: (g, { operands: [x, y] }, dz) => [() => g.op('multiply', [dz, y!], {}), () => g.op('multiply', [dz, x!], {})],
 });
@@ -140,6 +157,12 @@ export const concatenateOp = defineOp({
     const body = `for (let o = 0; o < ${times('n', outer)}; o++) {\n${copies.join('\n')}\n}`;
     const tag = `${operands.map(shapeTag).join('_')}_axis${a.axis}`;
     return kernel(`concatenate_${tag}`, params, `concatenation of ${operands.length} inputs along axis ${a.axis}`, body);
+  },
+  // Concat in the operands' common layout, the axis moved with it.
+  onnx: (b, n) => {
+    const layout = b.layoutFor(n.operands);
+    const axis = b.axisIn(n.attrs.axis, layout, n.type.shape.length);
+    b.produce(n, layout, (out) => b.emit('Concat', n.operands.map((o) => b.in(o, layout)), [out], [onnxInt('axis', axis)]));
   },
   // Each operand's gradient is its own block of dy along the axis.
   grad: (g, { operands, attrs: a }, dy) => {
@@ -221,6 +244,7 @@ export const sliceOp = defineOp({
 }`;
     return kernel(`slice_${shapeTag(x!)}_axis${a.axis}_${a.start}_${a.size}`, ['x'], `values [${a.start}, ${a.start + a.size}) along axis ${a.axis}`, body);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 
@@ -267,6 +291,7 @@ export const channelScaleOp = defineOp({
 }`;
     return kernel(`channel_scale_${shapeTag(x!)}_axis${a.axis}`, ['x', 'scale'], `x * scale per channel along axis ${a.axis}`, body);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 

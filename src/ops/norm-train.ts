@@ -198,6 +198,7 @@ export const batchnormTrainOp = defineOp({
       `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\n${walk(`y[i] = ${value}${a.center ? ' + beta[c]!' : ''};`)}\n}`,
     );
   },
+  onnx: { notExportable: 'batchnorm by batch statistics: training graphs only (inference uses batchnorm with the moving statistics)' },
   grad: (g, { operands, attrs: a }, dy) => {
     const { x, gamma, moving_mean, moving_variance } = byRole(forwardRoles(a), operands);
     const moving = a.renorm ? [moving_mean!, moving_variance!] : [];
@@ -284,6 +285,7 @@ ${walk('y[i] = (dy[i]! * scale - meanG - ((x[i]! - mean) / sigma) * meanGx) / si
 }`,
     );
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 
@@ -335,6 +337,7 @@ export const batchnormTrainGradGammaOp = defineOp({
       `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`,
     );
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 

@@ -17,8 +17,9 @@ import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
+import { onnxFloat, onnxInts, type OnnxBuilder } from './onnx-def.js';
 import { noEpilogue } from './linear.js';
-import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError } from './op-def.js';
+import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError, type OpNode } from './op-def.js';
 
 const RenormClipping = Type.Object(
   {
@@ -61,6 +62,32 @@ const batchnormOperands = (a: { scale: boolean; center: boolean }) => [
   'moving_mean',
   'moving_variance',
 ];
+
+/**
+ * ONNX BatchNormalization normalizes along axis 1: channels-first for a rank-4
+ * input with channels last, as is for axis 1, else between two Transposes.
+ * Absent gamma / beta are constant 1 / 0.
+ */
+function batchnormToOnnx(b: OnnxBuilder, n: OpNode<{ axis: number; epsilon: number; center: boolean; scale: boolean }>): void {
+  const { x, gamma, beta, moving_mean: mean, moving_variance: variance } = byRole(batchnormOperands(n.attrs), n.operands);
+  const rank = n.type.shape.length;
+  const channels = n.type.shape[n.attrs.axis] as number;
+  const stats = [
+    gamma === undefined ? b.constant(new Float32Array(channels).fill(1), [channels]) : b.param(gamma),
+    beta === undefined ? b.constant(new Float32Array(channels), [channels]) : b.param(beta),
+    b.param(mean!),
+    b.param(variance!),
+  ];
+  const epsilon = [onnxFloat('epsilon', n.attrs.epsilon)];
+  if (n.attrs.axis === 1) return b.produce(n, 'nhwc', (out) => b.emit('BatchNormalization', [b.nhwc(x!), ...stats], [out], epsilon));
+  if (rank === 4 && n.attrs.axis === 3) return b.produce(n, 'nchw', (out) => b.emit('BatchNormalization', [b.nchw(x!), ...stats], [out], epsilon));
+  const perm = [0, n.attrs.axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== 0 && i !== n.attrs.axis)];
+  b.produce(n, 'nhwc', (out) => {
+    const moved = b.temp('Transpose', [b.nhwc(x!)], [onnxInts('perm', perm)]);
+    const normed = b.temp('BatchNormalization', [moved, ...stats], epsilon);
+    b.emit('Transpose', [normed], [out], [onnxInts('perm', perm.map((_, i) => perm.indexOf(i)))]);
+  });
+}
 
 export const batchnormOp = defineOp({
   name: 'batchnorm',
@@ -127,6 +154,7 @@ export const batchnormOp = defineOp({
       perChannelLoop(result, a.axis, `const s = ${scale};`, value, (v) => v),
     );
   },
+  onnx: batchnormToOnnx,
   // Inference mode (the moving statistics are constants here): y = gamma * xhat + beta with
   // xhat = (x - moving_mean) / sqrt(moving_variance + epsilon): dx = dy * gamma / sqrt(...),
   // dgamma = sum(dy * xhat), dbeta = sum(dy). Training graphs never get here: `training` replaces the node.
@@ -214,6 +242,17 @@ export const affineOp = defineOp({
       ep.helpers,
     );
   },
+  // Mul + Add in the input's layout, scale and shift shaped [C, 1, ...] to broadcast along the channel axis.
+  onnx: (b, n) => {
+    const [x, scale, shift] = n.operands;
+    const layout = b.layoutFor([x!]);
+    const rank = n.type.shape.length;
+    const channels = n.type.shape[n.attrs.axis] as number;
+    const dims = [channels, ...new Array<number>(rank - 1 - b.axisIn(n.attrs.axis, layout, rank)).fill(1)];
+    const s = b.param(scale!, `c${dims.length}`, (_, data) => ({ dims, data }));
+    const t = b.param(shift!, `c${dims.length}`, (_, data) => ({ dims, data }));
+    b.produce(n, layout, (out) => b.emit('Add', [b.temp('Mul', [b.in(x!, layout), s]), t], [out]));
+  },
   // y = x * scale + shift per channel c: dx = dy * scale[c], dscale = sum(dy * x) and dshift = sum(dy) per channel.
   grad: (g, { operands: [x, scale], attrs: a, result }, dy) => {
     noEpilogue('affine', result, a.epilogue);
@@ -297,6 +336,7 @@ export const batchnormGradOp = defineOp({
   y[c] = acc;
 }`);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 

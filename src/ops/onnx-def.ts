@@ -1,9 +1,10 @@
 /**
  * What an op record says about ONNX export, and what it builds ONNX nodes
  * with. `formats/onnx.ts` implements these interfaces (layouts, names,
- * initializers); each op's record holds its own mapping (`OpDef.onnx`).
+ * initializers, protobuf); each op's record holds its own mapping
+ * (`OpDef.onnx`), so the exporter keeps no table of op names.
  */
-import type { Attrs, TensorType } from '../ir/types.js';
+import type { TensorType } from '../ir/types.js';
 
 /** AttributeProto.AttributeType values used by the exporter. */
 export const OnnxAttrType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
@@ -38,9 +39,21 @@ export interface OnnxEmitter {
 export type OnnxLayout = 'nhwc' | 'nchw';
 
 /**
+ * The IR node an ONNX rule exports, as `produce` needs it: its result, spec
+ * layer and type, and its attributes (`produce` reads a fused `epilogue`).
+ */
+export interface OnnxNode {
+  readonly result: string;
+  readonly layer: string;
+  readonly type: TensorType;
+  readonly attrs: object;
+}
+
+/**
  * What an op's ONNX rule builds with (implemented by `formats/onnx.ts`).
  * Values are IR value names in, ONNX value names out; layout transposes are
- * inserted only where a value is needed in a layout it does not have yet.
+ * inserted only where a value is needed in a layout it does not have yet, so
+ * the order in which a rule asks for values is the order of the nodes.
  */
 export interface OnnxBuilder extends OnnxEmitter {
   /** The ONNX value of `ir` channels-last (a Transpose the first time, if it only exists channels-first). */
@@ -49,7 +62,12 @@ export interface OnnxBuilder extends OnnxEmitter {
   nchw(ir: string): string;
   /** The value in `layout`. */
   in(ir: string, layout: OnnxLayout): string;
-  /** Channels-first when every one of `irs` already exists channels-first and not all channels-last; else channels-last. */
+  /**
+   * Channels-first when every one of `irs` is rank 4 and already exists
+   * channels-first, and not all exist channels-last; else channels-last. For
+   * ops that run in either layout (elementwise, per-axis): no transposes where
+   * the operands agree.
+   */
   layoutFor(irs: readonly string[]): OnnxLayout;
   /** An IR axis (channels-last) in `layout`, for a value of `rank`. */
   axisIn(axis: number, layout: OnnxLayout, rank: number): number;
@@ -57,14 +75,16 @@ export interface OnnxBuilder extends OnnxEmitter {
    * Emits the node's main computation (`op` writes the given output name),
    * then its fused activation if it has one, and records the result in `layout`.
    */
-  produce(node: { readonly result: string; readonly layer: string; readonly type: TensorType; readonly attrs: Attrs }, layout: OnnxLayout, op: (output: string) => void): void;
+  produce(node: OnnxNode, layout: OnnxLayout, op: (output: string) => void): void;
   /**
    * A parameter as an initializer, as declared or transformed (`layoutTag`
    * names the transform; `transform` makes its dims and data from the
-   * parameter's IR shape and value).
+   * parameter's IR shape and value). Fails with a diagnostic when the
+   * parameter has no value.
    */
   param(ir: string, layoutTag?: string, transform?: (shape: readonly number[], value: Float32Array) => { dims: number[]; data: Float32Array }): string;
   /** An int64 vector initializer (shapes for Reshape). */
   int64s(values: readonly number[]): string;
+  /** The IR type of a value (input, parameter or node result). */
   typeOf(ir: string): TensorType;
 }

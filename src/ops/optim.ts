@@ -78,6 +78,7 @@ function updateOp<P extends TProperties>(spec: UpdateSpec<P>): OpDef {
       const loop = `for (let i = 0; i < ${total(result)}; i++) y[i] = ${value};`;
       return kernel(`${spec.name}_${shapeTag(operands[0]!) || 'scalar'}`, spec.operands(a), spec.summary, pre ? `${pre}\n${loop}` : loop);
     },
+    onnx: { notExportable: 'an optimizer update: only the training step computes it' },
     grad: 'none',
   }) as unknown as OpDef;
 }

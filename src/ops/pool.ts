@@ -13,6 +13,8 @@ import type { Tensor } from '../ir/tensor.js';
 import { batched, exampleShape, formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js';
 import { kernel, shapeTag, total, type RuntimeHelper } from './emit.js';
+import { onnxInt, onnxInts } from './onnx-def.js';
+import { forwardPads } from './onnx-util.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
 
 const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
@@ -155,6 +157,19 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
       const tag = `${shapeTag(x!)}_p${ph}x${pw}_s${sy}x${sx}${a.padding === 'same' ? '_same' : ''}`;
       return kernel(`${name}_${tag}`, ['x'], `${kind} pooling ${ph}x${pw}, stride ${sy}x${sx}, ${h}x${w} -> ${oh}x${ow}, ${c} channels`, body, kind === 'max' ? [max2Helper] : []);
     },
+    // MaxPool / AveragePool channels-first with explicit pads; count_include_pad=0: padding cells do not count.
+    onnx: (b, n) => {
+      const [x] = n.operands;
+      const [, h, w] = b.typeOf(x!).shape as Dims4;
+      const [, oh, ow] = n.type.shape as Dims4;
+      const { pool_size: size, strides, padding } = n.attrs;
+      const before = [0, 1].map((i) => windowAxis([h, w][i]!, size[i]!, strides[i]!, padding as Padding).before);
+      const pads = forwardPads({ input: [h, w], output: [oh, ow], kernel: size, strides, dilations: [1, 1], before });
+      const attrs = [onnxInts('kernel_shape', size), onnxInts('strides', strides), onnxInts('pads', pads)];
+      const input = b.nchw(x!);
+      if (kind === 'max') b.produce(n, 'nchw', (out) => b.emit('MaxPool', [input], [out], attrs));
+      else b.produce(n, 'nchw', (out) => b.emit('AveragePool', [input], [out], [...attrs, onnxInt('count_include_pad', 0)]));
+    },
     // max: dy goes to the first max of each window (TF); avg: dy / count to each of its input cells.
     grad: (g, { operands: [x], attrs: a }, dy) => [
       kind === 'max'
@@ -193,6 +208,13 @@ function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
   }
 }`;
       return kernel(`${name}_${shapeTag(x!)}`, ['x'], `${kind} over ${h}x${w} of ${c} channels`, body);
+    },
+    // GlobalMaxPool / GlobalAveragePool make [N, C, 1, 1]: kept channels-first with keepdims, else flattened to [N, C].
+    onnx: (b, n) => {
+      const type = kind === 'max' ? 'GlobalMaxPool' : 'GlobalAveragePool';
+      const input = b.nchw(n.operands[0]!);
+      if (n.attrs.keepdims) b.produce(n, 'nchw', (out) => b.emit(type, [input], [out]));
+      else b.produce(n, 'nhwc', (out) => b.emit('Flatten', [b.temp(type, [input])], [out], [onnxInt('axis', 1)]));
     },
     // max: dy goes to the first max of each channel (TF); avg: dy / (h w) to every cell.
     grad: (g, { operands: [x] }, dy) => [
@@ -365,6 +387,7 @@ export const maxPool2dGradOp = defineOp({
   reference: ([dy, x], a) => poolGradReference(dy!, x!, x!.shape as unknown as Dims4, a, 'max'),
   emit: ({ operands: [dy, x], attrs: a }) =>
     kernel(`max_pool2d_grad_${poolGradTag(x!, a)}`, ['dy', 'x'], 'max pooling gradient: dy to the first maximum of each window', poolGradCode(x!, dy!, a, 'max'), [max2Helper]),
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 
@@ -392,6 +415,7 @@ export const avgPool2dGradOp = defineOp({
   reference: ([dy], a) => poolGradReference(dy!, undefined, [dy!.shape[0]!, ...a.input_shape] as unknown as Dims4, a, 'avg'),
   emit: ({ operands: [dy], result, attrs: a }) =>
     kernel(`avg_pool2d_grad_${poolGradTag(result, a)}`, ['dy'], 'average pooling gradient: dy / count over each window', poolGradCode(result, dy!, a, 'avg')),
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 
@@ -451,6 +475,7 @@ for (let e = 0; e < n; e++) {
   }
 }`);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 
@@ -492,6 +517,7 @@ export const globalAvgPool2dGradOp = defineOp({
   }
 }`);
   },
+  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
 });
 

@@ -122,6 +122,7 @@ function reductionOp(how: Reduction, summary: string): OpDef {
         lastAxis && how === 'variance' ? [scratch64Helper] : [],
       );
     },
+    onnx: { notExportable: 'a per-channel statistic over the batch: only training graphs compute it (gradients, batch statistics)' },
     // Sums appear in backward graphs only; the batch statistics only feed moving averages (not differentiated).
     grad: 'none',
   }) as unknown as OpDef;

@@ -34,6 +34,11 @@ export const reshapeOp = defineOp({
   // Row-major data is unchanged; only the shape after the batch dimension changes.
   reference: ([x], a) => ({ shape: [x!.shape[0]!, ...a.shape], data: x!.data.slice() }),
   emit: () => alias,
+  // Reshape to [0, ...shape]: 0 keeps the batch dimension.
+  onnx: (b, n) => {
+    const shape = b.int64s([0, ...n.attrs.shape]);
+    b.produce(n, 'nhwc', (out) => b.emit('Reshape', [b.nhwc(n.operands[0]!), shape], [out]));
+  },
   // The same data: dx is dy reshaped back to x's per-example shape.
   grad: (g, { operands: [x] }, dy) => [() => g.op('reshape', [dy], { shape: exampleShape(g.typeOf(x!)) })],
 });
