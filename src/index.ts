@@ -1,9 +1,9 @@
 /**
  * modelc's public API: the same pieces the CLI uses.
  *
- *   import { compileFile, printGraph } from 'modelc';
- *   const { graph } = compileFile('examples/seed_mlp.nn');
- *   console.log(printGraph(graph));
+ *   import { compile, lowerFile, printGraph } from 'modelc';
+ *   console.log(printGraph(lowerFile('examples/seed_mlp.nn').graph));   // the IR
+ *   const { files } = await compile({ path: 'examples/seed_mlp.nn' });   // the module, in memory
  */
 export { ModelcError, codes, type Diagnostic, type DiagnosticCode } from './diagnostics/diagnostic.js';
 export { renderDiagnostic, renderDiagnostics } from './diagnostics/render.js';
@@ -27,7 +27,7 @@ export { ModelSpec, schemaDocument, type LayerSpec, type ReuseSpec } from './fro
 export { parseDsl } from './frontend/dsl/parse.js';
 export { printDsl } from './frontend/dsl/print.js';
 export { parseJsonSpec, printJsonSpec } from './frontend/json.js';
-export { compileFile, loadSpec, lowerLoaded, parseSpecSource, type LoadedSpec } from './frontend/load.js';
+export { compileFile, loadSpec, lowerFile, lowerLoaded, parseSpecSource, type LoadedSpec } from './frontend/load.js';
 export { lowerSpec, type LayerInfo, type Lowered } from './frontend/lower.js';
 
 export {
@@ -73,7 +73,25 @@ export { builtinPasses, createPassManager, defaultPipeline } from './passes/pipe
 export { batchnormAffine, foldAfter, foldBefore, kernelLayout, type ChannelAffine, type KernelLayout } from './passes/fold-bn-math.js';
 export { checkFoldExactly, compareOnRandomInputs, compareTensors, randomFeeds, type Difference } from './passes/equivalence.js';
 
-// Code generation: standalone inference modules (what `modelc compile` writes).
+// The whole pipeline, spec or graph -> passes -> generated files: what `modelc compile` and `modelc train` run.
+export {
+  compile,
+  fileStem,
+  parsePassList,
+  pipelineFor,
+  runPasses,
+  withWeights,
+  type CompiledFile,
+  type CompileInput,
+  type CompileOptions,
+  type CompileResult,
+  type PassRun,
+  type WeightsInput,
+} from './compile/index.js';
+export type { TrainingProgram } from './autodiff/training.js';
+export { OptimizerSpec, TrainingSpec, lossNames, type LossName } from './spec/training.js';
+
+// Code generation: standalone inference modules (what `compile()` assembles).
 export {
   commentText,
   generateGoldenTest,

@@ -5,10 +5,11 @@
  */
 import type { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { pipelineFor } from '../compile/index.js';
 import { exportOnnx } from '../formats/onnx.js';
-import { compileFile } from '../frontend/load.js';
+import { lowerFile } from '../frontend/load.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
+import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -18,8 +19,8 @@ export interface ExportOptions extends OptimizeOptions {
 
 /** Exports `path` to `opts.output`; returns the path written. IR printing and --explain go to `stderr`. */
 export function exportCommand(path: string, opts: ExportOptions, stderr: (text: string) => void = () => {}): string {
-  const original = withWeights(compileFile(path).graph, opts);
-  const passes = pipelineOf(opts, false);
+  const original = withWeights(lowerFile(path).graph, opts);
+  const passes = pipelineFor(opts, false);
   const graph = passes.length > 0 ? optimize(original, passes, opts, stderr).optimized : original;
   writeFileAtomic(opts.output, exportOnnx(graph, { producerVersion: version }));
   return opts.output;

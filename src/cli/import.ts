@@ -5,13 +5,13 @@
  * lowered and its weights attached before anything is written, so what is
  * written always loads back; files are written all or nothing.
  */
+import { checkFileStem, fileStem } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { printJsonSpec } from '../frontend/json.js';
 import { loadSpec, lowerLoaded } from '../frontend/load.js';
 import { writeIntoDirectory } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
-import { checkName, fileStem } from './compile.js';
 
 export interface ImportOptions {
   output: string;
@@ -20,7 +20,7 @@ export interface ImportOptions {
 
 /** Imports `path`; returns the paths written, in order. */
 export function importCommand(path: string, opts: ImportOptions): string[] {
-  if (opts.name !== undefined) checkName(opts.name);
+  if (opts.name !== undefined) checkFileStem(opts.name, '--name');
   const loaded = loadSpec(path);
   if (loaded.format !== 'tfjs') {
     fail('import', 'not a TF.js model.json (a JSON object with "modelTopology"); specs need no import', undefined, path);

@@ -6,18 +6,19 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
+import { pipelineFor } from '../compile/index.js';
 import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { renderDiagnostics } from '../diagnostics/render.js';
 import { printDsl } from '../frontend/dsl/print.js';
 import { printJsonSpec } from '../frontend/json.js';
-import { compileFile, detectFormat, loadSpec, type SpecFormat } from '../frontend/load.js';
+import { detectFormat, loadSpec, lowerFile, type SpecFormat } from '../frontend/load.js';
 import { printGraph } from '../ir/print.js';
 import { readSource, writeFileAtomic } from '../util/fs.js';
 import { compileCommand, type CompileOptions } from './compile.js';
 import { importCommand, type ImportOptions } from './import.js';
 import { registerExport } from './export.js';
 import { registerInit } from './init.js';
-import { optimize, pipelineOf, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
+import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { summarize } from './summary.js';
 import { trainCommand, type TrainOptions } from './train.js';
 import { verifyOptimization } from './verify.js';
@@ -71,7 +72,7 @@ function build(io: Io, state: RunState): Command {
     .description('validate a spec and print its layer summary (like Keras model.summary())')
     .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
     .action((path: string) => {
-      const { spec, graph, layers } = compileFile(path);
+      const { spec, graph, layers } = lowerFile(path);
       io.stdout(printed(summarize(spec, graph, layers)));
     });
 
@@ -83,8 +84,8 @@ function build(io: Io, state: RunState): Command {
       .option('-o, --output <file>', 'write the IR to a file instead of stdout'),
     false,
   ).action((path: string, opts: OptimizeOptions & { output?: string }) => {
-    let graph = compileFile(path).graph;
-    const passes = pipelineOf(opts, false);
+    let graph = lowerFile(path).graph;
+    const passes = pipelineFor(opts, false);
     if (passes.length > 0) graph = optimize(withWeights(graph, opts), passes, opts, io.stderr).optimized;
     const text = printGraph(graph);
     if (opts.output) writeFileAtomic(opts.output, text);
@@ -104,8 +105,8 @@ function build(io: Io, state: RunState): Command {
     const batch = Number(opts.batch);
     if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be a non-negative number, got '${opts.tolerance}'`);
     if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got '${opts.batch}'`);
-    const graph = withWeights(compileFile(path).graph, opts);
-    const report = verifyOptimization(graph, pipelineOf(opts, true), opts, io.stderr, { tolerance, batch });
+    const graph = withWeights(lowerFile(path).graph, opts);
+    const report = verifyOptimization(graph, pipelineFor(opts, true), opts, io.stderr, { tolerance, batch });
     io.stdout(report.text);
     if (!report.ok) state.exitCode = 1;
   });

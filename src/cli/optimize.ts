@@ -1,18 +1,16 @@
 /**
- * What `modelc ir -O` and `modelc verify` share: weights (a safetensors file,
- * or the initializers sampled with a seed), the pipeline (`-O` or
- * `--passes`), printing between passes, and the explain log.
+ * The options `modelc ir -O`, `verify`, `export` and `compile` share: weights
+ * (a safetensors file, or the initializers sampled with a seed), the pipeline
+ * (`-O` or `--passes`), printing between passes, and the explain log. The
+ * work is the library's (src/compile/); this file reads flags and prints.
  */
 import { Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { runPasses, withWeights as weightsFrom, type PassRun } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
-import { readSafetensors } from '../formats/safetensors.js';
 import type { Graph } from '../ir/graph.js';
 import { printGraph } from '../ir/print.js';
-import { materialize } from '../ops/init.js';
 import { createPassManager, defaultPipeline } from '../passes/pipeline.js';
-import { ExplainLog } from '../rewrite/explain.js';
-import { attachWeights } from '../weights/attach.js';
+import type { ExplainLog } from '../rewrite/explain.js';
 
 export interface OptimizeOptions {
   optimize?: boolean;
@@ -36,52 +34,46 @@ export function pipelineOptions(cmd: Command, optimizeDefault: boolean): Command
     .option('--explain', 'list every fold and fusion applied or skipped, with the reason (on stderr)');
 }
 
-/** The graph with parameter values, from --weights or the seeded initializers. */
-export function withWeights(graph: Graph, opts: OptimizeOptions): Graph {
-  if (opts.weights) {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(opts.weights);
-    } catch (err) {
-      return fail('io', `cannot read file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, undefined, opts.weights);
-    }
-    const { tensors } = readSafetensors(bytes, opts.weights);
-    return attachWeights(graph, tensors, opts.weights);
-  }
+/** --weights, or else the --seed of the initializers (checked only then, as the seed is unused otherwise). */
+export function weightsOf(opts: Pick<OptimizeOptions, 'weights' | 'seed'>): { weights: string } | { seed: number } {
+  if (opts.weights) return { weights: opts.weights };
   const seed = Number(opts.seed ?? '0');
   if (!Number.isSafeInteger(seed)) fail('weights', `--seed must be an integer, got '${opts.seed}'`);
-  return materialize(graph, seed);
+  return { seed };
 }
 
-export function pipelineOf(opts: OptimizeOptions, optimizeDefault: boolean): string[] {
-  if (opts.passes !== undefined) return opts.passes.split(',').map((p) => p.trim()).filter((p) => p !== '');
-  return opts.optimize || optimizeDefault ? [...defaultPipeline] : [];
+/** The graph with parameter values, from --weights or the seeded initializers. */
+export function withWeights(graph: Graph, opts: OptimizeOptions): Graph {
+  const w = weightsOf(opts);
+  return 'weights' in w ? weightsFrom(graph, w.weights) : weightsFrom(graph, undefined, w.seed);
 }
 
-export interface Optimized {
-  readonly original: Graph;
-  readonly optimized: Graph;
-  readonly explain: ExplainLog;
-  /** The graph before and after each pass, by pass id (the last run of it). */
-  readonly snapshots: Map<string, { before: Graph; after: Graph }>;
-}
-
-/** Runs the pipeline, printing between passes as asked. */
-export function optimize(graph: Graph, passes: readonly string[], opts: OptimizeOptions, stderr: (t: string) => void): Optimized {
-  const explain = new ExplainLog();
-  const snapshots = new Map<string, { before: Graph; after: Graph }>();
-  let previous = graph;
+/**
+ * The hook that prints the IR after the passes --print-after names (every
+ * pass with --print-after-all). The names are checked when the first pass
+ * ends, before anything is printed: a run without passes ignores them.
+ */
+export function printBetweenPasses(opts: OptimizeOptions, stderr: (t: string) => void): (pass: string, g: Graph) => void {
   const printAfter = new Set(opts.printAfter ?? []);
-  const pm = createPassManager();
-  for (const id of printAfter) pm.get(id); // unknown names fail before anything runs
-  const optimized = pm.run(graph, passes, {
-    explain,
-    after: (pass, g) => {
-      snapshots.set(pass.id, { before: previous, after: g });
-      previous = g;
-      if (opts.printAfterAll || printAfter.has(pass.id)) stderr(`// -----// IR after ${pass.id} //----- //\n${printGraph(g)}`);
-    },
-  });
-  if (opts.explain) stderr(explain.entries.length > 0 ? explain.format() + '\n' : 'nothing folded, fused or skipped\n');
-  return { original: graph, optimized, explain, snapshots };
+  let checked = false;
+  return (pass, g) => {
+    if (!checked) {
+      const pm = createPassManager();
+      for (const id of printAfter) pm.get(id);
+      checked = true;
+    }
+    if (opts.printAfterAll || printAfter.has(pass)) stderr(`// -----// IR after ${pass} //----- //\n${printGraph(g)}`);
+  };
+}
+
+/** What --explain prints. */
+export function explainText(explain: ExplainLog): string {
+  return explain.entries.length > 0 ? explain.format() + '\n' : 'nothing folded, fused or skipped\n';
+}
+
+/** Runs the pipeline, printing between passes and the explain log as asked. */
+export function optimize(graph: Graph, passes: readonly string[], opts: OptimizeOptions, stderr: (t: string) => void): PassRun {
+  const run = runPasses(graph, passes, { afterPass: printBetweenPasses(opts, stderr) });
+  if (opts.explain) stderr(explainText(run.explain));
+  return run;
 }

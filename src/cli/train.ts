@@ -12,21 +12,20 @@
  *    and check on the test data that it predicts what the Trainer does.
  */
 import { accuracyKind } from '../autodiff/loss.js';
-import { buildTrainingProgram, type TrainingProgram } from '../autodiff/training.js';
+import type { TrainingProgram } from '../autodiff/training.js';
+import { checkFileStem, compile, fileStem, type CompileResult } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { loadData, splitValidation, type DataSource, type Dataset, type LoadedData } from '../data/index.js';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
-import { compileFile } from '../frontend/load.js';
-import type { TrainingSpec } from '../frontend/spec.js';
+import { lowerFile } from '../frontend/load.js';
 import type { Graph } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
 import { accuracyOp, type AccuracyKind } from '../ops/loss.js';
-import { defaultPipeline } from '../passes/pipeline.js';
 import { renderChart } from '../report/chart.js';
+import type { TrainingSpec } from '../spec/training.js';
 import { writeIntoDirectory } from '../util/fs.js';
 import { attachWeights } from '../weights/attach.js';
-import { checkName, fileStem } from './compile.js';
-import { optimize, withWeights } from './optimize.js';
+import { withWeights } from './optimize.js';
 import { createProgress } from './progress.js';
 
 export interface TrainOptions {
@@ -102,6 +101,11 @@ function perExample(shape: readonly (number | 'N')[]): number[] {
   return shape.slice(1).map((d) => d as number);
 }
 
+/** The text of one generated file. */
+function contentsOf(result: CompileResult, path: string): string {
+  return result.files.find((f) => f.path === path)!.contents as string;
+}
+
 /** Imports generated JavaScript without touching the disk. */
 async function importSource<T>(js: string): Promise<T> {
   return (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as T;
@@ -131,14 +135,14 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 /** Trains `path`; returns what was written and measured. */
 export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo): Promise<TrainResult> {
-  if (opts.name !== undefined) checkName(opts.name);
-  const { generateInferenceModule, generateTrainingModule } = await import('../codegen/index.js');
-  const compiled = compileFile(path);
+  if (opts.name !== undefined) checkFileStem(opts.name, '--name');
+  const compiled = lowerFile(path);
   const spec: TrainingSpec | undefined = compiled.spec.training;
   if (spec === undefined) fail('train', `the model has no training block: add \`train { loss: ..., optimizer: ... }\` to the spec`, undefined, path);
   const initial = withWeights(compiled.graph, { weights: opts.weights, seed: opts.seed ?? '0' });
-  const program = buildTrainingProgram(initial, spec, opts.learningRate === undefined ? {} : { learningRate: opts.learningRate });
   const name = opts.name ?? fileStem(initial.name);
+  const trainingModule = await compile({ graph: initial, training: spec }, { name, source: path, target: 'training', emit: 'js', learningRate: opts.learningRate });
+  const program = trainingModule.training!;
   const epochs = opts.epochs ?? spec.epochs ?? 1;
   const batchSize = opts.batchSize ?? spec.batch_size ?? 32;
 
@@ -159,8 +163,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   io.stderr(`${loaded.description}\n`);
   io.stderr(`training ${initial.name} on ${train.count} examples${validation ? `, validating on ${validation.count}` : ''}: ${epochs} epoch${epochs === 1 ? '' : 's'}, batch size ${batchSize}, ${program.optimizer.type} at learning rate ${program.optimizer.learning_rate}\n`);
 
-  const trainingModule = await generateTrainingModule(program, { name, source: path });
-  const { Trainer } = await importSource<{ Trainer: new (o: { seed?: number }) => Trainer }>(trainingModule.js);
+  const { Trainer } = await importSource<{ Trainer: new (o: { seed?: number }) => Trainer }>(contentsOf(trainingModule, `${name}.train.js`));
   const seed = Number(opts.seed ?? '0');
   const trainer = new Trainer({ seed });
   const batches = Math.ceil(train.count / Math.min(batchSize, train.count));
@@ -201,9 +204,8 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
 
   // Fold batchnorm into the inference module and check it on the test data against the Trainer.
   const trained: Graph = attachWeights(compiled.graph, saved.tensors, `${name}.safetensors`);
-  const folded = optimize(trained, defaultPipeline, {}, io.stderr).optimized;
-  const inference = await generateInferenceModule(folded, { name, weightsMode: 'embed', source: path, passes: [...defaultPipeline] });
-  const { predict } = await importSource<{ predict: (x: Float32Array, n: number) => Float32Array }>(inference.js);
+  const inference = await compile({ graph: trained }, { name, source: path, emit: 'both' });
+  const { predict } = await importSource<{ predict: (x: Float32Array, n: number) => Float32Array }>(contentsOf(inference, `${name}.js`));
   const evaluated = trainer.evaluate(test.x, test.y, batchSize);
   const before = trainer.predict(test.x, batchSize);
   const after = predict(test.x, test.count);
@@ -213,7 +215,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
     : { metric: 'accuracy' as const, before: accuracyOf(kind, before, test.y, outputSize, loaded.labelSize), after: accuracyOf(kind, after, test.y, outputSize, loaded.labelSize) };
   const summary = { examples: test.count, loss: evaluated.loss, ...check };
   record['test'] = { data: on, examples: test.count, loss: evaluated.loss, [`${check.metric}_before_folding`]: check.before, [`${check.metric}_after_folding`]: check.after };
-  files.push(['history.json', JSON.stringify(record, null, 2) + '\n'], [`${name}.ts`, inference.ts]);
+  files.push(['history.json', JSON.stringify(record, null, 2) + '\n'], [`${name}.ts`, contentsOf(inference, `${name}.ts`)]);
   const written = writeIntoDirectory(opts.output, files);
   if (check.metric === 'accuracy') {
     io.stdout(`${on} accuracy (${test.count} examples): ${(check.before * 100).toFixed(2)}% before folding, ${(check.after * 100).toFixed(2)}% after folding${check.before === check.after ? ' (equal)' : ''}\n`);

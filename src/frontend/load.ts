@@ -70,8 +70,19 @@ export function lowerLoaded(loaded: LoadedSpec): Lowered {
   return { ...lowered, graph: attachWeights(lowered.graph, loaded.weights, loaded.file.path) };
 }
 
-export function compileFile(path: string): LoadedSpec & Lowered {
+/**
+ * Reads, validates and lowers a spec file: the verified IR graph (with a TF.js
+ * model's own weights), the spec and its layer table. No code: `compile()`
+ * (src/compile/) turns a spec or graph into modules.
+ */
+export function lowerFile(path: string): LoadedSpec & Lowered {
   const loaded = loadSpec(path);
   return { ...loaded, ...lowerLoaded(loaded) };
 }
+
+/**
+ * The old name of `lowerFile`: it returns the IR, not code.
+ * @deprecated Use `lowerFile`, or `compile()` for generated modules.
+ */
+export const compileFile = lowerFile;
 

@@ -1,0 +1,86 @@
+/**
+ * What `compile()` starts from: a spec (a file, a source text, or a parsed
+ * object) or an IR graph, turned into one graph with parameter values, and
+ * the file names made from it.
+ */
+import { readFileSync } from 'node:fs';
+import { fail } from '../diagnostics/diagnostic.js';
+import { SourceFile } from '../diagnostics/source.js';
+import { readSafetensors } from '../formats/safetensors.js';
+import { lowerFile, lowerLoaded, parseSpecSource } from '../frontend/load.js';
+import type { ModelSpec } from '../frontend/spec.js';
+import type { Graph } from '../ir/graph.js';
+import { materialize } from '../ops/init.js';
+import type { TrainingSpec } from '../spec/training.js';
+import { attachWeights, type Weight } from '../weights/attach.js';
+
+/**
+ * A spec file (`.nn`, `.json` or a TF.js `model.json`, which brings its
+ * weights), a spec's source text with the path that names it in messages, a
+ * parsed spec object, or an IR graph (with the `train` block to use, if any).
+ */
+export type CompileInput =
+  | { readonly path: string }
+  | { readonly source: string; readonly path: string }
+  | { readonly spec: ModelSpec | Record<string, unknown>; readonly path?: string }
+  | { readonly graph: Graph; readonly training?: TrainingSpec };
+
+/** The input lowered: its graph (weights not yet attached), its train block and where it came from. */
+export interface LoadedInput {
+  readonly graph: Graph;
+  readonly training?: TrainingSpec;
+  readonly spec?: ModelSpec;
+  /** The path the input came from, named in the modules' header comments. */
+  readonly path?: string;
+}
+
+/** Loads, validates and lowers the input; located diagnostics name `path`. */
+export function loadInput(input: CompileInput): LoadedInput {
+  if ('graph' in input) return { graph: input.graph, ...(input.training ? { training: input.training } : {}) };
+  let lowered;
+  if ('spec' in input) {
+    // Printed as JSON so that validation and lowering locate their errors as in a spec file.
+    const path = input.path ?? `${typeof input.spec['name'] === 'string' ? input.spec['name'] : 'model'}.json`;
+    const loaded = parseSpecSource(new SourceFile(path, JSON.stringify(input.spec, null, 2)), 'json');
+    lowered = { ...loaded, ...lowerLoaded(loaded) };
+  } else if ('source' in input) {
+    const loaded = parseSpecSource(new SourceFile(input.path, input.source));
+    lowered = { ...loaded, ...lowerLoaded(loaded) };
+  } else lowered = lowerFile(input.path);
+  const { spec, graph, file } = lowered;
+  return { graph, spec, path: file.path, ...(spec.training ? { training: spec.training } : {}) };
+}
+
+/** Parameter values: a safetensors file's path or bytes, or tensors by parameter name. */
+export type WeightsInput = string | Uint8Array | ReadonlyMap<string, Weight>;
+
+/**
+ * The graph with every parameter's value: `weights` replace all of them;
+ * otherwise parameters without a value are sampled from their initializers
+ * with `seed` (default 0), and values that came with the input are kept.
+ */
+export function withWeights(graph: Graph, weights: WeightsInput | undefined, seed = 0): Graph {
+  if (weights === undefined) return materialize(graph, seed);
+  if (typeof weights !== 'string' && !(weights instanceof Uint8Array)) return attachWeights(graph, weights);
+  const path = typeof weights === 'string' ? weights : undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = typeof weights === 'string' ? readFileSync(weights) : weights;
+  } catch (err) {
+    return fail('io', `cannot read file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, undefined, path);
+  }
+  return attachWeights(graph, readSafetensors(bytes, path).tensors, path);
+}
+
+/** A file stem from a model name: letters, digits, `_`, `-` and `.`, not starting with a dot. */
+export function fileStem(name: string): string {
+  const stem = name.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[.]+/, '');
+  return stem === '' ? 'model' : stem;
+}
+
+/** A name given for the output files must be a plain file name; `what` names it in the message (`--name`). */
+export function checkFileStem(name: string, what = 'name'): void {
+  if (name !== fileStem(name) || name.length > 200) {
+    fail('io', `${what} '${name}' is not a plain file name: use letters, digits, '_', '-' and '.'`);
+  }
+}
