@@ -7,12 +7,12 @@
 import { fileURLToPath } from 'node:url';
 import {
   compareOnRandomInputs,
-  compileFile,
   createPassManager,
   defaultPipeline,
   editorPass,
   GraphEditor,
   hasSingleUser,
+  lowerFile,
   materialize,
   matchAt,
   op,
@@ -22,7 +22,7 @@ import {
 
 // 1. Load a spec into a graph, with weights sampled from its initializers (seed 7).
 const spec = fileURLToPath(new URL('./mnist_cnn.nn', import.meta.url));
-const graph = materialize(compileFile(spec).graph, 7);
+const graph = materialize(lowerFile(spec).graph, 7);
 
 // 2. Walk and query: every conv2d whose only consumer is a batchnorm followed by relu.
 const convBnRelu = op('relu', { as: 'act', x: op('batchnorm', { as: 'bn', x: op('conv2d', { as: 'conv' }) }) });
