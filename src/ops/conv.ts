@@ -28,6 +28,7 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { conv2dKernel, conv2dTransposeKernel, depthwiseKernel, type WindowGeometry } from './conv-emit.js';
 import { initializer } from './init.js';
+import { kerasWeighted, kerasWindow } from './keras-def.js';
 import type { OnnxBuilder } from './onnx-def.js';
 import { convToOnnx, forwardPads, transposePads, type Window2d } from './onnx-util.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
@@ -581,6 +582,20 @@ const windowAttrs = {
 export const conv2dLayer = defineLayer({
   type: 'conv2d',
   keras: 'Conv2D',
+  kerasImport: {
+    classes: ['Conv2D', 'Convolution2D'],
+    fromConfig: (c) => {
+      c.set('filters', c.int('filters'));
+      c.set('kernel_size', c.intPair('kernel_size'));
+      kerasWindow(c);
+      c.set('groups', c.optional('groups', (k) => c.int(k)));
+      kerasWeighted(c, 'kernel_initializer');
+    },
+  },
+  examples: [
+    { attrs: { filters: 4, kernel_size: [3, 2], strides: 2, padding: 'same', activation: 'relu' }, inputs: [[7, 6, 2]] },
+    { attrs: { filters: 4, kernel_size: 3, dilation_rate: 2, groups: 2, use_bias: false }, inputs: [[9, 9, 4]] },
+  ],
   namePrefix: 'conv2d',
   summary: '2-D convolution',
   attrs: { filters: Type.Integer({ minimum: 1 }), ...windowAttrs, groups: Type.Integer({ minimum: 1, default: 1 }), ...weightedLayerAttrs },
@@ -601,6 +616,18 @@ export const conv2dLayer = defineLayer({
 export const conv2dTransposeLayer = defineLayer({
   type: 'conv2d_transpose',
   keras: 'Conv2DTranspose',
+  kerasImport: {
+    classes: ['Conv2DTranspose', 'Convolution2DTranspose'],
+    fromConfig: (c) => {
+      c.set('filters', c.int('filters'));
+      c.set('kernel_size', c.intPair('kernel_size'));
+      kerasWindow(c);
+      c.set('output_padding', c.optional('output_padding', (k) => c.intPair(k, 0)));
+      c.set('groups', c.optional('groups', (k) => c.int(k)));
+      kerasWeighted(c, 'kernel_initializer');
+    },
+  },
+  examples: [{ attrs: { filters: 3, kernel_size: 3, strides: 2, padding: 'same', output_padding: 1, activation: 'sigmoid' }, inputs: [[4, 5, 2]] }],
   namePrefix: 'conv2d_transpose',
   summary: 'transposed 2-D convolution',
   attrs: {
@@ -632,6 +659,18 @@ export const conv2dTransposeLayer = defineLayer({
 export const depthwiseConv2dLayer = defineLayer({
   type: 'depthwise_conv2d',
   keras: 'DepthwiseConv2D',
+  kerasImport: {
+    classes: ['DepthwiseConv2D'],
+    fromConfig: (c) => {
+      c.set('kernel_size', c.intPair('kernel_size'));
+      kerasWindow(c);
+      c.set('depth_multiplier', c.optional('depth_multiplier', (k) => c.int(k)));
+      // Keras 2's DepthwiseConv2D config inherits Conv2D's `groups` (always 1)
+      if ((c.optional('groups', (k) => c.int(k)) ?? 1) !== 1) c.fail('groups', 'groups is not supported for a depthwise convolution');
+      kerasWeighted(c, 'depthwise_initializer');
+    },
+  },
+  examples: [{ attrs: { kernel_size: 3, strides: 2, padding: 'same', depth_multiplier: 2, activation: 'relu6' }, inputs: [[6, 6, 3]] }],
   namePrefix: 'depthwise_conv2d',
   summary: 'depthwise 2-D convolution',
   attrs: {

@@ -39,6 +39,15 @@ export const dropoutOp = defineOp({
 export const dropoutLayer = defineLayer({
   type: 'dropout',
   keras: 'Dropout',
+  kerasImport: {
+    classes: ['Dropout'],
+    fromConfig: (c) => {
+      c.set('rate', c.number('rate'));
+      if (c.optional('noise_shape', (k) => c.get(k)) !== undefined) c.fail('noise_shape', 'noise_shape is not supported');
+      c.set('seed', c.optional('seed', (k) => c.int(k, Number.MIN_SAFE_INTEGER)));
+    },
+  },
+  examples: [{ attrs: { rate: 0.25, seed: 7 }, inputs: [[6]] }],
   namePrefix: 'dropout',
   summary: 'dropout',
   attrs: {

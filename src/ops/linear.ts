@@ -20,6 +20,7 @@ import {
 import { kernel, times } from './emit.js';
 import { BLOCK_COLS, BLOCK_ROWS, columnTile, gemmCode } from './gemm.js';
 import { initializer, initSpec, type Initializer } from './init.js';
+import { kerasWeighted } from './keras-def.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 
 export const denseOp = defineOp({
@@ -251,6 +252,17 @@ export function kernelAndBias(
 export const denseLayer = defineLayer({
   type: 'dense',
   keras: 'Dense',
+  kerasImport: {
+    classes: ['Dense'],
+    fromConfig: (c) => {
+      c.set('units', c.int('units'));
+      kerasWeighted(c, 'kernel_initializer');
+    },
+  },
+  examples: [
+    { attrs: { units: 3, activation: 'relu', use_bias: false }, inputs: [[5]] },
+    { attrs: { units: 2, activation: 'tanh' }, inputs: [[4, 3]] },
+  ],
   namePrefix: 'dense',
   summary: 'fully connected layer',
   attrs: {

@@ -179,6 +179,8 @@ export const concatenateOp = defineOp({
 export const addLayer = defineLayer({
   type: 'add',
   keras: 'Add',
+  kerasImport: { classes: ['Add'], fromConfig: () => {} },
+  examples: [{ attrs: {}, inputs: [[3, 2], [3, 2], [3, 2]] }],
   namePrefix: 'add',
   summary: 'elementwise sum',
   attrs: {},
@@ -189,6 +191,8 @@ export const addLayer = defineLayer({
 export const concatenateLayer = defineLayer({
   type: 'concatenate',
   keras: 'Concatenate',
+  kerasImport: { classes: ['Concatenate'], fromConfig: (c) => c.set('axis', c.optional('axis', (k) => c.axis(k))) },
+  examples: [{ attrs: { axis: 1 }, inputs: [[2, 3], [4, 3]] }],
   namePrefix: 'concatenate',
   summary: 'concatenation along an axis',
   attrs: { axis: Type.Integer({ default: -1 }) },

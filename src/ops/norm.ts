@@ -18,6 +18,7 @@ import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
 import { onnxFloat, onnxInts, type OnnxBuilder } from './onnx-def.js';
+import { isObj, show } from './keras-def.js';
 import { noEpilogue } from './linear.js';
 import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError, type OpNode } from './op-def.js';
 
@@ -344,6 +345,26 @@ export const batchnormLayer = defineLayer({
   type: 'batchnorm',
   aliases: ['batch_normalization'],
   keras: 'BatchNormalization',
+  kerasImport: {
+    classes: ['BatchNormalization'],
+    fromConfig: (c) => {
+      c.set('axis', c.optional('axis', (k) => c.axis(k)));
+      for (const k of ['momentum', 'epsilon', 'renorm_momentum']) c.set(k, c.optional(k, (key) => c.number(key)));
+      for (const k of ['center', 'scale', 'renorm']) c.set(k, c.optional(k, (key) => c.bool(key)));
+      const clip = c.optional('renorm_clipping', (k) => c.get(k));
+      if (clip !== undefined) {
+        if (!isObj(clip)) return c.fail('renorm_clipping', `renorm_clipping must be an object, got ${show(clip)}`);
+        c.set('renorm_clipping', Object.fromEntries(Object.entries(clip).filter(([, v]) => v !== null)));
+      }
+      for (const k of ['beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer']) c.set(k, c.initializer(k));
+      c.get('fused'); // an implementation choice, same result
+      if (c.get('synchronized') === true) c.fail('synchronized', 'synchronized batch normalization is not supported');
+    },
+  },
+  examples: [
+    { attrs: { axis: 1, momentum: 0.9, epsilon: 0.01, center: false }, inputs: [[3, 4]] },
+    { attrs: { renorm: true, renorm_clipping: { rmax: 2, dmax: 1 }, renorm_momentum: 0.5, scale: false }, inputs: [[2, 2, 3]] },
+  ],
   namePrefix: 'batch_normalization',
   summary: 'batch normalization',
   attrs: {

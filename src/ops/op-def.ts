@@ -22,6 +22,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { ShapeError, type Attrs, type TensorType } from '../ir/types.js';
 import type { Emitted, EmitRequest } from './emit.js';
 import type { OnnxBuilder } from './onnx-def.js';
+import type { KerasImport, NotImportable } from './keras-def.js';
 
 export type Trait =
   /** no side effects, result depends only on operands and attributes */
@@ -125,6 +126,14 @@ export interface ValueRange {
   readonly integer?: boolean;
 }
 
+/** A layer applied to inputs of these per-example shapes with these spec attributes. */
+export interface LayerExample<A> {
+  /** As a spec writes them: attributes with defaults may be left out. */
+  readonly attrs: Partial<A>;
+  /** One per-example shape (no batch dimension) per input. */
+  readonly inputs: readonly (readonly number[])[];
+}
+
 /** The ONNX export rule of an op: emits the nodes computing `node` (through `b.produce`). */
 export type OnnxRule<A> = {
   rule(b: OnnxBuilder, node: OpNode<A>): void;
@@ -218,8 +227,15 @@ export interface LayerDef<P extends TProperties = TProperties> {
   /** The spec's `type`. */
   readonly type: string;
   readonly aliases?: readonly string[];
-  /** The Keras class this layer follows. */
+  /** The Keras class this layer follows (summaries, schema descriptions). */
   readonly keras: string;
+  /**
+   * Keras/TF.js import: the Keras classes that become this layer and the rule
+   * reading their config (`keras-def.ts`), or why no class does.
+   */
+  readonly kerasImport?: KerasImport | NotImportable;
+  /** A few attribute sets with input shapes; the Keras import round trip runs on them. */
+  readonly examples?: readonly LayerExample<Static<TObject<P>>>[];
   /** Prefix of automatic names, as Keras makes them (`batch_normalization`, `batch_normalization_1`). */
   readonly namePrefix: string;
   readonly summary: string;

@@ -232,10 +232,26 @@ export const poolOps: OpDef[] = [
   globalPoolOp('global_avg_pool2d', 'mean over height and width', 'avg'),
 ];
 
-function poolLayer(type: string, op: string, keras: string, namePrefix: string) {
+/** `kerasAlias`: Keras's short name of the class (`MaxPool2D`). */
+function poolLayer(type: string, op: string, keras: string, kerasAlias: string, namePrefix: string) {
   return defineLayer({
     type,
     keras,
+    kerasImport: {
+      classes: [keras, kerasAlias],
+      fromConfig: (c) => {
+        const pool = c.optional('pool_size', (k) => c.intPair(k)) ?? 2;
+        c.set('pool_size', pool);
+        const strides = c.optional('strides', (k) => c.intPair(k));
+        if (strides !== undefined && JSON.stringify(strides) !== JSON.stringify(pool)) c.set('strides', strides);
+        c.set('padding', c.padding());
+        c.dataFormat();
+      },
+    },
+    examples: [
+      { attrs: { pool_size: 3, strides: 2, padding: 'same' }, inputs: [[5, 6, 2]] },
+      { attrs: { pool_size: [2, 3] }, inputs: [[4, 6, 1]] },
+    ],
     namePrefix,
     summary: `${op === 'max_pool2d' ? 'max' : 'average'} pooling`,
     attrs: {
@@ -253,10 +269,18 @@ function poolLayer(type: string, op: string, keras: string, namePrefix: string) 
   });
 }
 
-function globalPoolLayer(type: string, op: string, keras: string, namePrefix: string) {
+function globalPoolLayer(type: string, op: string, keras: string, kerasAlias: string, namePrefix: string) {
   return defineLayer({
     type,
     keras,
+    kerasImport: {
+      classes: [keras, kerasAlias],
+      fromConfig: (c) => {
+        c.dataFormat();
+        c.set('keepdims', c.optional('keepdims', (k) => c.bool(k)));
+      },
+    },
+    examples: [{ attrs: { keepdims: true }, inputs: [[3, 4, 2]] }],
     namePrefix,
     summary: `global ${op.startsWith('global_max') ? 'max' : 'average'} pooling`,
     attrs: { keepdims: Type.Boolean({ default: false }) },
@@ -266,10 +290,10 @@ function globalPoolLayer(type: string, op: string, keras: string, namePrefix: st
 }
 
 export const poolLayers = [
-  poolLayer('max_pool2d', 'max_pool2d', 'MaxPooling2D', 'max_pooling2d'),
-  poolLayer('avg_pool2d', 'avg_pool2d', 'AveragePooling2D', 'average_pooling2d'),
-  globalPoolLayer('global_max_pool2d', 'global_max_pool2d', 'GlobalMaxPooling2D', 'global_max_pooling2d'),
-  globalPoolLayer('global_avg_pool2d', 'global_avg_pool2d', 'GlobalAveragePooling2D', 'global_average_pooling2d'),
+  poolLayer('max_pool2d', 'max_pool2d', 'MaxPooling2D', 'MaxPool2D', 'max_pooling2d'),
+  poolLayer('avg_pool2d', 'avg_pool2d', 'AveragePooling2D', 'AvgPool2D', 'average_pooling2d'),
+  globalPoolLayer('global_max_pool2d', 'global_max_pool2d', 'GlobalMaxPooling2D', 'GlobalMaxPool2D', 'global_max_pooling2d'),
+  globalPoolLayer('global_avg_pool2d', 'global_avg_pool2d', 'GlobalAveragePooling2D', 'GlobalAvgPool2D', 'global_average_pooling2d'),
 ];
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import { batched, exampleShape, numel, sameType } from '../ir/types.js';
 import { alias } from './emit.js';
+import { show } from './keras-def.js';
 import { defineLayer, defineOp, formatShape, ShapeError } from './op-def.js';
 
 export const reshapeOp = defineOp({
@@ -66,6 +67,8 @@ export function resolveTargetShape(from: readonly number[], target: readonly num
 export const flattenLayer = defineLayer({
   type: 'flatten',
   keras: 'Flatten',
+  kerasImport: { classes: ['Flatten'], fromConfig: (c) => c.dataFormat() },
+  examples: [{ attrs: {}, inputs: [[2, 3, 2]] }],
   namePrefix: 'flatten',
   summary: 'flattens each example to one dimension',
   attrs: {},
@@ -76,6 +79,17 @@ export const flattenLayer = defineLayer({
 export const reshapeLayer = defineLayer({
   type: 'reshape',
   keras: 'Reshape',
+  kerasImport: {
+    classes: ['Reshape'],
+    fromConfig: (c) => {
+      const shape = c.get('target_shape');
+      if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && (d as number) >= -1 && d !== 0)) {
+        c.fail('target_shape', `target_shape must be a list of positive integers (one may be -1), got ${show(shape)}`);
+      }
+      c.set('target_shape', shape);
+    },
+  },
+  examples: [{ attrs: { target_shape: [-1, 2] }, inputs: [[3, 4]] }],
   namePrefix: 'reshape',
   summary: 'reshapes each example',
   attrs: {

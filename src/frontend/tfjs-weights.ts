@@ -1,0 +1,141 @@
+/**
+ * The weights of a TF.js model.json: `weightsManifest` groups, each a list of
+ * weights (name, shape, dtype) stored back to back, little-endian, in the
+ * concatenation of its shard files (`paths`, relative to model.json). Names
+ * `<layer>/<param>` map onto modelc's parameters; only float32 is read.
+ * Every problem is a diagnostic: in model.json for the manifest, or naming
+ * the shard file and the weight that needs it.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fail, q } from '../diagnostics/diagnostic.js';
+import type { SourceFile } from '../diagnostics/source.js';
+import { isObj, show } from '../ops/keras-def.js';
+import type { Weight } from '../weights/attach.js';
+import type { SpecPath } from './locations.js';
+import type { Failer } from './tfjs-config.js';
+
+interface ManifestWeight {
+  readonly name: string;
+  readonly shape: number[];
+  readonly bytes: number;
+  readonly skip: boolean;
+}
+
+/** Where the weights come from: model.json (shard paths are relative to it), for diagnostics. */
+export interface WeightsSource extends Failer {
+  readonly file: SourceFile;
+}
+
+/** The manifest's weights, read from the shards and named `<layer>/<param>`. */
+export function readWeights(imp: WeightsSource, manifest: unknown, layerNames: ReadonlySet<string>): Map<string, Weight> | undefined {
+  if (manifest === undefined || manifest === null) return undefined;
+  const mPath: SpecPath = ['weightsManifest'];
+  if (!Array.isArray(manifest)) return imp.fail(mPath, `"weightsManifest" must be a list of {"paths", "weights"} groups, got ${show(manifest)}`);
+  const out = new Map<string, Weight>();
+  const origin = new Map<string, string>();
+  manifest.forEach((group, g) => {
+    const gPath = [...mPath, g];
+    if (!isObj(group) || !Array.isArray(group['paths']) || !Array.isArray(group['weights'])) {
+      return imp.fail(gPath, 'a weights manifest group must be an object with "paths" and "weights" lists');
+    }
+    const specs = group['weights'].map((w, j) => manifestWeight(imp, w, [...gPath, 'weights', j]));
+    const view = groupBytes(imp, group['paths'], specs, g);
+    let offset = 0;
+    specs.forEach((w, j) => {
+      const start = offset;
+      offset += w.bytes;
+      if (w.skip) return;
+      const values = new Float32Array(w.bytes / 4);
+      for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(start + 4 * i, true);
+      const name = modelcName(w.name, layerNames);
+      if (name === undefined) {
+        imp.fail([...gPath, 'weights', j, 'name'], `weight ${q(w.name)} belongs to no layer of the model`, 'weights');
+      }
+      if (out.has(name)) {
+        imp.fail([...gPath, 'weights', j, 'name'], `weights ${q(origin.get(name)!)} and ${q(w.name)} are both ${q(name)}`, 'weights');
+      }
+      out.set(name, { shape: w.shape, data: values });
+      origin.set(name, w.name);
+    });
+  });
+  return out;
+}
+
+/** Group `g`'s bytes: its shards concatenated, exactly as many as its weights need. */
+function groupBytes(imp: WeightsSource, paths: readonly unknown[], specs: readonly ManifestWeight[], g: number): DataView {
+  const gPath: SpecPath = ['weightsManifest', g];
+  const dir = dirname(imp.file.path);
+  const total = specs.reduce((n, w) => n + w.bytes, 0);
+  /** The weight stored at byte `offset` of the group, to name in a complaint about a shard. */
+  const holding = (offset: number): string | undefined => {
+    let start = 0;
+    return specs.find((w) => (start += w.bytes) > offset)?.name;
+  };
+  const shards: Uint8Array[] = [];
+  let size = 0;
+  paths.forEach((p, s) => {
+    if (typeof p !== 'string' || p === '') return imp.fail([...gPath, 'paths', s], `a shard path must be a file name, got ${show(p)}`);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) imp.fail([...gPath, 'paths', s], `shard ${q(p)} is a URL; download it next to model.json and use a relative path`);
+    const file = join(dir, p);
+    try {
+      const bytes = readFileSync(file);
+      shards.push(bytes);
+      size += bytes.length;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+      const w = holding(size);
+      fail('io', `cannot read weight shard ${q(p)} of ${imp.file.path}${w ? ` (needed for weight ${q(w)})` : ''}: ${why}`, undefined, file);
+    }
+  });
+  const lastShard = String(paths[paths.length - 1] ?? '');
+  if (size < total) {
+    const w = holding(size)!;
+    fail('weights', `weight ${q(w)} does not fit in the shards of weights group ${g + 1} (${paths.join(', ')}): its weights need ${total} bytes, the shards hold ${size}; is ${q(lastShard)} truncated?`, undefined, join(dir, lastShard));
+  }
+  if (size > total) {
+    fail('weights', `the shards of weights group ${g + 1} (${paths.join(', ')}) hold ${size} bytes, but its weights need ${total}: the manifest does not describe these files`, undefined, join(dir, lastShard));
+  }
+  const data = shards.length === 1 ? shards[0]! : concat(shards, size);
+  return new DataView(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function manifestWeight(imp: Failer, w: unknown, path: SpecPath): ManifestWeight {
+  if (!isObj(w) || typeof w['name'] !== 'string') return imp.fail(path, `a manifest weight must be an object with a "name", got ${show(w)}`);
+  const name = w['name'];
+  const shape = w['shape'];
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
+    return imp.fail([...path, 'shape'], `weight ${q(name)}: "shape" must be a list of sizes, got ${show(shape)}`);
+  }
+  if (w['quantization'] !== undefined && w['quantization'] !== null) {
+    imp.fail([...path, 'quantization'], `weight ${q(name)} is quantized; only float32 weights can be imported (convert the model without quantization)`);
+  }
+  if (w['dtype'] !== 'float32') imp.fail([...path, 'dtype'], `weight ${q(name)} has dtype ${show(w['dtype'])}; only float32 weights can be imported`);
+  const n = (shape as number[]).reduce((a, b) => a * b, 1);
+  return { name, shape: shape as number[], bytes: 4 * n, skip: w['group'] === 'optimizer' };
+}
+
+/**
+ * `<layer>/<param>` from a manifest name: `dense_Dense1/kernel` (TF.js),
+ * `dense/kernel:0`, `model/dense/kernel` (a prefix), `lstm/cell/kernel` (TF
+ * 2.2's cell names): the param is the last part, the layer the longest prefix
+ * that is a layer, else the first part, else the part before the param.
+ */
+function modelcName(name: string, layers: ReadonlySet<string>): string | undefined {
+  const parts = name.replace(/:\d+$/, '').split('/');
+  const param = parts[parts.length - 1]!;
+  const candidates = [parts.slice(0, -1).join('/'), parts[0]!, parts[parts.length - 2] ?? ''];
+  const layer = candidates.find((c) => layers.has(c));
+  return layer === undefined ? undefined : `${layer}/${param}`;
+}
+
+function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
