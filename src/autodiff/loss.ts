@@ -14,6 +14,7 @@
  */
 import type { TrainingSpec } from '../spec/training.js';
 import { tensor, type TensorType } from '../ir/types.js';
+import { lossReadsLogits } from '../ops/activation.js';
 import type { AccuracyKind } from '../ops/loss.js';
 import type { GraphBuilder } from './builder.js';
 
@@ -50,14 +51,8 @@ export function buildLoss(
 /** What the loss reads: the logits under a final softmax or sigmoid that the loss can absorb, else the prediction. */
 function lossInput(b: GraphBuilder, loss: LossName, prediction: string): { value: string; fromLogits: boolean } {
   const node = b.nodes.find((n) => n.result === prediction);
-  if (node === undefined) return { value: prediction, fromLogits: false };
-  const rank = node.type.shape.length;
-  const softmaxLast = node.op === 'softmax' && node.attrs['axis'] === rank - 1;
-  const categorical = loss === 'categorical_crossentropy' || loss === 'sparse_categorical_crossentropy';
-  if ((softmaxLast && categorical) || (node.op === 'sigmoid' && loss === 'binary_crossentropy')) {
-    return { value: node.operands[0]!, fromLogits: true };
-  }
-  return { value: prediction, fromLogits: false };
+  if (node === undefined || !lossReadsLogits(node, loss)) return { value: prediction, fromLogits: false };
+  return { value: node.operands[0]!, fromLogits: true };
 }
 
 /** Keras's choice for "accuracy": by the loss, and for regression losses by the prediction's last dimension. */

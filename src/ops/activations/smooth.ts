@@ -1,0 +1,135 @@
+/**
+ * The smooth activations: gelu, swish, tanh, sigmoid, softplus, and
+ * hard_sigmoid (piecewise linear, but of sigmoid's family). From the output,
+ * hard_sigmoid's derivative takes the one-sided value 0 at both bends (TF.js:
+ * the inner slope).
+ */
+import { Type } from '@sinclair/typebox';
+import { onnxFloat } from '../onnx-def.js';
+import { defineActivation, derivative, scalarHelper } from './define.js';
+import { erfc, erfcHelper, sigmoid as sigmoidFn, sigmoidHelper, softplus as softplusFn, tanhHelper } from './math.js';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const SQRT_2PI = Math.sqrt(2 * Math.PI);
+
+/** d/dx x Phi(x) = Phi(x) + x phi(x) */
+const geluExactDerivative = derivative('input', 'gelu_grad', "gelu' from x: Phi(x) + x phi(x)",
+  (x) => 0.5 * erfc(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / SQRT_2PI,
+  `return 0.5 * erfc(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / ${SQRT_2PI};`, [erfcHelper]);
+
+/** f = 0.5 x (1 + t), t = tanh(c (x + 0.044715 x^3)): f' = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2) */
+const geluTanhDerivative = derivative('input', 'gelu_tanh_grad', "gelu' (tanh approximation) from x",
+  (x) => {
+    const t = Math.tanh(GELU_C * (x + 0.044715 * x ** 3));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 0.134145 * x * x);
+  },
+  `const t = Math.tanh(${GELU_C} * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * ${GELU_C} * (1 + 0.134145 * x * x);`);
+
+export const gelu = defineActivation({
+  name: 'gelu',
+  summary: 'x * Phi(x) (exact erf form, or the tanh approximation)',
+  attrs: { approximate: Type.Boolean({ default: false, description: 'use the tanh approximation' }) },
+  keras: ['gelu', { name: 'gelu_new', attrs: { approximate: true } }],
+  form: 'elementwise',
+  reference: ({ approximate }) => approximate
+    ? (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))
+    // Exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), accurate for x << 0 too.
+    : (x) => 0.5 * x * erfc(-x / Math.SQRT2),
+  helper: ({ approximate }) => approximate
+    ? scalarHelper('gelu_tanh', 'gelu, tanh approximation', '0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))')
+    : scalarHelper('gelu', 'x * Phi(x) = 0.5 x erfc(-x / sqrt 2)', '0.5 * x * erfc(-x / Math.SQRT2)', [erfcHelper]),
+  derivative: ({ approximate }) => (approximate ? geluTanhDerivative : geluExactDerivative),
+  onnx: (e, x, y, { approximate }) => {
+    let inner: string;
+    if (approximate) {
+      // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      const cube = e.temp('Mul', [e.temp('Mul', [x, x]), x]);
+      const poly = e.temp('Add', [x, e.temp('Mul', [cube, e.constant([0.044715])])]);
+      inner = e.temp('Tanh', [e.temp('Mul', [poly, e.constant([Math.sqrt(2 / Math.PI)])])]);
+    } else {
+      // 0.5 x (1 + erf(x / sqrt 2))
+      inner = e.temp('Erf', [e.temp('Mul', [x, e.constant([Math.SQRT1_2])])]);
+    }
+    const half = e.temp('Mul', [x, e.constant([0.5])]);
+    e.emit('Mul', [half, e.temp('Add', [inner, e.constant([1])])], [y]);
+  },
+  examples: [{}, { approximate: true }],
+});
+
+export const swish = defineActivation({
+  name: 'swish',
+  summary: 'x * sigmoid(x)',
+  attrs: {},
+  keras: ['swish', 'silu'],
+  form: 'elementwise',
+  reference: () => (x) => x * sigmoidFn(x),
+  helper: () => scalarHelper('swish', 'x * sigmoid(x)', 'x * sigmoid(x)', [sigmoidHelper]),
+  // (x s)' = s + x s (1 - s), s = sigmoid(x). With s and 1 - s each within 6e-7 relative (the
+  // rational sigmoid), the result is within 6e-7 (|f'| + |x s (1 - s)|), and |x s (1 - s)| < 0.224.
+  derivative: () => derivative('input', 'swish_grad', "swish' from x: s (1 + x (1 - s)), s = sigmoid(x)",
+    (x) => {
+      const s = sigmoidFn(x);
+      return s * (1 + x * (1 - s));
+    },
+    'const s = sigmoid(x);\n  return s * (1 + x * (1 - s));', [sigmoidHelper], { absolute: 1.4e-7, relative: 6e-7 }),
+  onnx: (e, x, y) => e.emit('Mul', [x, e.temp('Sigmoid', [x])], [y]),
+  examples: [{}],
+  // Through the rational sigmoid (see math.ts).
+  helperAccuracy: { relative: 6e-7 },
+});
+
+export const tanh = defineActivation({
+  name: 'tanh',
+  summary: 'hyperbolic tangent',
+  attrs: {},
+  form: 'elementwise',
+  reference: () => Math.tanh,
+  helper: () => tanhHelper,
+  derivative: () => derivative('output', 'tanh_grad', "tanh' from y: 1 - y^2", (y) => 1 - y * y, 'return 1 - y * y;'),
+  onnx: (e, x, y) => e.emit('Tanh', [x], [y]),
+  examples: [{}],
+  // The rational tanh (see math.ts).
+  helperAccuracy: { absolute: 3e-7 },
+});
+
+export const sigmoid = defineActivation({
+  name: 'sigmoid',
+  summary: '1 / (1 + exp(-x))',
+  attrs: {},
+  logitsLosses: ['binary_crossentropy'],
+  form: 'elementwise',
+  reference: () => sigmoidFn,
+  helper: () => sigmoidHelper,
+  derivative: () => derivative('output', 'sigmoid_grad', "sigmoid' from y: y (1 - y)", (y) => y * (1 - y), 'return y * (1 - y);'),
+  onnx: (e, x, y) => e.emit('Sigmoid', [x], [y]),
+  examples: [{}],
+  // Through the rational tanh (see math.ts): relative in sigmoid and in 1 - sigmoid.
+  helperAccuracy: { relative: 6e-7 },
+});
+
+export const hardSigmoid = defineActivation({
+  name: 'hard_sigmoid',
+  summary: 'clip(0.2 * x + 0.5, 0, 1) (Keras 2 and TF.js)',
+  attrs: {},
+  keras: ['hard_sigmoid', 'hardSigmoid'],
+  form: 'elementwise',
+  reference: () => (x) => Math.min(Math.max(0.2 * x + 0.5, 0), 1),
+  helper: () => scalarHelper('hard_sigmoid', 'clip(0.2 x + 0.5, 0, 1)', 'Math.min(Math.max(0.2 * x + 0.5, 0), 1)'),
+  derivative: () => derivative('output', 'hard_sigmoid_grad', "hard_sigmoid' from y: 0.2 where 0 < y < 1",
+    (y) => (y > 0 && y < 1 ? 0.2 : 0), 'return y > 0 && y < 1 ? 0.2 : 0;'),
+  onnx: (e, x, y) => e.emit('HardSigmoid', [x], [y], [onnxFloat('alpha', 0.2), onnxFloat('beta', 0.5)]),
+  examples: [{}],
+});
+
+export const softplus = defineActivation({
+  name: 'softplus',
+  summary: 'log(1 + exp(x))',
+  attrs: {},
+  form: 'elementwise',
+  reference: () => softplusFn,
+  helper: () => scalarHelper('softplus', 'log(1 + exp(x)) without overflow', 'Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)))'),
+  derivative: () => derivative('input', 'softplus_grad', "softplus' from x: sigmoid(x)", sigmoidFn, 'return sigmoid(x);', [sigmoidHelper], { relative: 6e-7 }),
+  onnx: (e, x, y) => e.emit('Softplus', [x], [y]),
+  examples: [{}],
+});
