@@ -33,7 +33,8 @@ import { fileURLToPath } from 'node:url';
 import { fail } from '../diagnostics/diagnostic.js';
 import type { Graph, Node, ParamDecl } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
-import { onnxFloat, onnxInt, onnxInts, type OnnxAttr, type OnnxBuilder, type OnnxLayout, type OnnxNode } from '../ops/onnx-def.js';
+import { activationToOnnx, type Epilogue } from '../ops/activation.js';
+import { onnxInts, type OnnxAttr, type OnnxBuilder, type OnnxLayout, type OnnxNode } from '../ops/onnx-def.js';
 import { getOp } from '../ops/registry.js';
 
 export interface OnnxExportOptions {
@@ -137,6 +138,10 @@ interface Forms {
   readonly rank: number;
 }
 
+/**
+ * One graph's export: the `OnnxBuilder` the op rules build with, and what no
+ * rule sees (unique names, each value's layouts, the outputs, the final prune).
+ */
 class Exporter implements OnnxBuilder {
   private readonly nodes: NodeMsg[] = [];
   private readonly initializers: TensorMsg[] = [];
@@ -206,11 +211,10 @@ class Exporter implements OnnxBuilder {
 
   /** Exports one IR node by its op's rule (`OpDef.onnx`). */
   private node(n: Node): void {
-    const rule = getOp(n.op)?.onnx;
-    if (typeof rule === 'function') return rule(this, n);
-    if (rule === undefined && this.activationOp(n)) return;
-    const why = rule === undefined ? 'the op has no ONNX rule' : `${n.op} has no ONNX form (${rule.notExportable})`;
-    throw new Error(`ONNX export: %${n.result} = ${n.op}(...): ${why}`);
+    const op = getOp(n.op);
+    if (!op) throw new Error(`internal: %${n.result} = ${n.op}(...) is not an op of the registry`);
+    if (typeof op.onnx === 'function') return op.onnx(this, n);
+    throw new Error(`ONNX export: %${n.result} = ${n.op}(...) has no ONNX form: ${op.onnx.notExportable}`);
   }
 
   // -- names, values, initializers --------------------------------------------
@@ -353,92 +357,15 @@ class Exporter implements OnnxBuilder {
   produce(n: OnnxNode, layout: OnnxLayout, op: (output: string) => void): void {
     const base = this.name(n.result);
     const final = layout === 'nhwc' ? base : this.fresh(`${base}/nchw`);
-    const epilogue = (n.attrs as { epilogue?: { op: string; axis?: number } }).epilogue;
+    const epilogue = (n.attrs as { epilogue?: Epilogue }).epilogue;
     if (epilogue === undefined) op(final);
     else {
       const raw = this.fresh(`${base}/linear`);
       op(raw);
-      const axis = epilogue.axis === undefined ? undefined : this.axisIn(epilogue.axis, layout, n.type.shape.length);
-      this.activation(epilogue.op, { ...epilogue, axis }, raw, final);
+      const { op: activation, ...attrs } = epilogue as Epilogue & { axis?: number };
+      const inLayout = attrs.axis === undefined ? attrs : { ...attrs, axis: this.axisIn(attrs.axis, layout, n.type.shape.length) };
+      activationToOnnx(this, activation, inLayout, raw, final);
     }
     this.forms.set(n.result, { [layout]: final, layer: n.layer, rank: n.type.shape.length });
   }
-
-  // -- activations (until their records carry their own rules) ----------------
-
-  /** An activation op, in whichever layout its input has; false for any other op. */
-  private activationOp(n: Node): boolean {
-    if (!isActivation(n.op)) return false;
-    const [x] = n.operands;
-    const layout = this.layoutFor([x!]);
-    const attrs = n.attrs as ActivationAttrs;
-    const axis = attrs.axis === undefined ? undefined : this.axisIn(attrs.axis, layout, n.type.shape.length);
-    this.produce(n, layout, (out) => this.activation(n.op, { ...attrs, axis }, this.in(x!, layout), out));
-    return true;
-  }
-
-  /** Emits activation `op` from `input` to `output` (softmax's `axis` already in the input's layout). */
-  private activation(op: string, a: ActivationAttrs, input: string, output: string): void {
-    const unary = (type: string, attrs: OnnxAttr[] = []) => this.emit(type, [input], [output], attrs);
-    switch (op as ActivationOp) {
-      case 'relu':
-        return unary('Relu');
-      case 'relu6':
-        return this.emit('Clip', [input, this.constant([0]), this.constant([6])], [output]);
-      case 'leaky_relu':
-        return unary('LeakyRelu', [onnxFloat('alpha', a.alpha!)]);
-      case 'elu':
-        return unary('Elu', [onnxFloat('alpha', a.alpha!)]);
-      case 'selu':
-        return unary('Selu', [onnxFloat('alpha', SELU_ALPHA), onnxFloat('gamma', SELU_SCALE)]);
-      case 'gelu': {
-        let inner: string;
-        if (a.approximate) {
-          // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-          const cube = this.temp('Mul', [this.temp('Mul', [input, input]), input]);
-          const poly = this.temp('Add', [input, this.temp('Mul', [cube, this.constant([0.044715])])]);
-          inner = this.temp('Tanh', [this.temp('Mul', [poly, this.constant([Math.sqrt(2 / Math.PI)])])]);
-        } else {
-          // 0.5 x (1 + erf(x / sqrt 2))
-          inner = this.temp('Erf', [this.temp('Mul', [input, this.constant([Math.SQRT1_2])])]);
-        }
-        const half = this.temp('Mul', [input, this.constant([0.5])]);
-        return this.emit('Mul', [half, this.temp('Add', [inner, this.constant([1])])], [output]);
-      }
-      case 'swish':
-        return this.emit('Mul', [input, this.temp('Sigmoid', [input])], [output]);
-      case 'tanh':
-        return unary('Tanh');
-      case 'sigmoid':
-        return unary('Sigmoid');
-      case 'hard_sigmoid':
-        return unary('HardSigmoid', [onnxFloat('alpha', 0.2), onnxFloat('beta', 0.5)]);
-      case 'softplus':
-        return unary('Softplus');
-      case 'softmax':
-        return unary('Softmax', [onnxInt('axis', a.axis!)]);
-      case 'linear':
-        return unary('Identity');
-    }
-  }
-}
-
-const activationOps = [
-  'relu', 'relu6', 'leaky_relu', 'elu', 'selu', 'gelu', 'swish', 'tanh', 'sigmoid', 'hard_sigmoid', 'softplus', 'softmax', 'linear',
-] as const;
-type ActivationOp = (typeof activationOps)[number];
-
-function isActivation(op: string): op is ActivationOp {
-  return (activationOps as readonly string[]).includes(op);
-}
-
-/** SELU's constants, as Keras (and modelc's reference) write them. */
-const SELU_ALPHA = 1.6732632423543772;
-const SELU_SCALE = 1.0507009873554805;
-
-/** Attributes of a scalar activation (an activation op's, or an epilogue's). */
-interface ActivationAttrs {
-  readonly alpha?: number;
-  readonly approximate?: boolean;
-  readonly axis?: number;
 }

@@ -79,7 +79,7 @@ export interface OpDef<P extends TProperties = TProperties> {
    * ONNX export: the rule that emits the node's ONNX nodes (see `onnx-def.ts`),
    * or why the op has no ONNX form (`{ notExportable: 'a gradient op: training only' }`).
    */
-  readonly onnx?: OnnxRule<Static<TObject<P>>> | NotExportable;
+  readonly onnx: OnnxRule<Static<TObject<P>>> | NotExportable;
   /**
    * Folding facts, for ops whose result is linear in a kernel (operand 1) and
    * an optional bias (operand 2): batchnorm folds into them (`fold-bn`).
