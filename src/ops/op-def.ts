@@ -100,9 +100,9 @@ export interface OpDef<P extends TProperties = TProperties> {
   /**
    * A few attribute sets with operand types that the conformance suite
    * (`test/ops/conformance.test.ts`) runs every check on; the first one is the
-   * doc example.
+   * doc example. Required, so a new op without examples does not compile.
    */
-  readonly examples?: readonly OpExample<Static<TObject<P>>>[];
+  readonly examples: readonly OpExample<Static<TObject<P>>>[];
 }
 
 /** An op applied to operands of these types with these attributes, for tests and docs. */
