@@ -1,4 +1,4 @@
-// Every side of the conv cost rule (src/ops/conv-gemm-emit.ts `convPath`):
+// Every side of the conv cost rule (src/ops/conv/path.ts `convPlan`):
 // each shape's conv2d forward, input gradient and kernel gradient through
 // im2col + GEMM and through the direct loops (and the forward through
 // Winograd F(2x2, 3x3) where it applies), timed side by side (medians,
@@ -12,10 +12,8 @@ import { fmt, kernelFunction, randomArray, root, selected, timeAll } from './com
 const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 const { tensor } = await load('ir/types.js');
 const { forwardGeometry } = await load('ops/conv.js');
-const { conv2dKernel } = await load('ops/conv-emit.js');
-const { convGradInputKernel, convGradKernelKernel, gradInputPath, gradKernelPath } = await load('ops/conv-grad-emit.js');
-const { convPath } = await load('ops/conv-gemm-emit.js');
-const { winogradApplies } = await load('ops/conv-winograd-emit.js');
+const { conv2dKernel, convGradInputKernel, convGradKernelKernel, forwardPlan, gradInputPlan, gradKernelPlan } = await load('ops/conv/path.js');
+const { winogradApplies } = await load('ops/conv/winograd.js');
 const { getOp } = await load('ops/registry.js');
 
 /** A KernelCode as a callable kernel(n, ...operands, y). */
@@ -63,12 +61,12 @@ for (const [name, batch, input, kernel, strides, padding, dilation, groups] of s
   const dy = randomArray(batch * out.reduce((p, d) => p * d, 1), 3);
   const sizes = { forward: batch * out.reduce((p, d) => p * d, 1), grad_input: x.length, grad_kernel: k.length };
   const kinds = [
-    ['forward', (path) => conv2dKernel(xt, kt, false, result, groups, geometry, undefined, path), [x, k], convPath({ kind: 'forward', depth: kernel[0] * kernel[1] * kernel[2], cols: kernel[3] / groups, winogradOutput: winogradApplies(s) ? out.slice(0, 2) : undefined })],
-    ['grad_input', (path) => convGradInputKernel('conv2d_grad_input', s, path), [dy, k], gradInputPath(s)],
-    ['grad_kernel', (path) => convGradKernelKernel('conv2d_grad_kernel', s, path), [x, dy], gradKernelPath(s)],
+    ['forward', (path) => conv2dKernel(xt, kt, false, result, groups, geometry, undefined, path), [x, k], forwardPlan(s).path],
+    ['grad_input', (path) => convGradInputKernel('conv2d_grad_input', s, path), [dy, k], gradInputPlan(s).path],
+    ['grad_kernel', (path) => convGradKernelKernel('conv2d_grad_kernel', s, path), [x, dy], gradKernelPlan(s).path],
   ];
   for (const [kind, make, operands, rule] of kinds) {
-    const paths = kind === 'grad_input' && strides.some((v) => v !== 1) ? ['direct'] : ['gemm', 'direct'];
+    const paths = kind === 'grad_input' && strides.some((v) => v !== 1) ? ['direct'] : ['im2col-gemm', 'direct'];
     if (kind === 'forward' && winogradApplies(s)) paths.push('winograd');
     const fns = paths.map((p) => {
       const f = compile(make(p));

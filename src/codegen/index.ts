@@ -8,10 +8,12 @@ import type { Graph } from '../ir/graph.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { fill, formatJavaScript, formatTypeScript } from './format.js';
 import { buildInference, type InferenceOptions } from './inference.js';
+import type { KernelRecord } from './kernels.js';
 import { buildTraining, type TrainingModuleOptions } from './training.js';
 import type { TrainingProgram } from '../autodiff/training.js';
 
 export type { InferenceOptions } from './inference.js';
+export type { KernelRecord } from './kernels.js';
 export type { TrainingModuleOptions } from './training.js';
 export { generateGoldenTest, type GoldenTestOptions, type GoldenVectors } from './golden.js';
 export { commentText, Namer, safeIdentifier, str } from './names.js';
@@ -22,6 +24,8 @@ export interface GeneratedModule {
   readonly js: string;
   /** With `weightsMode: 'external'`: the safetensors bytes the module's Model takes. */
   readonly weights?: Uint8Array;
+  /** Every kernel function of the module: name, op, layers and the plan (path and reason) its op chose. */
+  readonly kernels: readonly KernelRecord[];
 }
 
 /**
@@ -39,10 +43,10 @@ export async function generateInferenceModule(graph: Graph, options: InferenceOp
       ts = fill(ts, unit.placeholder, data);
       js = fill(js, unit.placeholder, data);
     }
-    return { name, ts, js };
+    return { name, ts, js, kernels: unit.kernels };
   }
   const weights = writeSafetensors(new Map(unit.params.map((p) => [p.name, { shape: p.shape, data: p.value }])));
-  return { name, ts, js, weights };
+  return { name, ts, js, weights, kernels: unit.kernels };
 }
 
 /**
@@ -58,7 +62,7 @@ export async function generateTrainingModule(program: TrainingProgram, options: 
     ts = fill(ts, unit.placeholder, data);
     js = fill(js, unit.placeholder, data);
   }
-  return { name: options.name ?? program.step.name.replace(/_step$/, ''), ts, js };
+  return { name: options.name ?? program.step.name.replace(/_step$/, ''), ts, js, kernels: unit.kernels };
 }
 
 /** Every value as little-endian float32, concatenated, in base64. */

@@ -16,9 +16,9 @@ import { Project, Scope, VariableDeclarationKind, type SourceFile } from 'ts-mor
 import { fail } from '../diagnostics/diagnostic.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { exampleShape } from '../ir/types.js';
-import type { KernelCode, RuntimeHelper } from '../ops/emit.js';
 import { perExample } from '../ops/emit.js';
 import { placeholderFor } from './format.js';
+import { addKernels, collectHelpers, kernelRecords, nameKernels, type KernelRecord, type NamedKernel } from './kernels.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { planSimd, simdConstructor, simdGrow, simdHooks, simdModuleNames, simdSource, type SimdHooks, type SimdPlan } from './simd.js';
@@ -43,6 +43,8 @@ export interface InferenceUnit {
   readonly params: readonly { readonly name: string; readonly shape: readonly number[]; readonly value: Float32Array }[];
   /** The string literal standing for the embedded weights, when embedded. */
   readonly placeholder?: string;
+  /** Every kernel function of the module, with its plan. */
+  readonly kernels: readonly KernelRecord[];
 }
 
 /** Names the module itself defines at the top level. */
@@ -112,7 +114,8 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
       `const WEIGHTS = "${placeholder}";`,
     ]);
   }
-  return { text: file.getFullText(), params, ...(placeholder ? { placeholder } : {}) };
+  const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.nodes.get(node)?.kernel });
+  return { text: file.getFullText(), params, ...(placeholder ? { placeholder } : {}), kernels: records };
 }
 
 const feedSource = `/** feeds[name], own properties only (a feed named "__proto__" or "toString" is not inherited). */
@@ -132,52 +135,6 @@ function usedParams(graph: Graph) {
     if (!p.value) fail('weights', `parameter '${p.name}' has no value: load weights or sample the initializers first`);
     return { name: p.name, shape: p.type.shape as number[], value: p.value };
   });
-}
-
-export interface NamedKernel {
-  readonly name: string;
-  readonly code: KernelCode;
-  /** The spec layers (node provenance) it implements, in order of first use. */
-  readonly layers: string[];
-}
-
-/** One function per distinct kernel: equal params and body are one function (across every plan given). */
-export function nameKernels(plans: BufferPlan | readonly BufferPlan[], top: Namer): Map<Node, NamedKernel> {
-  const byBody = new Map<string, NamedKernel>();
-  const byNode = new Map<Node, NamedKernel>();
-  for (const { node, kernel } of [plans].flat().flatMap((p) => p.steps)) {
-    if (!kernel) continue;
-    const key = `${kernel.params.join(',')}\n${kernel.body}`;
-    let named = byBody.get(key);
-    if (!named) {
-      named = { name: top.name(kernel.stem), code: kernel, layers: [] };
-      byBody.set(key, named);
-    }
-    if (!named.layers.includes(node.layer)) named.layers.push(node.layer);
-    byNode.set(node, named);
-  }
-  return byNode;
-}
-
-/** Every helper the kernels call, and the helpers those call, sorted by name. */
-export function collectHelpers(plans: BufferPlan | readonly BufferPlan[]): RuntimeHelper[] {
-  const found = new Map<string, RuntimeHelper>();
-  const visit = (h: RuntimeHelper) => {
-    const seen = found.get(h.name);
-    if (seen && seen.source !== h.source) throw new Error(`two helpers named ${h.name} with different code`);
-    found.set(h.name, h);
-    for (const u of h.uses ?? []) visit(u);
-  };
-  for (const { kernel } of [plans].flat().flatMap((p) => p.steps)) for (const h of kernel?.helpers ?? []) visit(h);
-  return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** Passes named by the markers they leave in a node's provenance. */
-function shapedBy(layer: string): string[] {
-  const passes: string[] = [];
-  if (layer.includes('(folded)')) passes.push('fold-bn');
-  if (/\bfused\)/.test(layer)) passes.push('fuse-activation');
-  return passes;
 }
 
 function header(graph: Graph, options: InferenceOptions): string {
@@ -221,36 +178,6 @@ function addShapes(file: SourceFile, graph: Graph): void {
       declarations: [{ name: which, type: 'ReadonlyArray<{ name: string; shape: readonly number[] }>', initializer: `[${list.join(', ')}]` }],
     });
   }
-}
-
-export function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
-  const emitted = new Set<string>();
-  for (const k of kernels.values()) {
-    if (emitted.has(k.name)) continue;
-    emitted.add(k.name);
-    const passes = [...new Set(k.layers.flatMap(shapedBy))];
-    file.addFunction({
-      name: k.name,
-      docs: [[
-        commentText(k.code.summary),
-        `Implements: ${k.layers.map(commentText).join('; ')}`,
-        ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : []),
-      ].join('\n')],
-      // A parameter the body never reads (the batch size of a weight update) is `_`-named.
-      parameters: [
-        { name: unread('n', k.code.body), type: 'number' },
-        ...k.code.params.map((p) => ({ name: unread(p, k.code.body), type: 'Float32Array' })),
-        { name: 'y', type: 'Float32Array' },
-      ],
-      returnType: 'void',
-      statements: k.code.body,
-    });
-  }
-}
-
-/** `name`, or `_name` when `body` never mentions it (clean under noUnusedParameters). */
-function unread(name: string, body: string): string {
-  return new RegExp(`(^|[^\\w$.])${name}(?![\\w$])`).test(body) ? name : `_${name}`;
 }
 
 /** Identifiers for the Model's methods: params (as properties of `p`), inputs and values (as locals). */

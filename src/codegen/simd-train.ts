@@ -3,12 +3,13 @@
  * predict graphs run as WebAssembly SIMD kernels, and the Trainer code that
  * keeps their operands in the WebAssembly memory.
  *
- * The SIMD nodes are the dense family, where a training step spends most of
- * its time: the forward product (kernel unpacked: it changes every step),
- * dx = dy · kernelᵀ and dk = xᵀ · dy (src/codegen/wasm/train-kernels.ts),
- * with units a multiple of 4 and every operand in the memory (a scratch
- * buffer or a parameter: a node reading the caller's x keeps its TypeScript
- * kernel). With SIMD available, the Trainer allocates every parameter
+ * The SIMD nodes are those whose op's `simd` rule has a kernel for the
+ * Trainer (use `training`): the dense family, where a training step spends
+ * most of its time: the forward product (kernel unpacked: it changes every
+ * step), dx = dy · kernelᵀ and dk = xᵀ · dy (src/codegen/wasm/train-kernels.ts),
+ * with units a multiple of 4, without an epilogue the kernel cannot fuse, and
+ * every operand in the memory (a scratch buffer, a parameter, or a staged
+ * graph input). With SIMD available, the Trainer allocates every parameter
  * (weights, optimizer state) and every scratch buffer in the memory and
  * works on Float32Array views of it, so the TypeScript kernels around the
  * SIMD ones (batchnorm, activations, the optimizer) read and write the same
@@ -20,15 +21,17 @@
 import type { Graph, Node } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
 import { perExample } from '../ops/emit.js';
+import type { AnySimdKernelRequest } from '../ops/simd-def.js';
 import type { BufferPlan } from './plan.js';
 import type { SimdHooks } from './simd.js';
 import { buildSimdModule, simdRequestFor, type SimdModule } from './wasm/index.js';
-import type { AnySimdKernelRequest } from './wasm/kernels.js';
 
 export interface TrainingSimd {
   readonly module: SimdModule;
   /** Per node of any of the graphs: its SIMD kernel call (pointers `q[slot]`, `pp[param]`, `st[staged]`). */
   readonly calls: ReadonlyMap<Node, string>;
+  /** Per node with a call: the SIMD kernel's export name. */
+  readonly kernels: ReadonlyMap<Node, string>;
   /** Graph inputs (by name) a SIMD kernel reads, copied into the memory per call, and their floats per example. */
   readonly staged: readonly { readonly name: string; readonly floats: number }[];
 }
@@ -48,6 +51,7 @@ export function planTrainingSimd(
 ): TrainingSimd | undefined {
   const requests: AnySimdKernelRequest[] = [];
   const calls = new Map<Node, string>();
+  const kernels = new Map<Node, string>();
   const staged: { name: string; floats: number }[] = [];
   for (const { graph, plan } of graphs) {
     const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((v) => [v.name, v.type]));
@@ -73,33 +77,16 @@ export function planTrainingSimd(
       requests.push(request);
       const [a, b, bias] = ptrs as string[];
       calls.set(node, `simd.kernels.${request.name}(n, ${a}, ${b}, ${bias ?? 0}, q[${result.slot}]!);`);
+      kernels.set(node, request.name);
     }
   }
-  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, staged };
+  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, staged };
 }
 
-/** The request for a dense-family node with whole f32x4 vectors of units, or undefined. */
+/** The Trainer's SIMD kernel for a node (every epilogue in the kernel), named `name`, or undefined. */
 function requestFor(node: Node, operands: readonly TensorType[], name: string): (AnySimdKernelRequest & { name: string }) | undefined {
-  if (operands.some((t) => t.dtype !== 'f32' || t.shape.slice(1).some((d) => typeof d !== 'number'))) return undefined;
-  const rowsOf = (t: TensorType) => (t.shape.slice(1, -1) as number[]).reduce((p, d) => p * d, 1);
-  const rpe = (t: TensorType) => (rowsOf(t) > 1 ? { rowsPerExample: rowsOf(t) } : {});
-  if (node.op === 'dense') {
-    const selection = simdRequestFor('dense', { operands, result: node.type, attrs: node.attrs });
-    if (!selection || selection.remaining || selection.request.kind !== 'dense' || selection.request.units % 4 !== 0) return undefined;
-    return { ...selection.request, rowMajor: true, name };
-  }
-  const [first, second] = operands;
-  if (!first || !second || first.shape[0] !== 'N') return undefined;
-  if (node.op === 'dense_grad_input' && second.shape.length === 2) {
-    const [inDim, units] = second.shape as [number, number];
-    return units % 4 === 0 ? { kind: 'dense_grad_input', inDim, units, ...rpe(first), name } : undefined;
-  }
-  if (node.op === 'dense_grad_kernel' && second.shape[0] === 'N') {
-    const inDim = first.shape.at(-1) as number;
-    const units = second.shape.at(-1) as number;
-    return units % 4 === 0 ? { kind: 'dense_grad_kernel', inDim, units, ...rpe(first), name } : undefined;
-  }
-  return undefined;
+  const selection = simdRequestFor(node.op, { operands, result: node.type, attrs: node.attrs }, 'training');
+  return selection && !selection.remaining ? { ...selection.request, name } : undefined;
 }
 
 /** The hooks of one forward method (its graph's SIMD calls; nothing when it has none). */

@@ -2,8 +2,8 @@
  * `--simd`: which kernels of an inference module run as WebAssembly SIMD
  * (src/codegen/wasm/), and the code that wires them into the Model class.
  *
- * A node gets a SIMD kernel when `simdRequestFor` has one for it with every
- * epilogue in the kernel (dense, conv2d, depthwise with relu/relu6 or none),
+ * A node gets a SIMD kernel when its op's `simd` rule has one for it
+ * (`simdRequestFor`, use `inference`) with every epilogue in the kernel,
  * its weights are parameters, and its input is a graph input or a scratch
  * value. Everything else keeps its TypeScript kernel. With SIMD available,
  * the scratch buffers are views into the WebAssembly memory, so SIMD and
@@ -15,8 +15,9 @@
  */
 import type { Graph, Node } from '../ir/graph.js';
 import { perExample } from '../ops/emit.js';
+import type { AnySimdKernelRequest } from '../ops/simd-def.js';
 import type { BufferPlan } from './plan.js';
-import { buildSimdModule, simdRequestFor, simdRuntimeSource, type SimdKernelRequest, type SimdModule } from './wasm/index.js';
+import { buildSimdModule, simdRequestFor, simdRuntimeSource, type SimdModule } from './wasm/index.js';
 
 export interface SimdNode {
   /** The kernel's export name. */
@@ -65,7 +66,7 @@ export function planSimd(graph: Graph, plan: BufferPlan, kernelName: (node: Node
   for (const n of graph.nodes) types.set(n.result, n.type);
   const params = new Set(graph.params.map((p) => p.name));
   const nodes = new Map<Node, SimdNode>();
-  const requests: SimdKernelRequest[] = [];
+  const requests: AnySimdKernelRequest[] = [];
   const staged = new Set<number>();
   for (const { node, kernel } of plan.steps) {
     if (!kernel) continue;

@@ -23,7 +23,8 @@ import type { TrainingProgram } from '../autodiff/training.js';
 import type { Graph } from '../ir/graph.js';
 import { perExample } from '../ops/emit.js';
 import { placeholderFor } from './format.js';
-import { addKernels, collectHelpers, forwardBody, nameKernels, shapesOf, type ModelNames } from './inference.js';
+import { forwardBody, shapesOf, type ModelNames } from './inference.js';
+import { addKernels, collectHelpers, kernelRecords, nameKernels, type KernelRecord } from './kernels.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
@@ -44,6 +45,8 @@ export interface TrainingUnit {
   /** The model's weights (embedded as the initial values), in PARAMS order. */
   readonly weights: readonly { readonly name: string; readonly shape: readonly number[]; readonly value: Float32Array }[];
   readonly placeholder?: string;
+  /** Every kernel function of the module (the three graphs'), with its plan. */
+  readonly kernels: readonly KernelRecord[];
 }
 
 const moduleNames = [
@@ -156,7 +159,8 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
     `/** ${weights.reduce((s, w) => s + w.value.length, 0)} float32 initial weights, little-endian, base64. */`,
     `const WEIGHTS = "${placeholder}";`,
   ]);
-  return { text: file.getFullText(), weights, placeholder };
+  const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.kernels.get(node) });
+  return { text: file.getFullText(), weights, placeholder, kernels: records };
 }
 
 function header(program: TrainingProgram, options: TrainingModuleOptions): string {

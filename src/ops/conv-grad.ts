@@ -25,7 +25,8 @@ import { Type, type Static, type TObject, type TProperties } from '@sinclair/typ
 import type { Tensor } from '../ir/tensor.js';
 import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, forwardGeometry, Pair, Padding } from './conv.js';
-import { convGradInputKernel, convGradKernelKernel, type GradConvShape } from './conv-grad-emit.js';
+import type { ConvSizes as GradConvShape } from './conv/geometry.js';
+import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
 import { defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
 import type { OpExample } from './op-def.js';
 

@@ -26,7 +26,10 @@ import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
-import { conv2dKernel, conv2dTransposeKernel, depthwiseKernel, type WindowGeometry } from './conv-emit.js';
+import { conv2dTransposeKernel, depthwiseKernel } from './conv/direct.js';
+import type { WindowGeometry } from './conv/geometry.js';
+import { conv2dKernel } from './conv/path.js';
+import { conv2dSimd, depthwiseSimd } from './conv/simd.js';
 import { initializer } from './init.js';
 import { kerasWeighted, kerasWindow } from './keras-def.js';
 import type { OnnxBuilder } from './onnx-def.js';
@@ -394,6 +397,7 @@ export const conv2dOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(conv2dReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     conv2dKernel(x!, k!, b !== undefined, result, a.groups, forwardGeometry(x!, k!, a), a.epilogue),
+  simd: conv2dSimd,
   // Conv: kernel [kh, kw, in/g, out] -> [out, in/g, kh, kw], explicit pads.
   onnx: (b, n) =>
     convToOnnx(b, n, { opType: 'Conv', layoutTag: 'oihw', perm: [3, 2, 0, 1], group: n.attrs.groups, pads: forwardPads(onnxWindow(b, n, 'forward')) }),
@@ -551,6 +555,7 @@ export const depthwiseConv2dOp = defineOp({
   reference: ([x, kernel, bias], a) => applyEpilogue(depthwiseConv2dReference(x!, kernel!, bias, a), a.epilogue),
   emit: ({ operands: [x, k, b], result, attrs: a }) =>
     depthwiseKernel(x!, k!, b !== undefined, result, forwardGeometry(x!, k!, a), a.epilogue),
+  simd: depthwiseSimd,
   // Conv with group = C: kernel [kh, kw, C, M] -> [C, M, kh, kw] = [C*M, 1, kh, kw] (output channel c*M + m, in group c).
   onnx: (b, n) =>
     convToOnnx(b, n, {

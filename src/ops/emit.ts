@@ -32,6 +32,34 @@ export interface RuntimeHelper {
   readonly uses?: readonly RuntimeHelper[];
 }
 
+/**
+ * Which template computes a kernel. Ops with one template use `direct`;
+ * those with several choose per shape by a cost rule (conv2d and its
+ * gradients: `conv/path.ts`). `simd` is codegen's choice, not an emit's: a
+ * WebAssembly kernel from the op's `simd` rule that runs instead of the
+ * TypeScript one where the engine has SIMD (`--simd`).
+ */
+export type KernelPath =
+  /** plain loops over the result, sizes inlined */
+  | 'direct'
+  /** a register-blocked GEMM over the operands as they are (`gemm.ts`): dense and its gradients */
+  | 'gemm'
+  /** windows packed into panels, then the register-blocked GEMM */
+  | 'im2col-gemm'
+  /** Winograd F(2x2, 3x3): transforms around 16 GEMMs per chunk of tiles */
+  | 'winograd'
+  /** a WebAssembly SIMD kernel (`--simd`) */
+  | 'simd';
+
+/** The template a kernel takes for its shape, and why: data that codegen records and tests read. */
+export interface KernelPlan {
+  readonly path: KernelPath;
+  readonly reason: string;
+}
+
+/** The plan of a kernel whose op has a single template. */
+export const onlyTemplate: KernelPlan = { path: 'direct', reason: 'the op has one template' };
+
 export interface KernelCode {
   readonly kind: 'kernel';
   /** The start of the function's name: op and shape (`dense_784x64`); made unique by the generator. */
@@ -43,6 +71,8 @@ export interface KernelCode {
   /** One line on what the kernel does, for its doc comment (`GEMM 784 -> 64 in 4x4 register blocks`). */
   readonly summary: string;
   readonly helpers: readonly RuntimeHelper[];
+  /** The template this kernel took, and why. */
+  readonly plan: KernelPlan;
 }
 
 /** The result is the first operand's data under another type (reshape, dropout at inference, linear). */
@@ -54,8 +84,15 @@ export type Emitted = KernelCode | AliasCode;
 
 export const alias: AliasCode = { kind: 'alias' };
 
-export function kernel(stem: string, params: readonly string[], summary: string, body: string, helpers: readonly RuntimeHelper[] = []): KernelCode {
-  return { kind: 'kernel', stem, params, summary, body, helpers };
+export function kernel(
+  stem: string,
+  params: readonly string[],
+  summary: string,
+  body: string,
+  helpers: readonly RuntimeHelper[] = [],
+  plan: KernelPlan = onlyTemplate,
+): KernelCode {
+  return { kind: 'kernel', stem, params, summary, body, helpers, plan };
 }
 
 /** Elements per example: the product of every dimension after the batch. */

@@ -23,7 +23,10 @@
  * 6.5 GFLOP/s this way: bounds and overflow checks cost more than the
  * arithmetic.
  */
-import type { RuntimeHelper } from './emit.js';
+import type { KernelPlan, RuntimeHelper } from './emit.js';
+
+/** The plan of the ops whose one template is this GEMM over their operands (dense and its gradients). */
+export const gemmPlan: KernelPlan = { path: 'gemm', reason: 'the op has one template: the register-blocked GEMM' };
 
 /** Rows of a register block. */
 export const BLOCK_ROWS = 3;

@@ -18,10 +18,11 @@ import {
   type ActivationName as Activation,
 } from './activation.js';
 import { kernel, times } from './emit.js';
-import { BLOCK_COLS, BLOCK_ROWS, columnTile, gemmCode } from './gemm.js';
+import { BLOCK_COLS, BLOCK_ROWS, columnTile, gemmCode, gemmPlan } from './gemm.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { kerasWeighted } from './keras-def.js';
 import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
+import { rowsField, selection, simdCommon } from './simd-def.js';
 
 export const denseOp = defineOp({
   name: 'dense',
@@ -74,7 +75,17 @@ export const denseOp = defineOp({
       `GEMM [rows, ${inDim}] x [${inDim}, ${units}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks${b ? ', bias' : ''}${ep.tag ? `, ${ep.tag}` : ''}`,
       [body, ep.rows(rows, units)].filter((c) => c !== '').join('\n'),
       ep.helpers,
+      gemmPlan,
     );
+  },
+  simd: ({ operands: [x, w, b], attrs }, use) => {
+    if (w!.shape.length !== 2 || w!.shape.some((d) => typeof d !== 'number') || x!.shape.length < 2) return undefined;
+    const [inDim, units] = w!.shape as [number, number];
+    const { common, remaining } = simdCommon(b !== undefined, attrs.epilogue);
+    const request = { kind: 'dense', inDim, units, ...rowsField(x!), ...common } as const;
+    if (use === 'inference') return selection(request, remaining);
+    // The Trainer's kernel changes every step: it stays row-major, read in whole f32x4 vectors of units.
+    return remaining || units % 4 !== 0 ? undefined : selection({ ...request, rowMajor: true });
   },
   // Gemm on rank 2; MatMul (+ Add) on higher ranks, which MatMul broadcasts over the leading axes.
   onnx: (b, n) => {
@@ -150,7 +161,12 @@ export const denseGradInputOp = defineOp({
       start: 'zero',
       tileCols: columnTile(units, inDim),
     });
-    return kernel(`dense_grad_input_${inDim}x${units}`, ['dy', 'w'], `dy · kernelᵀ: [rows, ${units}] x [${units}, ${inDim}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks`, body);
+    return kernel(`dense_grad_input_${inDim}x${units}`, ['dy', 'w'], `dy · kernelᵀ: [rows, ${units}] x [${units}, ${inDim}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks`, body, [], gemmPlan);
+  },
+  simd: ({ operands: [dy, w] }, use) => {
+    if (use !== 'training' || w!.shape.length !== 2) return undefined;
+    const [inDim, units] = w!.shape as [number, number];
+    return units % 4 === 0 ? selection({ kind: 'dense_grad_input', inDim, units, ...rowsField(dy!) }) : undefined;
   },
   onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',
@@ -201,7 +217,12 @@ export const denseGradKernelOp = defineOp({
       c: { name: 'y', row: units },
       start: 'zero',
     });
-    return kernel(`dense_grad_kernel_${inDim}x${units}`, ['x', 'dy'], `xᵀ · dy: [${inDim}, rows] x [rows, ${units}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks, summed in float64`, body);
+    return kernel(`dense_grad_kernel_${inDim}x${units}`, ['x', 'dy'], `xᵀ · dy: [${inDim}, rows] x [rows, ${units}] in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks, summed in float64`, body, [], gemmPlan);
+  },
+  simd: ({ operands: [x, dy] }, use) => {
+    if (use !== 'training' || dy!.shape[0] !== 'N') return undefined;
+    const units = dim(dy!, -1);
+    return units % 4 === 0 ? selection({ kind: 'dense_grad_kernel', inDim: dim(x!, -1), units, ...rowsField(x!) }) : undefined;
   },
   onnx: { notExportable: 'a gradient op: only training graphs compute it' },
   grad: 'none',

@@ -22,6 +22,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { ShapeError, type Attrs, type TensorType } from '../ir/types.js';
 import type { Emitted, EmitRequest } from './emit.js';
 import type { OnnxBuilder } from './onnx-def.js';
+import type { SimdSelection, SimdUse } from './simd-def.js';
 import type { KerasImport, NotImportable } from './keras-def.js';
 
 export type Trait =
@@ -97,6 +98,17 @@ export interface OpDef<P extends TProperties = TProperties> {
    * nodes, and `remove-dropout` those of `training-dependent` ops.
    */
   identity?(node: OpNode<Static<TObject<P>>>, operands: readonly TensorType[]): boolean;
+  /**
+   * The WebAssembly SIMD kernel (`--simd`, see `simd-def.ts`) for a node with
+   * this request, or undefined (the TypeScript kernel runs). Inference modules
+   * ask with `inference` (dense, conv2d, depthwise_conv2d: weights packed once
+   * per Model; an epilogue the kernel cannot fuse is returned as `remaining`);
+   * the Trainer asks with `training` (dense with its kernel row-major, as it
+   * changes every step, dense_grad_input and dense_grad_kernel, each only for
+   * whole f32x4 vectors of units). Codegen checks first that every operand is
+   * float32 with static sizes after the first dimension.
+   */
+  simd?(request: EmitRequest<Static<TObject<P>>>, use: SimdUse): SimdSelection | undefined;
   /**
    * A few attribute sets with operand types that the conformance suite
    * (`test/ops/conformance.test.ts`) runs every check on; the first one is the

@@ -12,9 +12,9 @@ import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { tensor } from '../../src/ir/types.js';
 import { forwardGeometry } from '../../src/ops/conv.js';
-import { conv2dKernel } from '../../src/ops/conv-emit.js';
-import { chunkRows, convPath } from '../../src/ops/conv-gemm-emit.js';
-import { convGradInputKernel, convGradKernelKernel, gradInputPath, gradKernelPath, type GradConvShape } from '../../src/ops/conv-grad-emit.js';
+import type { ConvSizes } from '../../src/ops/conv/geometry.js';
+import { chunkRows } from '../../src/ops/conv/im2col.js';
+import { conv2dKernel, convGradInputKernel, convGradKernelKernel, convPlan, gradInputPlan, gradKernelPlan, type ConvCostShape } from '../../src/ops/conv/path.js';
 import { columnTile } from '../../src/ops/gemm.js';
 import { getOp } from '../../src/ops/registry.js';
 import { randomValues } from '../helpers/gradcheck.js';
@@ -94,7 +94,7 @@ describe('conv2d: im2col + GEMM and the direct loops equal the reference', () =>
     const shape = result.shape.map((d) => (d === 'N' ? c.batch : (d as number)));
     for (const epilogue of [undefined, { op: 'relu' }] as const) {
       const want = reference('conv2d', epilogue ? [x, k, b] : [x, k], { ...a, epilogue });
-      for (const path of ['gemm', 'direct'] as const) {
+      for (const path of ['im2col-gemm', 'direct'] as const) {
         const emitted = conv2dKernel(xt, kt, epilogue !== undefined, result, c.groups, forwardGeometry(xt, kt, a), epilogue, path);
         expectNear(runEmitted(emitted, epilogue ? [x, k, b] : [x, k], shape, c.batch), want);
       }
@@ -103,7 +103,7 @@ describe('conv2d: im2col + GEMM and the direct loops equal the reference', () =>
 });
 
 /** The gradient ops' view of a case. */
-function gradShape(c: ConvCase, out: readonly number[]): GradConvShape {
+function gradShape(c: ConvCase, out: readonly number[]): ConvSizes {
   const xt = tensor(['N', ...c.x]);
   const kt = tensor([...c.kernel]);
   return { input: c.x, output: out.slice(1) as [number, number, number], kernel: c.kernel, groups: c.groups, window: forwardGeometry(xt, kt, attrsOf(c)) };
@@ -120,48 +120,61 @@ describe('conv2d gradients: im2col + GEMM and the direct loops equal the referen
     const dxWant = reference('conv2d_grad_input', [dy, k], { ...a, input_shape: c.x });
     const dkWant = reference('conv2d_grad_kernel', [x, dy], { ...a, kernel_size: c.kernel.slice(0, 2) });
     const stride1 = c.strides.every((v) => v === 1);
-    for (const path of stride1 ? (['gemm', 'direct'] as const) : (['direct'] as const)) {
+    for (const path of stride1 ? (['im2col-gemm', 'direct'] as const) : (['direct'] as const)) {
       expectNear(runEmitted(convGradInputKernel('conv2d_grad_input', s, path), [dy, k], dxWant.shape, c.batch), dxWant);
     }
-    for (const path of ['gemm', 'direct'] as const) {
+    for (const path of ['im2col-gemm', 'direct'] as const) {
       expectNear(runEmitted(convGradKernelKernel('conv2d_grad_kernel', s, path), [x, dy], dkWant.shape, c.batch), dkWant, 1e-4);
     }
   });
   it('the im2col input gradient refuses strides (the cost rule never picks it there)', () => {
     const c = fixedCases[2]!;
     const s = gradShape(c, [c.batch, 5, 4, 6]);
-    expect(gradInputPath(s)).toBe('direct');
-    expect(() => convGradInputKernel('conv2d_grad_input', s, 'gemm')).toThrow(/stride 1/);
+    expect(gradInputPlan(s).path).toBe('direct');
+    expect(() => convGradInputKernel('conv2d_grad_input', s, 'im2col-gemm')).toThrow(/stride 1/);
   });
 });
 
 describe('the cost rule', () => {
+  const path = (s: ConvCostShape) => convPlan(s).path;
   it('takes the GEMM for the mnist_cnn convolutions and their gradients', () => {
-    expect(convPath({ kind: 'forward', depth: 9, cols: 32 })).toBe('gemm');
-    expect(convPath({ kind: 'forward', depth: 288, cols: 64 })).toBe('gemm');
+    expect(path({ kind: 'forward', depth: 9, cols: 32 })).toBe('im2col-gemm');
+    expect(path({ kind: 'forward', depth: 288, cols: 64 })).toBe('im2col-gemm');
     const mnist = gradShape(fixedCases[1]!, [2, 24, 24, 64]);
-    expect(gradInputPath(mnist)).toBe('gemm');
-    expect(gradKernelPath(mnist)).toBe('gemm');
+    expect(gradInputPlan(mnist).path).toBe('im2col-gemm');
+    expect(gradKernelPlan(mnist).path).toBe('im2col-gemm');
   });
-  it('keeps the direct loops for 1 or 4 filters, short sums and strided input gradients', () => {
-    expect(convPath({ kind: 'forward', depth: 72, cols: 4 })).toBe('direct');
-    expect(convPath({ kind: 'forward', depth: 72, cols: 1 })).toBe('direct');
-    expect(convPath({ kind: 'forward', depth: 72, cols: 3 })).toBe('gemm');
-    expect(convPath({ kind: 'grad_kernel', depth: 4, cols: 16 })).toBe('direct');
-    expect(convPath({ kind: 'grad_input', depth: 72, cols: 2 })).toBe('direct');
-    expect(convPath({ kind: 'grad_input', depth: 72, cols: 16, strided: true })).toBe('direct');
-    expect(convPath({ kind: 'grad_input', depth: 4, cols: 4 })).toBe('gemm');
+  it('keeps the direct loops for 1 or 4 filters, short sums and strided input gradients, and says why', () => {
+    expect(convPlan({ kind: 'forward', depth: 72, cols: 4 })).toEqual({ path: 'direct', reason: '4 columns per group: one full block of the direct loops' });
+    expect(convPlan({ kind: 'forward', depth: 72, cols: 1 })).toEqual({ path: 'direct', reason: '1 column per group: no register block to gain' });
+    expect(path({ kind: 'forward', depth: 72, cols: 3 })).toBe('im2col-gemm');
+    expect(convPlan({ kind: 'grad_kernel', depth: 4, cols: 16 })).toEqual({ path: 'direct', reason: 'sums of 4 terms: packing costs what the GEMM saves' });
+    expect(path({ kind: 'grad_input', depth: 72, cols: 2 })).toBe('direct');
+    expect(convPlan({ kind: 'grad_input', depth: 72, cols: 16, strided: true }).reason).toMatch(/^strided/);
+    expect(path({ kind: 'grad_input', depth: 4, cols: 4 })).toBe('im2col-gemm');
   });
-  it('the emitted kernel says which path it took', () => {
+  it('the emitted kernel records the path it took as its plan, and its summary says the same', () => {
     const xt = tensor(['N', 8, 8, 4]);
     const a = { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1], groups: 1 };
+    const emit = (k: number[], out: number[]) => {
+      const emitted = getOp('conv2d')!.emit({ operands: [xt, tensor(k)], result: tensor(['N', ...out]), attrs: a as never });
+      if (emitted.kind !== 'kernel') throw new Error('conv2d emitted an alias');
+      return emitted;
+    };
     // A 3x2 kernel: 3x3 ones take Winograd (test/codegen/winograd.test.ts).
-    const wide = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 2, 4, 8])], result: tensor(['N', 6, 7, 8]), attrs: a as never });
-    const narrow = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 2, 4, 4])], result: tensor(['N', 6, 7, 4]), attrs: a as never });
-    const square = getOp('conv2d')!.emit({ operands: [xt, tensor([3, 3, 4, 8])], result: tensor(['N', 6, 6, 8]), attrs: a as never });
-    expect(wide.kind === 'kernel' && wide.summary).toMatch(/im2col \+ GEMM/);
-    expect(narrow.kind === 'kernel' && narrow.summary).not.toMatch(/im2col/);
-    expect(square.kind === 'kernel' && square.summary).toMatch(/Winograd/);
+    const wide = emit([3, 2, 4, 8], [6, 7, 8]);
+    const narrow = emit([3, 2, 4, 4], [6, 7, 4]);
+    const square = emit([3, 3, 4, 8], [6, 6, 8]);
+    expect([wide.plan.path, narrow.plan.path, square.plan.path]).toEqual(['im2col-gemm', 'direct', 'winograd']);
+    expect(wide.plan.reason).toBe('sums of 24 terms into 8 columns per group');
+    expect(wide.summary).toMatch(/im2col \+ GEMM/);
+    expect(square.summary).toMatch(/Winograd/);
+  });
+  it('a forced path is recorded as forced', () => {
+    const c = fixedCases[1]!;
+    const s = gradShape(c, [2, 24, 24, 64]);
+    expect(convGradKernelKernel('conv2d_grad_kernel', s, 'direct').plan).toEqual({ path: 'direct', reason: 'forced by the caller' });
+    expect(convGradInputKernel('conv2d_grad_input', s).plan).toEqual(gradInputPlan(s));
   });
 });
 

@@ -13,12 +13,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { SimdKernelRequest } from '../../src/codegen/wasm/kernels.js';
-import { buildSimdModule, packWeights, padBias, type SimdKernelLayout } from '../../src/codegen/wasm/module.js';
+import type { SimdKernelLayout } from '../../src/codegen/wasm/kernel-common.js';
+import { buildSimdModule, packWeights, padBias } from '../../src/codegen/wasm/module.js';
 import { simdRequestFor } from '../../src/codegen/wasm/select.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { tensor, type Dim } from '../../src/ir/types.js';
-import { getOp } from '../../src/ops/registry.js';
+import type { SimdKernelRequest } from '../../src/ops/simd-def.js';
+import { getOp, ops } from '../../src/ops/registry.js';
 import { reference, rng } from '../helpers/tensors.js';
 
 interface Wasm {
@@ -236,13 +237,13 @@ describe('simdRequestFor', () => {
   it('maps dense, conv2d and depthwise_conv2d nodes to kernels that compute them', () => {
     const dense = simdRequestFor('dense', emitRequest('dense', [['N', 3, 9], [9, 6], [6]], { epilogue: { op: 'relu' } }));
     expect(dense).toEqual({ request: { kind: 'dense', inDim: 9, units: 6, rowsPerExample: 3, bias: true, epilogue: 'relu' } });
-    check(dense!.request, [2]);
+    check(dense!.request as SimdKernelRequest, [2]);
     const c = simdRequestFor('conv2d', emitRequest('conv2d', [['N', 7, 6, 3], [3, 2, 3, 5]], { ...conv, strides: [2, 1], padding: 'same', epilogue: { op: 'relu6' } }));
     expect(c).toEqual({ request: { kind: 'conv2d', input: [7, 6, 3], kernel: [3, 2], filters: 5, strides: [2, 1], padding: 'same', bias: false, epilogue: 'relu6' } });
-    check(c!.request, [2]);
+    check(c!.request as SimdKernelRequest, [2]);
     const d = simdRequestFor('depthwise_conv2d', emitRequest('depthwise_conv2d', [['N', 6, 6, 5], [3, 3, 5, 1], [5]], { strides: [1, 1], padding: 'same', dilation_rate: [1, 1] }));
     expect(d).toEqual({ request: { kind: 'depthwise_conv2d', input: [6, 6, 5], kernel: [3, 3], strides: [1, 1], padding: 'same', bias: true } });
-    check(d!.request, [2]);
+    check(d!.request as SimdKernelRequest, [2]);
   });
 
   it('leaves other epilogues to the caller', () => {
@@ -260,6 +261,23 @@ describe('simdRequestFor', () => {
     expect(simdRequestFor('depthwise_conv2d', emitRequest('depthwise_conv2d', [['N', 6, 6, 3], [3, 3, 3, 2]], { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1] }))).toBeUndefined();
     expect(simdRequestFor('max_pool2d', { operands: [tensor(['N', 4, 4, 1])], result: tensor(['N', 2, 2, 1]), attrs: {} })).toBeUndefined();
     expect(simdRequestFor('dense', { operands: [tensor([3, 4]), tensor([4, 2])], result: tensor([3, 2]), attrs: {} })).toBeUndefined();
+  });
+
+  it("asks each op's record: the Trainer gets row-major dense kernels and the dense gradients, inference the rest", () => {
+    const dense = emitRequest('dense', [['N', 3, 9], [9, 8], [8]], {});
+    expect(simdRequestFor('dense', dense, 'training')).toEqual({ request: { kind: 'dense', inDim: 9, units: 8, rowsPerExample: 3, bias: true, rowMajor: true } });
+    // Row-major kernels are read in whole vectors of units; an unfused epilogue has no pass of its own in the Trainer.
+    expect(simdRequestFor('dense', emitRequest('dense', [['N', 9], [9, 6]], {}), 'training')).toBeUndefined();
+    expect(simdRequestFor('dense', emitRequest('dense', [['N', 9], [9, 8]], { epilogue: { op: 'tanh' } }), 'training')).toBeUndefined();
+    const gradInput = emitRequest('dense_grad_input', [['N', 8], [9, 8]], {});
+    const gradKernel = emitRequest('dense_grad_kernel', [['N', 2, 9], ['N', 2, 8]], {});
+    expect(simdRequestFor('dense_grad_input', gradInput, 'training')).toEqual({ request: { kind: 'dense_grad_input', inDim: 9, units: 8 } });
+    expect(simdRequestFor('dense_grad_kernel', gradKernel, 'training')).toEqual({ request: { kind: 'dense_grad_kernel', inDim: 9, units: 8, rowsPerExample: 2 } });
+    expect(simdRequestFor('dense_grad_input', emitRequest('dense_grad_input', [['N', 6], [9, 6]], {}), 'training')).toBeUndefined();
+    expect(simdRequestFor('dense_grad_input', gradInput, 'inference')).toBeUndefined();
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 7, 6, 3], [3, 2, 3, 8]], conv), 'training')).toBeUndefined();
+    // The op records that have a rule are exactly the SIMD ops.
+    expect(ops.filter((o) => o.simd !== undefined).map((o) => o.name).sort()).toEqual(['conv2d', 'dense', 'dense_grad_input', 'dense_grad_kernel', 'depthwise_conv2d']);
   });
 });
 

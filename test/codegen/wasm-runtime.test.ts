@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { ts } from 'ts-morph';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { base64BytesSource } from '../../src/codegen/runtime.js';
-import { buildSimdModule, packWeights, padBias, simdRuntimeSource, toBase64, type SimdKernelLayout, type SimdKernelRequest } from '../../src/codegen/wasm/module.js';
+import type { SimdKernelLayout } from '../../src/codegen/wasm/kernel-common.js';
+import { buildSimdModule, packWeights, padBias, simdRuntimeSource, toBase64 } from '../../src/codegen/wasm/module.js';
+import type { SimdKernelRequest } from '../../src/ops/simd-def.js';
 import { importModule, strictTypecheck } from '../helpers/generated.js';
 import { rng } from '../helpers/tensors.js';
 

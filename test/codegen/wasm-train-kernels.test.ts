@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildSimdModule } from '../../src/codegen/wasm/module.js';
-import type { AnySimdKernelRequest } from '../../src/codegen/wasm/kernels.js';
+import type { AnySimdKernelRequest } from '../../src/ops/simd-def.js';
 import { rng } from '../helpers/tensors.js';
 
 interface Wasm {

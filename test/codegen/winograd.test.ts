@@ -1,13 +1,14 @@
 /**
- * conv2d as Winograd F(2x2, 3x3) (src/ops/conv-winograd-emit.ts) against the
+ * conv2d as Winograd F(2x2, 3x3) (src/ops/conv/winograd.ts) against the
  * float64 reference conv: valid and same padding, odd and even output sizes
  * (partial last tile row and column), channel and filter counts that leave
  * partial GEMM register blocks, batches that cross tile chunks inside and
  * across examples, with and without bias, fused relu and softmax, and random
  * small shapes. Inputs, kernels and biases are uniform reals in [-1, 1), so a
  * wrong transform constant or sign cannot cancel out (a mutated kernel must
- * fail the same check). Then the cost rule's choice, and a generated module
- * with Winograd layers against the interpreter, type-checked strictly.
+ * fail the same check). Then the cost rule's choice (the kernels' recorded
+ * plans), and a generated module with Winograd layers against the
+ * interpreter, type-checked strictly.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,9 +22,8 @@ import { fromF32 } from '../../src/ir/tensor.js';
 import { tensor } from '../../src/ir/types.js';
 import type { Epilogue } from '../../src/ops/activation.js';
 import { forwardGeometry } from '../../src/ops/conv.js';
-import { conv2dKernel } from '../../src/ops/conv-emit.js';
-import { convPath } from '../../src/ops/conv-gemm-emit.js';
-import { winogradChunkTiles, winogradPays } from '../../src/ops/conv-winograd-emit.js';
+import { conv2dKernel, convPlan, winogradPays, type ConvPath } from '../../src/ops/conv/path.js';
+import { winogradChunkTiles } from '../../src/ops/conv/winograd.js';
 import type { KernelCode } from '../../src/ops/emit.js';
 import { getOp } from '../../src/ops/registry.js';
 import { randomFeeds } from '../../src/passes/equivalence.js';
@@ -68,7 +68,7 @@ interface Case {
 const attrsOf = (c: Case) => ({ strides: [1, 1], padding: c.padding, dilation_rate: [1, 1], groups: 1 });
 
 /** The conv2d of a case through `path` (default: the cost rule) with optional bias and epilogue. */
-function emit(c: Case, bias: boolean, epilogue: Epilogue | undefined, path?: 'winograd' | 'gemm' | 'direct'): { emitted: KernelCode; shape: number[] } {
+function emit(c: Case, bias: boolean, epilogue: Epilogue | undefined, path?: ConvPath): { emitted: KernelCode; shape: number[] } {
   const a = attrsOf(c);
   const xt = tensor(['N', ...c.x]);
   const kt = tensor([3, 3, c.x[2], c.filters]);
@@ -179,17 +179,18 @@ describe('Winograd F(2x2, 3x3) equals the reference conv2d', () => {
 describe('the cost rule and Winograd', () => {
   const mnistConv2: Case = { batch: 1, x: [26, 26, 32], filters: 64, padding: 'valid' };
   it('takes Winograd for the mnist_cnn conv2 shape, and im2col + GEMM for conv1 (1 input channel)', () => {
-    expect(convPath({ kind: 'forward', depth: 288, cols: 64, winogradOutput: [24, 24] })).toBe('winograd');
-    expect(convPath({ kind: 'forward', depth: 9, cols: 32, winogradOutput: [26, 26] })).toBe('gemm');
+    expect(convPlan({ kind: 'forward', depth: 288, cols: 64, winogradOutput: [24, 24] }).path).toBe('winograd');
+    expect(convPlan({ kind: 'forward', depth: 9, cols: 32, winogradOutput: [26, 26] }).path).toBe('im2col-gemm');
+    expect(emit(mnistConv2, true, { op: 'relu' }).emitted.plan).toEqual({ path: 'winograd', reason: '3x3 window at stride 1, 32 input channels: 16 products per 2x2 tile instead of 36' });
     expect(emit(mnistConv2, true, { op: 'relu' }).emitted.summary).toMatch(/Winograd F\(2x2, 3x3\)/);
-    expect(emit({ ...mnistConv2, x: [28, 28, 1], filters: 32 }, true, { op: 'relu' }).emitted.summary).toMatch(/im2col \+ GEMM/);
+    expect(emit({ ...mnistConv2, x: [28, 28, 1], filters: 32 }, true, { op: 'relu' }).emitted.plan.path).toBe('im2col-gemm');
   });
   it('not where tiles would waste products: outputs with a row or a column of 1', () => {
     expect(winogradPays(32, [1, 1])).toBe(false);
     expect(winogradPays(32, [1, 18])).toBe(false);
     expect(winogradPays(32, [3, 3])).toBe(true);
     expect(winogradPays(32, [2, 2])).toBe(true);
-    expect(emit({ batch: 1, x: [3, 3, 32], filters: 32, padding: 'valid' }, false, undefined).emitted.body).not.toContain('Winograd');
+    expect(emit({ batch: 1, x: [3, 3, 32], filters: 32, padding: 'valid' }, false, undefined).emitted.plan.path).toBe('im2col-gemm');
   });
   it('never for a strided, dilated, 5x5 or grouped conv', () => {
     const a = { strides: [1, 1], padding: 'same', dilation_rate: [1, 1], groups: 1 };
@@ -203,13 +204,12 @@ describe('the cost rule and Winograd', () => {
     ];
     const op = getOp('conv2d')!;
     const plain = op.emit({ operands: [xt, tensor([3, 3, 16, 16])], result: op.infer([xt, tensor([3, 3, 16, 16])], a as never), attrs: a as never });
-    expect(plain.kind === 'kernel' && plain.body).toContain('Winograd F(2x2, 3x3)');
+    expect(plain.kind === 'kernel' && plain.plan.path).toBe('winograd');
     for (const [name, change, k] of variants) {
       const attrs = { ...a, ...change };
       const kt = tensor(k);
       const emitted = op.emit({ operands: [xt, kt], result: op.infer([xt, kt], attrs as never), attrs: attrs as never });
-      expect(emitted.kind === 'kernel' && emitted.body, name).not.toContain('Winograd');
-      expect(emitted.kind === 'kernel' && emitted.summary, name).not.toContain('Winograd');
+      expect(emitted.kind === 'kernel' && emitted.plan.path, name).not.toBe('winograd');
     }
     const strided = tensor(['N', 8, 8, 16]);
     expect(() => conv2dKernel(strided, tensor([3, 3, 16, 16]), false, tensor(['N', 4, 4, 16]), 1,
@@ -226,7 +226,8 @@ describe('a generated module with Winograd layers', () => {
     ]);
     const graph = randomParams(lowerJson(spec).graph, 3);
     const mod = await generateInferenceModule(graph);
-    expect(mod.ts.match(/Winograd F\(2x2, 3x3\)/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
+    const convs = mod.kernels.filter((k) => k.op === 'conv2d');
+    expect(convs.map((k) => [k.layers, k.plan.path])).toEqual([[['a'], 'winograd'], [['b'], 'winograd'], [['c'], 'winograd']]);
     const m = new (await importModule(mod.js, 'winograd')).Model();
     for (const [k, batch] of [3, 1, 4].entries()) {
       const feed = randomFeeds(graph, batch, 10 + k)['x']!;

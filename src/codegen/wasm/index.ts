@@ -1,20 +1,13 @@
 /**
  * Opt-in WebAssembly SIMD kernels that modelc generates itself (no
- * dependencies): a binary writer (encode.ts), kernel generators with every
- * size baked in (kernels.ts), the module and the TypeScript that loads it
- * (module.ts), and the mapping from IR nodes to kernels (select.ts).
+ * dependencies): a binary writer (encode.ts), kernel builders with every size
+ * baked in (kernels.ts for inference, train-kernels.ts for the Trainer's dense
+ * gradients, kernel-common.ts for what they share), the module and the
+ * TypeScript that loads it (module.ts), and the bridge from IR nodes to the
+ * requests their ops' `simd` rules make (select.ts; the request types are in
+ * ops/simd-def.ts).
  */
 export { ByteWriter, Code, ModuleBuilder, type F32Op, type F32x4Op, type I32Op, type Label, type Local, type ValType } from './encode.js';
-export {
-  packedFloats,
-  simdKernel,
-  type Conv2dRequest,
-  type DenseRequest,
-  type DepthwiseRequest,
-  type SimdEpilogue,
-  type SimdKernel,
-  type SimdKernelLayout,
-  type SimdKernelRequest,
-} from './kernels.js';
-export { buildSimdModule, packWeights, padBias, simdRuntimeSource, toBase64, type SimdModule } from './module.js';
-export { simdRequestFor, type SimdSelection } from './select.js';
+export { packedFloats, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
+export { buildSimdModule, packWeights, padBias, simdKernel, simdRuntimeSource, toBase64, type SimdModule } from './module.js';
+export { simdRequestFor } from './select.js';

@@ -43,102 +43,31 @@
  * the same order: bias, then the reduction index in increasing order, as
  * f32x4.mul then f32x4.add (relaxed-SIMD's fused multiply-add measured no
  * faster here and needs a flag in Node 20).
+ *
+ * The requests are declared in `ops/simd-def.ts` (each op's `simd` rule makes
+ * them); `module.ts` dispatches a request to its builder here or in
+ * `train-kernels.ts`.
  */
 import { windowAxis } from '../../ops/conv.js';
+import type { Conv2dRequest, DenseRequest, DepthwiseRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
-import { denseGradInputKernel, denseGradKernelKernel, type DenseGradInputRequest, type DenseGradKernelRequest } from './train-kernels.js';
-
-export type { DenseGradInputRequest, DenseGradKernelRequest } from './train-kernels.js';
-
-/** Fused activations the kernels apply in registers; anything else runs as a separate pass. */
-export type SimdEpilogue = 'relu' | 'relu6';
-
-interface Common {
-  /** The export's name; default: derived from the kind and sizes (`dense_784x64_relu`). */
-  readonly name?: string;
-  readonly bias: boolean;
-  readonly epilogue?: SimdEpilogue;
-  /** Register tile: rows (GEMM rows or adjacent output pixels) x f32x4 vectors of output columns. */
-  readonly tile?: { readonly rows: number; readonly vecs: number };
-  /**
-   * Reduction steps per loop iteration (default 1: on V8 x64 unrolling
-   * lengthens live ranges and the register allocator spills).
-   */
-  readonly unroll?: number;
-}
-
-/** y[rows, units] = x[rows, inDim] . kernel[inDim, units] + bias, rows = n * rowsPerExample. */
-export interface DenseRequest extends Common {
-  readonly kind: 'dense';
-  readonly inDim: number;
-  readonly units: number;
-  /** Rows per example: the product of x's dimensions between the batch and the last (default 1). */
-  readonly rowsPerExample?: number;
-  /**
-   * The kernel as it is, [inDim, units] row-major (Keras layout), instead of
-   * packed: for weights that change every call (training). Needs units % 4 == 0.
-   */
-  readonly rowMajor?: boolean;
-}
-
-/** conv2d NHWC, kernel [kh, kw, cin, filters], dilation 1, one group. */
-export interface Conv2dRequest extends Common {
-  readonly kind: 'conv2d';
-  /** Per-example input shape [h, w, cin]. */
-  readonly input: readonly [number, number, number];
-  readonly kernel: readonly [number, number];
-  readonly filters: number;
-  readonly strides?: readonly [number, number];
-  readonly padding?: 'valid' | 'same';
-}
-
-/** depthwise conv2d NHWC, kernel [kh, kw, c, 1] (depth multiplier 1), dilation 1. */
-export interface DepthwiseRequest extends Common {
-  readonly kind: 'depthwise_conv2d';
-  readonly input: readonly [number, number, number];
-  readonly kernel: readonly [number, number];
-  readonly strides?: readonly [number, number];
-  readonly padding?: 'valid' | 'same';
-}
-
-/** The kernels an inference module uses (weights packed once). */
-export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
-/** Every kernel: the inference ones and the dense gradients of training modules (train-kernels.ts). */
-export type AnySimdKernelRequest = SimdKernelRequest | DenseGradInputRequest | DenseGradKernelRequest;
-
-/** How one kernel reads memory: what the JS side must lay out for it. */
-export interface SimdKernelLayout {
-  readonly name: string;
-  readonly request: AnySimdKernelRequest;
-  /** x and y floats per example. */
-  readonly inputFloats: number;
-  readonly outputFloats: number;
-  /** The weights as a [k, units] matrix packed in column panels of `panel` floats. */
-  readonly pack: { readonly k: number; readonly units: number; readonly panel: number };
-  /** Floats of the packed weights and of the padded bias (0 without a bias). */
-  readonly weightFloats: number;
-  readonly biasFloats: number;
-  /** Multiply-adds x 2 per example (for GFLOP/s). */
-  readonly flopsPerExample: number;
-}
-
-export interface SimdKernel {
-  readonly layout: SimdKernelLayout;
-  /** Writes the function body; the function's params are (n, x, w, b, y), all i32. */
-  readonly build: (code: Code) => void;
-}
-
-const roundUp4 = (v: number) => Math.ceil(v / 4) * 4;
-
-/** Floats of packed [k, units] weights in panels of `panel` columns (the last one rounded up to 4). */
-export function packedFloats(k: number, units: number, panel: number): number {
-  const full = Math.floor(units / panel);
-  return k * (full * panel + roundUp4(units - full * panel));
-}
-
-export function checkPositive(what: string, ...vs: number[]): void {
-  for (const v of vs) if (!Number.isInteger(v) || v < 1) throw new RangeError(`${what}: expected positive integers, got ${vs.join(', ')}`);
-}
+import {
+  add,
+  applyEpilogue,
+  bump,
+  checkPositive,
+  loopUntil,
+  packedFloats,
+  params,
+  push,
+  roundUp4,
+  storeVector,
+  Tile,
+  tileCache,
+  type I32,
+  type SimdKernel,
+  type SimdKernelLayout,
+} from './kernel-common.js';
 
 /**
  * Default tiles: 8 accumulators (4 x 2 for dense, 2 x 4 for conv2d; 4 x 1 or
@@ -153,197 +82,6 @@ function tileFor(req: DenseRequest | Conv2dRequest | DepthwiseRequest, columns: 
   return { rows: vecs >= 3 ? 2 : 4, vecs };
 }
 
-export function simdKernel(req: AnySimdKernelRequest): SimdKernel {
-  switch (req.kind) {
-    case 'dense':
-      return denseKernel(req);
-    case 'conv2d':
-      return conv2dKernel(req);
-    case 'depthwise_conv2d':
-      return depthwiseKernel(req);
-    case 'dense_grad_input':
-      return denseGradInputKernel(req);
-    case 'dense_grad_kernel':
-      return denseGradKernelKernel(req);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Emission helpers
-
-/** An i32 value: a constant or a local. */
-type I32 = number | Local;
-
-export function push(c: Code, v: I32): void {
-  if (typeof v === 'number') c.i32Const(v);
-  else c.get(v);
-}
-
-/** dst = a + b (i32). */
-export function add(c: Code, dst: Local, a: I32, b: I32): void {
-  if (typeof b === 'number' && b === 0) {
-    push(c, a);
-  } else {
-    push(c, a);
-    push(c, b);
-    c.i32('add');
-  }
-  c.set(dst);
-}
-
-/** dst += by. */
-export function bump(c: Code, dst: Local, by: I32): void {
-  if (by !== 0) add(c, dst, dst, by);
-}
-
-/**
- * do { body } while (ptr != end), after `ptr`'s start is set by the caller.
- * With `guard`, the loop is skipped when ptr == end on entry. `body` must
- * advance ptr so that it meets `end` exactly.
- */
-export function loopUntil(c: Code, ptr: Local, end: I32, guard: boolean, body: () => void): void {
-  const exit = c.block();
-  if (guard) {
-    c.get(ptr);
-    push(c, end);
-    c.i32('eq');
-    c.brIf(exit);
-  }
-  const top = c.loop();
-  body();
-  c.get(ptr);
-  push(c, end);
-  c.i32('ne');
-  c.brIf(top);
-  c.end();
-  c.end();
-}
-
-/** One register tile per shape, made on first use (its locals are declared once per function). */
-export function tileCache<T>(make: (rows: number, cols: number) => T): (rows: number, cols: number) => T {
-  const tiles = new Map<string, T>();
-  return (rows, cols) => {
-    const key = `${rows}x${cols}`;
-    let t = tiles.get(key);
-    if (t === undefined) tiles.set(key, (t = make(rows, cols)));
-    return t;
-  };
-}
-
-/** The f32x4 locals of a register tile and the emission of its steps. */
-export class Tile {
-  readonly acc: Local[][];
-  readonly w: Local[];
-  readonly x: Local;
-
-  constructor(c: Code, readonly rows: number, readonly vecs: number) {
-    this.acc = Array.from({ length: rows }, () => Array.from({ length: vecs }, () => c.local('v128')));
-    this.w = Array.from({ length: vecs }, () => c.local('v128'));
-    this.x = c.local('v128');
-  }
-
-  /** The accumulators start at the bias vectors at `bp` (+ byte offset), or zero. */
-  init(c: Code, bp: I32 | undefined, offset: number): void {
-    for (let v = 0; v < this.vecs; v++) {
-      if (bp === undefined) c.v128Const([0, 0, 0, 0]);
-      else {
-        push(c, bp);
-        c.load('v128', offset + v * 16);
-      }
-      c.set(this.acc[0]![v]!);
-      for (let r = 1; r < this.rows; r++) c.get(this.acc[0]![v]!).set(this.acc[r]![v]!);
-    }
-  }
-
-  /** acc[r][v] += x * w[v], x on the stack consumed into `this.x` first. */
-  private madd(c: Code, r: number, v: number): void {
-    const acc = this.acc[r]![v]!;
-    c.get(acc).get(this.x).get(this.w[v]!).f32x4('mul').f32x4('add').set(acc);
-  }
-
-  /**
-   * One reduction step at byte offset `step * 4` of x and `step * wStride` of
-   * w: the weight vectors, then per row a broadcast x value and its
-   * multiply-adds. Row r of x is `r * xRowStride` bytes after `xp`.
-   */
-  step(c: Code, xp: Local, wp: Local, xOffset: number, wOffset: number, xRowStride: number): void {
-    for (let v = 0; v < this.vecs; v++) c.get(wp).load('v128', wOffset + v * 16).set(this.w[v]!);
-    for (let r = 0; r < this.rows; r++) {
-      c.get(xp).load('v128_load32_splat', xOffset + r * xRowStride).set(this.x);
-      for (let v = 0; v < this.vecs; v++) this.madd(c, r, v);
-    }
-  }
-
-  /**
-   * `count` reduction steps from xp (x advancing 4 bytes per step) and wp (w
-   * advancing `wStride` bytes per step), `unroll` steps per loop iteration.
-   * Clobbers xp, wp and `end`.
-   */
-  reduce(c: Code, xp: Local, wp: Local, end: Local, count: number, wStride: number, xRowStride: number, unroll: number): void {
-    const iterations = Math.floor(count / unroll);
-    if (iterations === 1) {
-      for (let u = 0; u < unroll; u++) this.step(c, xp, wp, u * 4, u * wStride, xRowStride);
-    } else if (iterations > 1) {
-      add(c, end, xp, iterations * unroll * 4);
-      loopUntil(c, xp, end, false, () => {
-        for (let u = 0; u < unroll; u++) this.step(c, xp, wp, u * 4, u * wStride, xRowStride);
-        bump(c, xp, unroll * 4);
-        bump(c, wp, unroll * wStride);
-      });
-    }
-    const done = iterations === 1 ? unroll : 0;
-    for (let t = 0; t < count % unroll; t++) this.step(c, xp, wp, (done + t) * 4, (done + t) * wStride, xRowStride);
-  }
-
-  /**
-   * Stores the tile at yp (+ byte offset), rows `yRowStride` bytes apart,
-   * after the epilogue; the last vector keeps only `lastLanes` lanes.
-   */
-  store(c: Code, yp: Local, offset: number, yRowStride: number, lastLanes: number, epilogue: SimdEpilogue | undefined): void {
-    for (let r = 0; r < this.rows; r++) {
-      for (let v = 0; v < this.vecs; v++) {
-        const at = offset + r * yRowStride + v * 16;
-        const lanes = v === this.vecs - 1 ? lastLanes : 4;
-        storeVector(c, yp, at, lanes, () => {
-          c.get(this.acc[r]![v]!);
-          applyEpilogue(c, epilogue);
-        });
-      }
-    }
-  }
-}
-
-function applyEpilogue(c: Code, epilogue: SimdEpilogue | undefined): void {
-  if (epilogue === undefined) return;
-  c.v128Const([0, 0, 0, 0]).f32x4('max');
-  if (epilogue === 'relu6') c.v128Const([6, 6, 6, 6]).f32x4('min');
-}
-
-/** Stores the first `lanes` lanes of the vector `value` pushes at yp + offset. */
-function storeVector(c: Code, yp: I32, offset: number, lanes: number, value: () => void): void {
-  const part = (bits: 32 | 64, lane: number, at: number) => {
-    push(c, yp);
-    value();
-    c.storeLane(bits, lane, at);
-  };
-  if (lanes === 4) {
-    push(c, yp);
-    value();
-    c.store('v128', offset);
-  } else if (lanes === 1) part(32, 0, offset);
-  else if (lanes === 2) part(64, 0, offset);
-  else {
-    part(64, 0, offset);
-    part(32, 2, offset + 8);
-  }
-}
-
-/** The five i32 parameters of every kernel. */
-export function params(c: Code) {
-  const [n, x, w, b, y] = c.params as [Local, Local, Local, Local, Local];
-  return { n, x, w, b, y };
-}
-
 /** Column panels: `full` panels of `panel` floats, then a tail of `tailVecs` vectors whose last has `tailLanes` lanes. */
 function panelsOf(units: number, panel: number) {
   const full = Math.floor(units / panel);
@@ -351,14 +89,19 @@ function panelsOf(units: number, panel: number) {
   return { full, rest, tailVecs: Math.ceil(rest / 4), tailLanes: rest % 4 === 0 ? 4 : rest % 4 };
 }
 
-function tagOf(req: Common): string {
+/** `, relu in registers` for a fused epilogue, for summaries. */
+function inRegisters(req: DenseRequest | Conv2dRequest | DepthwiseRequest): string {
+  return req.epilogue ? `, ${req.epilogue} in registers` : '';
+}
+
+function tagOf(req: DenseRequest | Conv2dRequest | DepthwiseRequest): string {
   return `${req.epilogue ? `_${req.epilogue}` : ''}${req.bias ? '' : '_nobias'}`;
 }
 
 // ---------------------------------------------------------------------------
 // Dense: GEMM
 
-function denseKernel(req: DenseRequest): SimdKernel {
+export function denseKernel(req: DenseRequest): SimdKernel {
   const { inDim: K, units: U } = req;
   const rpe = req.rowsPerExample ?? 1;
   checkPositive('dense', K, U, rpe);
@@ -378,6 +121,7 @@ function denseKernel(req: DenseRequest): SimdKernel {
     weightFloats: rowMajor ? K * U : packedFloats(K, U, P),
     biasFloats: req.bias ? roundUp4(U) : 0,
     flopsPerExample: 2 * rpe * K * U,
+    summary: `f32x4 GEMM in ${tile.rows}x${P} register tiles over ${rowMajor ? 'the row-major kernel' : `column panels of ${P}`}${inRegisters(req)}`,
   };
 
   const build = (c: Code) => {
@@ -577,7 +321,7 @@ function columnPlan(g: Geometry, rows: number) {
 // ---------------------------------------------------------------------------
 // conv2d: implicit GEMM over output pixels
 
-function conv2dKernel(req: Conv2dRequest): SimdKernel {
+export function conv2dKernel(req: Conv2dRequest): SimdKernel {
   const g = geometry(req);
   const F = req.filters;
   checkPositive('conv2d filters', F);
@@ -596,6 +340,7 @@ function conv2dKernel(req: Conv2dRequest): SimdKernel {
     weightFloats: packedFloats(K, F, P),
     biasFloats: req.bias ? roundUp4(F) : 0,
     flopsPerExample: 2 * g.oh * g.ow * F * K,
+    summary: `f32x4 implicit GEMM, ${tile.rows} output pixels x ${P} filters per register tile${inRegisters(req)}`,
   };
   const cols = columnPlan(g, tile.rows);
   const xPix = g.sw * g.c * 4; // bytes between adjacent output pixels' windows
@@ -723,7 +468,7 @@ function rescaled(c: Code, row: RowLocals, from: number, to: number): Local {
 // ---------------------------------------------------------------------------
 // depthwise conv2d (depth multiplier 1): vectors along channels
 
-function depthwiseKernel(req: DepthwiseRequest): SimdKernel {
+export function depthwiseKernel(req: DepthwiseRequest): SimdKernel {
   const g = geometry(req);
   const C = g.c;
   const Cp = roundUp4(C);
@@ -741,6 +486,7 @@ function depthwiseKernel(req: DepthwiseRequest): SimdKernel {
     weightFloats: g.kh * g.kw * Cp,
     biasFloats: req.bias ? Cp : 0,
     flopsPerExample: 2 * g.oh * g.ow * C * g.kh * g.kw,
+    summary: `f32x4 vectors along channels, ${chunk} per pass${inRegisters(req)}`,
   };
   const wRow = g.kw * Cp * 4;
   const tailLanes = C % 4 === 0 ? 4 : C % 4;

@@ -26,10 +26,11 @@
  * caller falls back to its pure-TypeScript kernels when `create()` returns
  * undefined.
  */
+import type { AnySimdKernelRequest } from '../../ops/simd-def.js';
 import { ModuleBuilder } from './encode.js';
-import { simdKernel, type AnySimdKernelRequest, type SimdKernelLayout } from './kernels.js';
-
-export type { AnySimdKernelRequest, SimdKernelLayout, SimdKernelRequest } from './kernels.js';
+import type { SimdKernel, SimdKernelLayout } from './kernel-common.js';
+import { conv2dKernel, denseKernel, depthwiseKernel } from './kernels.js';
+import { denseGradInputKernel, denseGradKernelKernel } from './train-kernels.js';
 
 export interface SimdModule {
   /** The WebAssembly binary. */
@@ -37,6 +38,22 @@ export interface SimdModule {
   /** Export names, in request order. */
   readonly exports: string[];
   readonly layouts: SimdKernelLayout[];
+}
+
+/** The kernel builder of a request. */
+export function simdKernel(req: AnySimdKernelRequest): SimdKernel {
+  switch (req.kind) {
+    case 'dense':
+      return denseKernel(req);
+    case 'conv2d':
+      return conv2dKernel(req);
+    case 'depthwise_conv2d':
+      return depthwiseKernel(req);
+    case 'dense_grad_input':
+      return denseGradInputKernel(req);
+    case 'dense_grad_kernel':
+      return denseGradKernelKernel(req);
+  }
 }
 
 /** One module exporting a kernel per request; requests with equal names must be equal kernels (deduplicated). */

@@ -12,7 +12,7 @@
  *                      sums over U (6 vector loads per 8 multiply-adds), then
  *                      adds each one's 4 lanes.
  *   dense_grad_kernel  dk[K, U] = x[rows, K]ᵀ · dy[rows, U]
- *                      the GEMM micro-kernel of kernels.ts (4 kernel rows x 2
+ *                      the GEMM micro-kernel of kernel-common.ts (4 kernel rows x 2
  *                      f32x4 vectors of units; broadcast x values, dy vectors)
  *                      with the reduction index walking down the batch.
  *
@@ -21,33 +21,16 @@
  * TypeScript kernels. Sums are float32, in increasing reduction order (the
  * grad-input dot product: by lane, then the lanes in order 0-3).
  */
+import type { DenseGradInputRequest, DenseGradKernelRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
-import { add, bump, checkPositive, loopUntil, params, Tile, tileCache, type SimdKernel, type SimdKernelLayout } from './kernels.js';
-
-/** dx[rows, inDim] = dy[rows, units] · kernel[inDim, units]ᵀ (units % 4 == 0). */
-export interface DenseGradInputRequest {
-  readonly kind: 'dense_grad_input';
-  readonly name?: string;
-  readonly inDim: number;
-  readonly units: number;
-  readonly rowsPerExample?: number;
-}
-
-/** dk[inDim, units] = x[rows, inDim]ᵀ · dy[rows, units] (units % 4 == 0). */
-export interface DenseGradKernelRequest {
-  readonly kind: 'dense_grad_kernel';
-  readonly name?: string;
-  readonly inDim: number;
-  readonly units: number;
-  readonly rowsPerExample?: number;
-}
+import { add, bump, checkPositive, loopUntil, params, Tile, tileCache, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
 
 function checkUnits(kind: string, inDim: number, units: number, rpe: number): void {
   checkPositive(kind, inDim, units, rpe);
   if (units % 4 !== 0) throw new RangeError(`${kind}: units must be a multiple of 4, got ${units}`);
 }
 
-function layoutOf(req: DenseGradInputRequest | DenseGradKernelRequest, inputFloats: number, outputFloats: number): SimdKernelLayout {
+function layoutOf(req: DenseGradInputRequest | DenseGradKernelRequest, inputFloats: number, outputFloats: number, summary: string): SimdKernelLayout {
   const rpe = req.rowsPerExample ?? 1;
   return {
     name: req.name ?? `${req.kind}_${req.inDim}x${req.units}${rpe > 1 ? `_r${rpe}` : ''}`,
@@ -59,6 +42,7 @@ function layoutOf(req: DenseGradInputRequest | DenseGradKernelRequest, inputFloa
     weightFloats: req.inDim * req.units,
     biasFloats: 0,
     flopsPerExample: 2 * rpe * req.inDim * req.units,
+    summary,
   };
 }
 
@@ -73,7 +57,7 @@ export function denseGradInputKernel(req: DenseGradInputRequest): SimdKernel {
   const { inDim: K, units: U } = req;
   const rpe = req.rowsPerExample ?? 1;
   checkUnits(req.kind, K, U, rpe);
-  const layout = layoutOf(req, rpe * U, rpe * K);
+  const layout = layoutOf(req, rpe * U, rpe * K, 'f32x4 dot products of dy and kernel rows, 4 x 2 per register tile');
   const build = (c: Code) => {
     const { n, x: dy, w, y } = params(c);
     const rows = c.local('i32');
@@ -129,7 +113,7 @@ export function denseGradKernelKernel(req: DenseGradKernelRequest): SimdKernel {
   const { inDim: K, units: U } = req;
   const rpe = req.rowsPerExample ?? 1;
   checkUnits(req.kind, K, U, rpe);
-  const layout = layoutOf(req, rpe * K, K * U);
+  const layout = layoutOf(req, rpe * K, K * U, 'f32x4 GEMM down the batch, 4 kernel rows x 8 units per register tile');
   const P = 8; // columns per panel: 2 f32x4 vectors
   const fullPanels = Math.floor(U / P);
   const tailVecs = (U - fullPanels * P) / 4;

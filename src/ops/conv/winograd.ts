@@ -1,7 +1,6 @@
 /**
  * conv2d 3x3 at stride 1 as Winograd F(2x2, 3x3) (Lavin & Gray 2015): the
- * forward template `conv-emit.ts` takes where the cost rule `convPath` says
- * it pays.
+ * forward template `path.ts` chooses where the cost rule says it pays.
  *
  * The output is cut in tiles of 2x2 cells; tile (ty, tx) reads the 4x4 input
  * window d at rows 2ty - before.., columns 2tx - before.. (zeros outside the
@@ -16,7 +15,7 @@
  * so the sum over channels is 16 element-wise products per tile instead of
  * the 36 multiply-adds of 4 output cells: for each of the 16 positions ξ of
  * the 4x4 transform, M[ξ] [tiles, F] = V[ξ] [tiles, C] · U[ξ] [C, F], one
- * GEMM (`gemm.ts`, float64 sums in register blocks) per ξ.
+ * GEMM (`../gemm.ts`, float64 sums in register blocks) per ξ.
  *
  * Per call the kernel is transformed into U (weights can change between
  * calls in training modules); then, chunk by chunk of tiles (which may span
@@ -28,10 +27,10 @@
  * uniform [-1, 1) data, the results stay within about 1e-7 of the output
  * scale (im2col + GEMM: about 3e-8).
  */
-import { epilogueCode, type Epilogue } from './activation.js';
-import type { ConvSizes } from './conv-gemm-emit.js';
-import { times, type KernelCode } from './emit.js';
-import { BLOCK_ROWS, gemmCode, mul, plus, scratch32Helper } from './gemm.js';
+import { epilogueCode, type Epilogue } from '../activation.js';
+import { times } from '../emit.js';
+import { BLOCK_ROWS, gemmCode, mul, plus, scratch32Helper } from '../gemm.js';
+import type { ConvSizes, ConvTemplate } from './geometry.js';
 
 /**
  * Floats of one chunk's V and M together: 192 KiB, within L2 next to U. (Measured: chunks of 12 to
@@ -48,17 +47,6 @@ export function winogradChunkTiles(channels: number, filters: number): number {
 export function winogradApplies(s: Pick<ConvSizes, 'kernel' | 'groups' | 'window'>): boolean {
   const [kh, kw] = s.kernel;
   return kh === 3 && kw === 3 && s.groups === 1 && s.window.strides.every((v) => v === 1) && s.window.dilation_rate.every((v) => v === 1);
-}
-
-/**
- * Whether Winograd beats im2col + GEMM (the cost rule `convPath` asks): from 2
- * input channels (with 1, each ξ's GEMM is an outer product, bound by its
- * stores), and where the output's 2x2 tiles (16 products each, partial at odd
- * sizes) cost at most 80% of the direct products (9 per cell): every even
- * size, odd ones from 3x3, never a row or column of 1.
- */
-export function winogradPays(channels: number, [rows, cols]: readonly [number, number]): boolean {
-  return channels >= 2 && 16 * Math.ceil(rows / 2) * Math.ceil(cols / 2) <= 0.8 * 9 * rows * cols;
 }
 
 /**
@@ -124,7 +112,7 @@ let ty = Math.floor((t0 - e * ${perExample}) / ${tw}), tx = t0 - e * ${perExampl
 }
 
 /** The body of conv2d as Winograd F(2x2, 3x3), with bias and fused epilogue (see the file comment). */
-export function conv2dWinogradBody(s: ConvSizes, bias: boolean, epilogue: Epilogue | undefined): { body: string; helpers: KernelCode['helpers'] } {
+export function conv2dWinogradBody(s: ConvSizes, bias: boolean, epilogue: Epilogue | undefined): ConvTemplate {
   if (!winogradApplies(s)) throw new Error('conv2d: Winograd F(2x2, 3x3) is for 3x3 windows at stride 1, dilation 1, one group');
   const [h, w, c] = s.input;
   const [oh, ow, f] = s.output;

@@ -1,12 +1,11 @@
 /**
- * Convolutions as matrix products (im2col + GEMM): the codegen templates
- * that `conv-emit.ts` and `conv-grad-emit.ts` choose for shapes where they
- * beat the direct loops (`convPath`).
+ * Convolutions as matrix products (im2col + GEMM): the templates that
+ * `path.ts` chooses for shapes where they beat the direct loops.
  *
  * im2col packs, for a chunk of output cells, each cell's window [kh, kw, cg]
  * into one row of a panel (zeros where the window leaves the image), so a
  * grouped conv of group g is the product of the panel [cells, kh*kw*cg] with
- * the kernel's columns [kh*kw*cg, g's filters] (`gemm.ts`: float64 sums in
+ * the kernel's columns [kh*kw*cg, g's filters] (`../gemm.ts`: float64 sums in
  * 3x4 register blocks). The panel lives in module-level scratch (`scratch32`),
  * sized for one chunk of PANEL_FLOATS floats whatever the batch; kernels
  * allocate nothing per call.
@@ -17,12 +16,10 @@
  *                    kernel k'[kh-1-ky, kw-1-kx, f, c] = k[ky, kx, c, f], per group
  *   kernel gradient: dk[kh*kw*cg, F] = panel(x)ᵀ · dy, summed over every chunk in float64
  */
-import type { Epilogue } from './activation.js';
-import { epilogueCode } from './activation.js';
-import { kernel, times, type KernelCode } from './emit.js';
-import { BLOCK_ROWS, gemmCode, mul, packPanelsCode, plus, scratch32Helper, scratch64Helper } from './gemm.js';
-import type { WindowGeometry } from './conv-emit.js';
-import { winogradPays } from './conv-winograd-emit.js';
+import { epilogueCode, type Epilogue } from '../activation.js';
+import { times } from '../emit.js';
+import { BLOCK_ROWS, gemmCode, mul, packPanelsCode, plus, scratch32Helper, scratch64Helper } from '../gemm.js';
+import type { ConvSizes, ConvTemplate } from './geometry.js';
 
 /** Floats of one im2col panel (a chunk of rows): 128 KiB, within L2 next to the kernel. */
 export const PANEL_FLOATS = 32768;
@@ -30,60 +27,6 @@ export const PANEL_FLOATS = 32768;
 /** Rows of a panel chunk: PANEL_FLOATS worth, a multiple of the register block, at least 4 blocks. */
 export function chunkRows(depth: number): number {
   return Math.max(4 * BLOCK_ROWS, Math.floor(PANEL_FLOATS / depth / BLOCK_ROWS) * BLOCK_ROWS);
-}
-
-/** The paths of a conv template: im2col + GEMM, the direct loops, Winograd F(2x2, 3x3) (forward only). */
-export type ConvPath = 'gemm' | 'direct' | 'winograd';
-
-/** What the cost rule looks at: the sum length (kh*kw*cg) and the GEMM's columns. */
-export interface ConvCostShape {
-  readonly kind: 'forward' | 'grad_input' | 'grad_kernel';
-  readonly depth: number;
-  readonly cols: number;
-  readonly strided?: boolean;
-  /**
-   * Forward only, where Winograd F(2x2, 3x3) computes the conv (3x3 window, stride 1, dilation 1,
-   * one group, `winogradApplies`): the output's rows and columns.
-   */
-  readonly winogradOutput?: readonly [number, number];
-}
-
-/**
- * The cost rule between the direct loops, im2col + GEMM and (forward only)
- * Winograd F(2x2, 3x3), per shape at compile time. Per output cell the GEMM
- * packs `depth` floats (about 0.9 ns each), then runs its multiply-adds in
- * 3x4 register blocks, about 1.5x faster than the direct loops' blocks of 4
- * filters and 2-3x faster than their leftover filters, done one at a time. So:
- *   - forward and kernel gradient (columns = filters per group): the GEMM,
- *     except for sums of fewer than 8 terms (kh*kw*cg: packing costs what it
- *     saves), exactly 4 columns (one full direct block, 12% faster than the
- *     GEMM) and 1 column (no block to gain: 24% faster direct);
- *   - input gradient (columns = input channels per group): the GEMM from 4
- *     columns at stride 1 (the direct gather does 2 loads per multiply-add and
- *     tests every tap: the GEMM is 1.5-2.4x faster); with strides most taps of
- *     the gather find no output cell, which a panel would hold as zeros;
- *   - forward with a 3x3 window at stride 1, dilation 1, one group
- *     (`winogradOutput` set): Winograd F(2x2, 3x3) (`conv-winograd-emit.ts`),
- *     16 multiply-adds per 2x2 tile and channel pair instead of 36, from 2
- *     input channels and where partial tiles waste little (`winogradPays`).
- * Measured by bench/micro/conv-paths.js, every path of each shape side by
- * side: the mnist_cnn convolutions ran 1.4-2.3x faster as GEMMs than direct;
- * 2, 3 and 6 filters 1.1-1.6x, 4 filters 0.9x, 1 filter 0.8x. Winograd ran
- * 1.7-2.9x faster than the GEMM on the 3x3 shapes there, 3 to 64 channels and
- * 1 to 64 filters (mnist conv2, 26x26x32 -> 64: 12.3 against 26.1 ms at batch
- * 8; 14x14x64 -> 64 same: 8.2 against 17.5 ms), 1.9-2.1x faster than the
- * direct loops where those beat the GEMM (1 and 4 filters), and 1.2-1.3x
- * faster where its transforms or partial tiles weigh more (2 channels -> 32
- * filters, a 3x3 output). Not from 1 channel (each ξ's product is then an
- * outer product, bound by its stores: mnist conv1, 28x28x1 -> 32, ties at
- * 0.99x) nor for a 1x1 output (one tile of 16 products for 9: 1.9x slower).
- */
-export function convPath(s: ConvCostShape & { readonly kind: 'grad_input' | 'grad_kernel' }): 'gemm' | 'direct';
-export function convPath(s: ConvCostShape): ConvPath;
-export function convPath(s: ConvCostShape): ConvPath {
-  if (s.kind === 'grad_input') return s.cols >= 4 && !s.strided ? 'gemm' : 'direct';
-  if (s.kind === 'forward' && s.winogradOutput !== undefined && winogradPays(s.depth / 9, s.winogradOutput)) return 'winograd';
-  return s.depth >= 8 && s.cols !== 1 && s.cols !== 4 ? 'gemm' : 'direct';
 }
 
 /** One window axis of a packing: source index = out * stride + tap * dilation - pad. */
@@ -166,15 +109,6 @@ export function im2colCode(s: PackSpec): string {
 }`;
 }
 
-/** Sizes of a grouped conv x [N,h,w,C] * k [kh,kw,cg,F] -> y [N,oh,ow,F]. */
-export interface ConvSizes {
-  readonly input: readonly [number, number, number];
-  readonly output: readonly [number, number, number];
-  readonly kernel: readonly [number, number, number, number];
-  readonly groups: number;
-  readonly window: WindowGeometry;
-}
-
 /** The packing of the forward window over x (forward and kernel gradient). */
 function forwardPack(s: ConvSizes, grp: string): PackSpec {
   const [h, w, c] = s.input;
@@ -205,7 +139,7 @@ function chunks(cells: string, chunk: number, body: string): string {
 }
 
 /** conv2d (forward) as im2col + GEMM, with bias and fused activation. */
-export function conv2dGemmBody(s: ConvSizes, bias: boolean, epilogue: Epilogue | undefined): { body: string; helpers: KernelCode['helpers'] } {
+export function conv2dGemmBody(s: ConvSizes, bias: boolean, epilogue: Epilogue | undefined): ConvTemplate {
   const [oh, ow, filters] = s.output;
   const [kh, kw, cg] = s.kernel;
   const fg = filters / s.groups;
@@ -227,8 +161,8 @@ ${ep.rows(times('n', oh * ow), filters)}`;
   return { body, helpers: [scratch32Helper, ...ep.helpers] };
 }
 
-/** dx of a stride-1 conv as im2col of dy + GEMM with the flipped, transposed kernel. */
-export function convGradInputGemmKernel(op: string, s: ConvSizes, tag: string): KernelCode {
+/** dx of a stride-1 conv (params dy, k) as im2col of dy + GEMM with the flipped, transposed kernel. */
+export function gradInputGemmBody(op: string, s: ConvSizes): ConvTemplate {
   if (s.window.strides.some((v) => v !== 1)) throw new Error(`${op}: the im2col input gradient is for stride 1, not ${s.window.strides.join('x')}`);
   const [h, w, c] = s.input;
   const [oh, ow, filters] = s.output;
@@ -263,12 +197,11 @@ const kp = scratch32(1, ${kh * kw * cg * filters});
 ${perGroup(s.groups, packPanelsCode('kp', flipped, depth, cg, groupOffset(s.groups, depth * cg)))}
 const panel = scratch32(0, ${chunk * depth});
 ${chunks(times('n', h * w), chunk, perGroup(s.groups, `${im2colCode(pack)}\n// dx[cells, channels] = panel · kt\n${gemm}`))}`;
-  const what = `${op}: dy ${oh}x${ow}x${filters} -> dx ${h}x${w}x${c}${s.groups > 1 ? ` in ${s.groups} groups` : ''}, im2col of dy + GEMM with the flipped kernel`;
-  return kernel(`${op}_${tag}`, ['dy', 'k'], what, body, [scratch32Helper]);
+  return { body, helpers: [scratch32Helper] };
 }
 
-/** dk as im2col of x, transposed, times dy, summed over the batch in float64 chunk by chunk. */
-export function convGradKernelGemmKernel(op: string, s: ConvSizes, tag: string): KernelCode {
+/** dk (params x, dy) as im2col of x, transposed, times dy, summed over the batch in float64 chunk by chunk. */
+export function gradKernelGemmBody(s: ConvSizes): ConvTemplate {
   const [oh, ow, filters] = s.output;
   const [kh, kw, cg] = s.kernel;
   const fg = filters / s.groups;
@@ -290,7 +223,5 @@ ${chunks(times('n', oh * ow), chunk, perGroup(s.groups, `${im2colCode(forwardPac
 // sums[window, filters] += panelᵀ · dy
 ${gemm}`))}
 for (let i = 0; i < ${size}; i++) y[i] = sums[i]!;`;
-  const [h, w, c] = s.input;
-  const what = `${op}: x ${h}x${w}x${c} with dy ${oh}x${ow}x${filters} -> [${kh}, ${kw}, ${cg}, ${filters}], im2col of x transposed times dy, summed in float64`;
-  return kernel(`${op}_${tag}`, ['x', 'dy'], what, body, [scratch32Helper, scratch64Helper]);
+  return { body, helpers: [scratch32Helper, scratch64Helper] };
 }

@@ -1,13 +1,8 @@
 /**
- * Codegen templates of the convolution gradient ops (the ops are in
- * `conv-grad.ts`). Both templates serve conv2d and depthwise_conv2d: a
- * depthwise conv is the grouped conv with one group per input channel, its
- * kernel [kh, kw, C, M] laid out in memory as [kh, kw, 1, C*M].
- *
- * Two paths per template, chosen per shape by the cost rule `convPath`:
- * im2col + GEMM (`conv-gemm-emit.ts`; dx for stride 1 only), or the direct
- * loops below. In both, every result element is one float64 sum, written once
- * (so `y` needs no clearing). The direct loops:
+ * The convolution gradients as direct loops (`path.ts` chooses them where the
+ * cost rule says so). Both serve conv2d and depthwise_conv2d (the grouped conv
+ * with one group per input channel, see `ConvSizes`). Every result element is
+ * one float64 sum, written once (so `y` needs no clearing):
  *   input gradient:  dx[e,iy,ix,c] gathers dy[e,oy,ox,f] k[ky,kx,c mod cg,f] over the
  *                    taps with iy = oy*s + ky*d - p (the output cells whose window reads
  *                    the input cell) and the filters f of c's group;
@@ -15,26 +10,14 @@
  *                    every output cell whose tap (ky, kx) lies inside the image,
  *                    4 filters at a time (one input load per 4 multiply-adds).
  */
-import { geometryTag, tap, type WindowGeometry } from './conv-emit.js';
-import { convGradInputGemmKernel, convGradKernelGemmKernel, convPath } from './conv-gemm-emit.js';
-import { kernel, times, type KernelCode } from './emit.js';
-
-type Dims4 = readonly [number, number, number, number];
-
-/** A grouped conv x [N,h,w,C] * k [kh,kw,cg,F] -> y [N,oh,ow,F], sizes only. */
-export interface GradConvShape {
-  readonly input: readonly [number, number, number];
-  readonly output: readonly [number, number, number];
-  readonly kernel: Dims4;
-  readonly groups: number;
-  readonly window: WindowGeometry;
-}
+import { times } from '../emit.js';
+import { tap, type ConvSizes } from './geometry.js';
 
 /**
  * Where channel c's filters start: `kOff` in a kernel row [cg, F] of one tap,
  * `dOff` in a row of dy (the first filter of c's group).
  */
-function channelOffsets(s: GradConvShape): string {
+function channelOffsets(s: ConvSizes): string {
   const [, , cg, filters] = s.kernel;
   const fg = filters / s.groups;
   if (s.groups === 1) return `const kOff = ${times('c', filters)}, dOff = 0;`;
@@ -54,24 +37,15 @@ if (t${v} < 0 || t${v} >= ${size * stride} || t${v} % ${stride} !== 0) continue;
 const ${v} = t${v} / ${stride};`;
 }
 
-function tagOf(s: GradConvShape): string {
-  const [kh, kw, , filters] = s.kernel;
-  return `${s.input.join('x')}_k${kh}x${kw}_f${filters}${s.groups > 1 ? `_g${s.groups}` : ''}${geometryTag(s.window)}`;
-}
-
-/**
- * dx = the transposed conv of dy (params dy, k): im2col + GEMM or a gather per
- * input cell and channel, as `path` says (default: the cost rule `convPath`).
- */
-export function convGradInputKernel(op: string, s: GradConvShape, path = gradInputPath(s)): KernelCode {
+/** dx = the transposed conv of dy (params dy, k), gathered per input cell and channel. */
+export function gradInputDirectBody(s: ConvSizes): string {
   const [h, w, c] = s.input;
   const [oh, ow] = s.output;
   const [kh, kw, cg, filters] = s.kernel;
   const fg = filters / s.groups;
   const g = s.window;
-  if (path === 'gemm') return convGradInputGemmKernel(op, s, tagOf(s));
   const accumulate = fg === 1 ? 's += dy[at]! * k[ka]!;' : `for (let f = 0; f < ${fg}; f++) s += dy[at + f]! * k[ka + f]!;`;
-  const body = `for (let e = 0; e < n; e++) {
+  return `for (let e = 0; e < n; e++) {
   for (let iy = 0; iy < ${h}; iy++) {
     for (let ix = 0; ix < ${w}; ix++) {
       const xAt = ((e * ${h} + iy) * ${w} + ix) * ${c};
@@ -92,33 +66,15 @@ export function convGradInputKernel(op: string, s: GradConvShape, path = gradInp
     }
   }
 }`;
-  const what = `${op}: dy ${oh}x${ow}x${filters} -> dx ${h}x${w}x${c}${s.groups > 1 ? ` in ${s.groups} groups` : ''}, gathered per input cell`;
-  return kernel(`${op}_${tagOf(s)}`, ['dy', 'k'], what, body);
 }
 
-/** The cost rule's choice for dx: sums over kh*kw*fg terms into cg columns, stride 1 only. */
-export function gradInputPath(s: GradConvShape): 'gemm' | 'direct' {
-  const [kh, kw, cg, filters] = s.kernel;
-  return convPath({ kind: 'grad_input', depth: kh * kw * (filters / s.groups), cols: cg, strided: s.window.strides.some((v) => v !== 1) });
-}
-
-/** The cost rule's choice for dk: sums over the batch into [kh*kw*cg, fg] per group. */
-export function gradKernelPath(s: GradConvShape): 'gemm' | 'direct' {
-  const [kh, kw, cg, filters] = s.kernel;
-  return convPath({ kind: 'grad_kernel', depth: kh * kw * cg, cols: filters / s.groups });
-}
-
-/**
- * dk = x correlated with dy over the batch (params x, dy); a static result of
- * the kernel's shape. im2col + GEMM or direct loops, as `path` says.
- */
-export function convGradKernelKernel(op: string, s: GradConvShape, path = gradKernelPath(s)): KernelCode {
+/** dk = x correlated with dy over the batch (params x, dy), 4 filters per register block. */
+export function gradKernelDirectBody(s: ConvSizes): string {
   const [h, w, c] = s.input;
   const [oh, ow] = s.output;
   const [kh, kw, cg, filters] = s.kernel;
   const fg = filters / s.groups;
   const g = s.window;
-  if (path === 'gemm') return convGradKernelGemmKernel(op, s, tagOf(s));
   const wide = fg - (fg % 4);
   const block = (width: number) => {
     const js = Array.from({ length: width }, (_, j) => j);
@@ -141,7 +97,7 @@ ${js.map((j) => `y[kAt + kOff + f${off(j)}] = s${j};`).join('\n')}`;
     wide > 0 ? `for (let f = 0; f < ${wide}; f += 4) {\n${block(4)}\n}` : '',
     wide < fg ? `for (let f = ${wide}; f < ${fg}; f++) {\n${block(1)}\n}` : '',
   ].filter((b) => b !== '').join('\n');
-  const body = `for (let ky = 0; ky < ${kh}; ky++) {
+  return `for (let ky = 0; ky < ${kh}; ky++) {
   for (let kx = 0; kx < ${kw}; kx++) {
     const kAt = (ky * ${kw} + kx) * ${cg * filters};
     for (let c = 0; c < ${c}; c++) {
@@ -150,6 +106,4 @@ ${js.map((j) => `y[kAt + kOff + f${off(j)}] = s${j};`).join('\n')}`;
     }
   }
 }`;
-  const what = `${op}: x ${h}x${w}x${c} with dy ${oh}x${ow}x${filters} -> [${kh}, ${kw}, ${s.kernel[2]}, ${filters}], summed in float64 over the batch`;
-  return kernel(`${op}_${tagOf(s)}`, ['x', 'dy'], what, body);
 }

@@ -1,52 +1,24 @@
 /**
- * Codegen templates of the convolution family (the op definitions, shape
- * rules and reference kernels are in `conv.ts`; this file keeps it short).
+ * Convolutions as direct loops with every size inlined: conv2d's direct path
+ * (`path.ts` chooses it where the cost rule says so), and the only templates
+ * of depthwise_conv2d and conv2d_transpose.
  *
- * Direct loops with every size inlined: for each output cell the kernel
- * initializes the row of output channels with the bias, accumulates
- * x[cell] * k[tap, :] over the window taps whose input cell lies inside the
- * image (padding cells are skipped, so they count as zero; with `valid`
- * padding the bounds checks are not emitted), then applies the epilogue to
- * the finished row. The innermost loop runs over output channels, contiguous
- * in both the kernel (Keras layouts) and the output (NHWC).
- *
- * conv2d takes im2col + GEMM instead (`conv-gemm-emit.ts`) where the cost
- * rule `convPath` says the shape pays for the packing, and Winograd
- * F(2x2, 3x3) (`conv-winograd-emit.ts`) for 3x3 windows at stride 1 with
- * enough channels.
+ * conv2d and depthwise: for each output cell the kernel initializes the row
+ * of output channels with the bias, accumulates x[cell] * k[tap, :] over the
+ * window taps whose input cell lies inside the image (padding cells are
+ * skipped, so they count as zero; with `valid` padding the bounds checks are
+ * not emitted), then applies the epilogue to the finished row. The innermost
+ * loop runs over output channels, contiguous in both the kernel (Keras
+ * layouts) and the output (NHWC).
  */
-import type { TensorType } from '../ir/types.js';
-import { epilogueCode, type Epilogue, type EpilogueCode } from './activation.js';
-import { conv2dGemmBody, convPath, type ConvPath } from './conv-gemm-emit.js';
-import { conv2dWinogradBody, winogradApplies } from './conv-winograd-emit.js';
-import { kernel, shapeTag, type KernelCode } from './emit.js';
-import { BLOCK_COLS, BLOCK_ROWS } from './gemm.js';
+import type { TensorType } from '../../ir/types.js';
+import { epilogueCode, type Epilogue, type EpilogueCode } from '../activation.js';
+import { kernel, shapeTag, type KernelCode } from '../emit.js';
+import { geometryTag, tap, type ConvSizes, type ConvTemplate, type Dims4, type WindowGeometry } from './geometry.js';
 
-type Dims4 = [number, number, number, number];
-
-export interface WindowGeometry {
-  readonly strides: readonly number[];
-  readonly dilation_rate: readonly number[];
-  /** Padding before the first cell, rows and columns. */
-  readonly before: readonly [number, number];
-  readonly valid: boolean;
-}
-
-function dims(t: TensorType): Dims4 {
-  return [0, ...t.shape.slice(1)] as Dims4;
-}
-
-/** `const iy = ...; if (outside) continue;` for one window axis. */
-export function tap(v: string, out: string, k: string, stride: number, dilation: number, before: number, size: number, valid: boolean): string {
-  const terms = [stride === 1 ? out : `${out} * ${stride}`, dilation === 1 ? k : `${k} * ${dilation}`];
-  const index = `${terms.join(' + ')}${before ? ` - ${before}` : ''}`;
-  return valid ? `const ${v} = ${index};` : `const ${v} = ${index};\nif (${v} < 0 || ${v} >= ${size}) continue;`;
-}
-
-export function geometryTag(g: WindowGeometry): string {
-  const s = g.strides.some((v) => v !== 1) ? `_s${g.strides.join('x')}` : '';
-  const d = g.dilation_rate.some((v) => v !== 1) ? `_d${g.dilation_rate.join('x')}` : '';
-  return `${s}${d}${g.valid ? '' : '_same'}`;
+/** [0, h, w, c] of an NHWC type (the batch dimension left out). */
+function dims(t: TensorType): [number, number, number, number] {
+  return [0, ...t.shape.slice(1)] as [number, number, number, number];
 }
 
 /** The epilogue over each finished row of `len` channels at `yAt`, and the softmax pass. */
@@ -55,38 +27,13 @@ function finish(ep: EpilogueCode, len: number): string {
   return v === 'y[yAt + f]!' ? '' : `for (let f = 0; f < ${len}; f++) y[yAt + f] = ${v};`;
 }
 
-/**
- * conv2d: im2col + GEMM, Winograd F(2x2, 3x3) or the direct loops, as `path`
- * says (default: the cost rule `convPath`; Winograd only where it applies).
- */
-export function conv2dKernel(
-  x: TensorType,
-  k: TensorType,
-  bias: boolean,
-  result: TensorType,
-  groups: number,
-  g: WindowGeometry,
-  epilogue: Epilogue | undefined,
-  path?: ConvPath,
-): KernelCode {
-  const [, h, w, c] = dims(x);
-  const [kh, kw, cg, filters] = k.shape as Dims4;
-  const [, oh, ow] = dims(result);
+/** conv2d as direct loops: blocks of 4 filters in registers (one group), or per-group rows. */
+export function conv2dDirectBody(s: ConvSizes, bias: boolean, epilogue: Epilogue | undefined): ConvTemplate {
+  const [h, w, c] = s.input;
+  const [oh, ow, filters] = s.output;
+  const [kh, kw, cg] = s.kernel;
+  const { groups, window: g } = s;
   const ep = epilogueCode(epilogue);
-  const tag = `${shapeTag(x)}_k${kh}x${kw}_f${filters}${groups > 1 ? `_g${groups}` : ''}${geometryTag(g)}${ep.tag ? `_${ep.tag}` : ''}`;
-  const what = `conv2d ${kh}x${kw}, ${c} -> ${filters} channels${groups > 1 ? ` in ${groups} groups` : ''}, ${h}x${w} -> ${oh}x${ow}`;
-  const params = bias ? ['x', 'k', 'b'] : ['x', 'k'];
-  const sizes = { input: [h, w, c], output: [oh, ow, filters], kernel: [kh, kw, cg, filters], groups, window: g } as const;
-  const winogradOutput = winogradApplies(sizes) ? ([oh, ow] as const) : undefined;
-  const how = path ?? convPath({ kind: 'forward', depth: kh * kw * cg, cols: filters / groups, winogradOutput });
-  if (how === 'winograd') {
-    const { body, helpers } = conv2dWinogradBody(sizes, bias, epilogue);
-    return kernel(`conv2d_${tag}`, params, `${what}, Winograd F(2x2, 3x3): 16 GEMMs per chunk of 2x2 output tiles${ep.tag ? `, ${ep.tag}` : ''}`, body, helpers);
-  }
-  if (how === 'gemm') {
-    const { body, helpers } = conv2dGemmBody(sizes, bias, epilogue);
-    return kernel(`conv2d_${tag}`, params, `${what}, im2col + GEMM in ${BLOCK_ROWS}x${BLOCK_COLS} register blocks${ep.tag ? `, ${ep.tag}` : ''}`, body, helpers);
-  }
   const window = (inner: string) => `for (let ky = 0; ky < ${kh}; ky++) {
   ${tap('iy', 'oy', 'ky', g.strides[0]!, g.dilation_rate[0]!, g.before[0], h, g.valid)}
   for (let kx = 0; kx < ${kw}; kx++) {
@@ -105,8 +52,7 @@ export function conv2dKernel(
   }
 }
 ${ep.rows(`n * ${oh * ow}`, filters)}`;
-  const blocks = groups === 1 ? ', 4 filters per register block' : '';
-  return kernel(`conv2d_${tag}`, params, `${what}${blocks}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+  return { body, helpers: ep.helpers };
 }
 
 /**
@@ -149,6 +95,7 @@ for (let g = 0; g < ${groups}; g++) {
 ${finish(ep, filters)}`;
 }
 
+/** depthwise_conv2d (its only template): the direct loops, each channel times its `m` multipliers. */
 export function depthwiseKernel(x: TensorType, k: TensorType, bias: boolean, result: TensorType, g: WindowGeometry, epilogue: Epilogue | undefined): KernelCode {
   const [, h, w, c] = dims(x);
   const [kh, kw, , m] = k.shape as Dims4;

@@ -1,0 +1,128 @@
+/**
+ * What an op's `simd` rule (`OpDef.simd`) returns: the WebAssembly SIMD
+ * kernel (`--simd`) that computes a node, described as a request with every
+ * size. The kernels themselves are built from these requests in
+ * `codegen/wasm/`; ops only say which kernel fits which node.
+ *
+ * Every kernel is one function (n, a, b, bias, y) over byte offsets into the
+ * WebAssembly memory, summing in float32 (the TypeScript kernels sum in
+ * float64).
+ */
+import type { TensorType } from '../ir/types.js';
+
+/** Fused activations the kernels apply in registers; anything else runs as a separate pass. */
+export type SimdEpilogue = 'relu' | 'relu6';
+
+interface Common {
+  /** The export's name; default: derived from the kind and sizes (`dense_784x64_relu`). */
+  readonly name?: string;
+  readonly bias: boolean;
+  readonly epilogue?: SimdEpilogue;
+  /** Register tile: rows (GEMM rows or adjacent output pixels) x f32x4 vectors of output columns. */
+  readonly tile?: { readonly rows: number; readonly vecs: number };
+  /**
+   * Reduction steps per loop iteration (default 1: on V8 x64 unrolling
+   * lengthens live ranges and the register allocator spills).
+   */
+  readonly unroll?: number;
+}
+
+/** y[rows, units] = x[rows, inDim] . kernel[inDim, units] + bias, rows = n * rowsPerExample. */
+export interface DenseRequest extends Common {
+  readonly kind: 'dense';
+  readonly inDim: number;
+  readonly units: number;
+  /** Rows per example: the product of x's dimensions between the batch and the last (default 1). */
+  readonly rowsPerExample?: number;
+  /**
+   * The kernel as it is, [inDim, units] row-major (Keras layout), instead of
+   * packed: for weights that change every call (training). Needs units % 4 == 0.
+   */
+  readonly rowMajor?: boolean;
+}
+
+/** conv2d NHWC, kernel [kh, kw, cin, filters], dilation 1, one group. */
+export interface Conv2dRequest extends Common {
+  readonly kind: 'conv2d';
+  /** Per-example input shape [h, w, cin]. */
+  readonly input: readonly [number, number, number];
+  readonly kernel: readonly [number, number];
+  readonly filters: number;
+  readonly strides?: readonly [number, number];
+  readonly padding?: 'valid' | 'same';
+}
+
+/** depthwise conv2d NHWC, kernel [kh, kw, c, 1] (depth multiplier 1), dilation 1. */
+export interface DepthwiseRequest extends Common {
+  readonly kind: 'depthwise_conv2d';
+  readonly input: readonly [number, number, number];
+  readonly kernel: readonly [number, number];
+  readonly strides?: readonly [number, number];
+  readonly padding?: 'valid' | 'same';
+}
+
+/** dx[rows, inDim] = dy[rows, units] · kernel[inDim, units]ᵀ (units % 4 == 0). */
+export interface DenseGradInputRequest {
+  readonly kind: 'dense_grad_input';
+  readonly name?: string;
+  readonly inDim: number;
+  readonly units: number;
+  readonly rowsPerExample?: number;
+}
+
+/** dk[inDim, units] = x[rows, inDim]ᵀ · dy[rows, units] (units % 4 == 0). */
+export interface DenseGradKernelRequest {
+  readonly kind: 'dense_grad_kernel';
+  readonly name?: string;
+  readonly inDim: number;
+  readonly units: number;
+  readonly rowsPerExample?: number;
+}
+
+/** The kernels an inference module uses (weights packed once). */
+export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
+/** Every kernel: the inference ones and the dense gradients of training modules. */
+export type AnySimdKernelRequest = SimdKernelRequest | DenseGradInputRequest | DenseGradKernelRequest;
+
+/**
+ * Who asks: an inference module (`inference`: weights are parameters, packed
+ * into the kernel's layout once when the Model is made) or the Trainer of a
+ * training module (`training`: weights change every step, so they stay in
+ * their row-major Keras layout in the memory, which needs whole f32x4 vectors
+ * of units, and the gradient ops have kernels too).
+ */
+export type SimdUse = 'inference' | 'training';
+
+/** An op's SIMD kernel for a node. */
+export interface SimdSelection {
+  readonly request: AnySimdKernelRequest;
+  /**
+   * The node's fused activation that the kernel does not apply (the caller
+   * would run it on y after the kernel), if any; the code generators use
+   * SIMD only for nodes without one.
+   */
+  readonly remaining?: { readonly op: string };
+}
+
+/** Rows per example of an activation: the dimensions between the batch and the last (1 for [N, features]). */
+export function rowsPerExample(t: TensorType): number {
+  return (t.shape.slice(1, -1) as number[]).reduce((p, d) => p * d, 1);
+}
+
+/** `{ rowsPerExample }` when it is above 1 (requests leave the default out). */
+export function rowsField(t: TensorType): { rowsPerExample?: number } {
+  const rows = rowsPerExample(t);
+  return rows > 1 ? { rowsPerExample: rows } : {};
+}
+
+/** The request fields of a bias and an epilogue: relu / relu6 run in the kernel, others remain. */
+export function simdCommon(bias: boolean, epilogue: { readonly op: string } | undefined): { common: Pick<Common, 'bias' | 'epilogue'>; remaining?: { readonly op: string } } {
+  if (epilogue === undefined) return { common: { bias } };
+  if (epilogue.op === 'relu' || epilogue.op === 'relu6') return { common: { bias, epilogue: epilogue.op } };
+  return { common: { bias }, remaining: epilogue };
+}
+
+/** A selection of `request`, with the epilogue left to the caller if any. */
+export function selection(request: AnySimdKernelRequest, remaining?: { readonly op: string }): SimdSelection {
+  return { request, ...(remaining ? { remaining } : {}) };
+}
