@@ -2,14 +2,18 @@
  * The conformance checks can fail: each runs on a real op record with one
  * planted fault (a kernel that skips the last example, writes past its result
  * or into an operand, drops its epilogue; a reference that drifts; an alias
- * that is not one; a wrong type rule, gradient rule or ONNX rule) and must
- * reject it, while the unchanged record passes. Faults in what the checks
- * look up by name (gradient and ONNX rules) are planted in the registered
- * record for the one call and removed after it.
+ * that is not one; a wrong type rule, gradient rule, ONNX rule or Keras
+ * import rule) and must reject it, while the unchanged record passes. Faults
+ * in what the checks look up through the registry (gradient, ONNX and import
+ * rules) are planted in the registered record for the one call and removed
+ * after it.
  */
 import { describe, expect, it } from 'vitest';
 import type { KernelCode } from '../../src/ops/emit.js';
+import { isImportable, type KerasImport } from '../../src/ops/keras-def.js';
 import type { OpDef } from '../../src/ops/op-def.js';
+import { layers } from '../../src/ops/registry.js';
+import { kerasRoundTrips } from './keras-roundtrip.js';
 import { checkGradient, checkKernel, checkOnnx, checkTypeRule } from './op-checks.js';
 import { examplesOf, registeredOps, type Example } from './op-examples.js';
 
@@ -38,9 +42,9 @@ function withBody(def: OpDef, rewrite: (body: string, code: KernelCode) => strin
   };
 }
 
-/** Runs `check` with `field` of the registered record replaced, then puts it back. */
-async function planted<K extends 'grad' | 'onnx'>(def: OpDef, field: K, value: OpDef[K], check: () => unknown): Promise<void> {
-  const record = def as { -readonly [P in K]: OpDef[P] };
+/** Runs `check` with `field` of a registered object replaced, then puts it back. */
+async function planted<R extends object, K extends keyof R>(def: R, field: K, value: R[K], check: () => unknown): Promise<void> {
+  const record = def as { -readonly [P in keyof R]: R[P] };
   const saved = record[field];
   record[field] = value;
   try {
@@ -116,5 +120,21 @@ describe('the ONNX check', () => {
   });
   it("rejects a wrong rule (tanh's for sigmoid)", async () => {
     await expect(planted(sigmoid, 'onnx', tanh.onnx, () => checkOnnx(sigmoid, example(sigmoid), 0))).rejects.toThrow(/ONNX max/);
+  });
+});
+
+describe('the Keras import round trip', () => {
+  const dense = layers.find((l) => l.type === 'dense')!;
+  const trip = () => kerasRoundTrips().find((r) => r.name === 'Dense -> dense #1')!;
+  it('passes the unchanged rule', () => expect(() => trip().run()).not.toThrow());
+  it('rejects a rule that reads units one too many', async () => {
+    const rule = dense.kerasImport as KerasImport;
+    expect(isImportable(rule)).toBe(true);
+    const right = rule.fromConfig.bind(rule);
+    const wrong: KerasImport['fromConfig'] = (c) => {
+      right(c);
+      c.set('units', c.int('units') + 1);
+    };
+    await expect(planted(rule, 'fromConfig', wrong, () => trip().run())).rejects.toThrow(/imported model's IR/);
   });
 });

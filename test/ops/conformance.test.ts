@@ -4,16 +4,20 @@
  * fails here. For each example the op provides (`OpDef.examples`) it checks
  * the type rule, the emitted kernel against the reference kernel, the
  * gradient rule by central differences (unless the op has none), the textual
- * IR round trip and the ONNX export in onnxruntime (unless the op says why it
- * has no ONNX form). One `describe` per op, one `it` per check; the last test
- * asserts that every op ran an example through every check that applies to it.
+ * IR round trip, the ONNX export in onnxruntime (unless the op says why it
+ * has no ONNX form), and the Keras import round trip of every layer example
+ * that lowers to the op (`keras-roundtrip.ts`; ops no importable layer
+ * produces, such as gradient ops, have none). One `describe` per op, one `it`
+ * per check; the last test asserts that every op ran an example through every
+ * check that applies to it.
  */
 import { describe, expect, it } from 'vitest';
 import type { OpDef } from '../../src/ops/op-def.js';
 import { checkGradient, checkKernel, checkOnnx, checkPrintParse, checkTypeRule } from './op-checks.js';
+import { kerasRoundTrips } from './keras-roundtrip.js';
 import { examplesOf, forEachExample, registeredOps } from './op-examples.js';
 
-type Check = 'type rule' | 'kernel' | 'gradient' | 'print/parse' | 'onnx';
+type Check = 'type rule' | 'kernel' | 'gradient' | 'print/parse' | 'onnx' | 'keras import';
 
 /** Which checks each op ran at least one example through (none without examples). */
 const exercised = new Map<string, Set<Check>>();
@@ -27,6 +31,9 @@ function onnxFact(def: OpDef): 'rule' | 'not exportable' | 'missing' {
   return typeof def.onnx === 'function' ? 'rule' : 'not exportable';
 }
 
+const roundTrips = kerasRoundTrips();
+const roundTripsOf = (def: OpDef) => roundTrips.filter((r) => r.ops.has(def.name));
+
 function applicableChecks(def: OpDef): Check[] {
   return [
     'type rule',
@@ -34,6 +41,7 @@ function applicableChecks(def: OpDef): Check[] {
     ...(def.grad === 'none' ? [] : (['gradient'] as const)),
     'print/parse',
     ...(onnxFact(def) === 'not exportable' ? [] : (['onnx'] as const)),
+    ...(roundTripsOf(def).length === 0 ? [] : (['keras import'] as const)),
   ];
 }
 
@@ -80,6 +88,14 @@ for (const def of ops) {
         expect(onnx, `${def.name} has no ONNX fact: add OpDef.onnx (a rule or { notExportable: reason })`).toBe('rule');
         await forEachExample(def, (ex, i) => checkOnnx(def, ex, i));
         ran(def, 'onnx');
+      });
+    }
+
+    const trips = roundTripsOf(def);
+    if (trips.length > 0) {
+      it(`Keras import: ${trips.map((r) => r.name).join(', ')} lower to the same IR imported as written`, () => {
+        for (const trip of trips) trip.run();
+        ran(def, 'keras import');
       });
     }
   });
