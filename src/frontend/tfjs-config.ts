@@ -9,9 +9,9 @@
  * activation names into modelc's.
  */
 import { q, type DiagnosticCode } from '../diagnostics/diagnostic.js';
-import { activationNames } from '../ops/activation.js';
+import { activationFromKeras, activationNames } from '../ops/activation.js';
 import { initializerNames, type Initializer } from '../ops/init.js';
-import { isObj, show, type KerasConfig } from '../ops/keras-def.js';
+import { isObj, show, type KerasActivation, type KerasConfig } from '../ops/keras-def.js';
 import type { SpecPath } from './locations.js';
 
 export type Obj = Record<string, unknown>;
@@ -126,20 +126,27 @@ export class Config implements KerasConfig {
     this.fail('data_format', `data_format ${show(v)} is not supported`);
   }
 
-  /**
-   * TF.js `hardSigmoid` and Keras `hard_sigmoid` both read; TF.js's
-   * `gelu_new` (the tanh approximation) only unfused, where the Activation
-   * layer makes it `gelu(approximate: true)`.
-   */
-  activation(key = 'activation', fused = true): string | undefined {
+  activation(key = 'activation'): string | undefined {
+    const fn = this.activationFn(key);
+    if (fn === undefined) return undefined;
+    if (Object.keys(fn.attrs).length > 0) {
+      return this.fail(key, `activation ${q(this.layer.config[key] as string)} inside a layer is not supported (as an Activation layer it is)`);
+    }
+    return fn.name;
+  }
+
+  /** The activation records say which strings they answer to (`activationFromKeras`). */
+  activationFn(key: string): KerasActivation | undefined {
     const v = this.optional(key, (k) => this.get(k));
     if (v === undefined) return undefined;
     if (typeof v !== 'string') return this.fail(key, `activation ${show(v)} is not supported (expected an activation name)`);
-    const name = activationAliases[v] ?? v;
-    if (name === 'gelu_new') return fused ? this.fail(key, "activation 'gelu_new' inside a layer is not supported (as an Activation layer it is)") : name;
-    const names = activationNames.filter((n) => n !== 'leaky_relu'); // Keras's leaky_relu slope differs from modelc's default
-    if (!(names as string[]).includes(name)) return this.fail(key, `activation ${q(v)} is not supported (modelc has ${names.join(', ')})`);
-    return name;
+    const fn = activationFromKeras(v);
+    if (fn === undefined) {
+      // the functions importable under their own name (leaky_relu is not: Keras's string means another slope)
+      const names = activationNames.filter((n) => activationFromKeras(n)?.name === n);
+      return this.fail(key, `activation ${q(v)} is not supported (modelc has ${names.join(', ')})`);
+    }
+    return fn;
   }
 
   initializer(key: string): Initializer | undefined {
@@ -174,8 +181,6 @@ export class Config implements KerasConfig {
     }
   }
 }
-
-const activationAliases: Record<string, string> = { hardSigmoid: 'hard_sigmoid', silu: 'swish' };
 
 /** Keras/TF.js initializer configs -> modelc initializers. */
 function initializerOf(v: unknown, bad: (message: string) => never): Initializer {

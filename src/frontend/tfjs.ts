@@ -61,54 +61,11 @@ interface KerasClass {
   readonly canonical: string;
 }
 
-// TEMPORARY, until ops/activation.ts's rewrite lands: the activation layers' rules move there.
-const pendingActivationRules: Record<string, KerasImport> = {
-  activation: {
-    classes: ['Activation'],
-    fromConfig: (c) => {
-      const act = c.activation('activation', false);
-      if (act === undefined) c.fail('activation', 'has no activation');
-      if (act === 'gelu_new') {
-        c.set('approximate', true, 'activation');
-        return 'gelu';
-      }
-      c.set('activation', act);
-    },
-  },
-  relu: {
-    classes: ['ReLU'],
-    fromConfig: (c) => {
-      const max = c.optional('max_value', (k) => c.number(k));
-      const slope = c.optional('negative_slope', (k) => c.number(k)) ?? 0;
-      const threshold = c.optional('threshold', (k) => c.number(k)) ?? 0;
-      if (threshold !== 0) c.fail('threshold', `threshold ${threshold} is not supported (only 0)`);
-      if (max === undefined && slope !== 0) {
-        c.set('alpha', slope, 'negative_slope');
-        return 'leaky_relu';
-      }
-      if (slope !== 0) c.fail('negative_slope', 'negative_slope with max_value is not supported');
-      if (max === undefined) return;
-      if (max === 6) return 'relu6';
-      c.fail('max_value', `max_value ${max} is not supported (modelc has relu and relu6)`);
-    },
-  },
-  leaky_relu: {
-    classes: ['LeakyReLU'],
-    fromConfig: (c) => {
-      // Keras 2 `alpha` (default 0.3, modelc's too); Keras 3 `negative_slope`
-      c.set('alpha', c.optional('alpha', (k) => c.number(k)));
-      if (c.has('negative_slope')) c.set('alpha', c.number('negative_slope'), 'negative_slope');
-    },
-  },
-  elu: { classes: ['ELU'], fromConfig: (c) => c.set('alpha', c.optional('alpha', (k) => c.number(k))) },
-  softmax: { classes: ['Softmax'], fromConfig: (c) => c.set('axis', c.optional('axis', (k) => c.axis(k))) },
-};
-
 /** Every Keras class the layer records claim; a class claimed twice is a registry bug. */
 const kerasClasses: ReadonlyMap<string, KerasClass> = (() => {
   const table = new Map<string, KerasClass>();
   for (const def of layerDefs) {
-    const rule = def.kerasImport ?? pendingActivationRules[def.type];
+    const rule = def.kerasImport;
     if (!isImportable(rule)) continue;
     for (const cls of rule.classes) {
       const other = table.get(cls);

@@ -28,6 +28,7 @@ import {
 } from './activations/records.js';
 import { sameOperands, softmaxGradOp } from './activations/softmax.js';
 import { alias, kernel, perExample, shapeTag, times, total } from './emit.js';
+import type { KerasImport } from './keras-def.js';
 import type { OnnxEmitter } from './onnx-def.js';
 import { defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
 
@@ -215,6 +216,21 @@ export function withActivation(
 export const activationLayer = defineLayer({
   type: 'activation',
   keras: 'Activation',
+  kerasImport: {
+    classes: ['Activation'],
+    fromConfig: (c) => {
+      const fn = c.activationFn('activation');
+      if (fn === undefined) return c.fail('activation', 'has no activation');
+      if (Object.keys(fn.attrs).length === 0) return c.set('activation', fn.name);
+      // a string that fixes attributes (TF.js `gelu_new`) is that function's own layer with them
+      for (const [k, v] of Object.entries(fn.attrs)) c.set(k, v, 'activation');
+      return fn.name;
+    },
+  },
+  examples: [
+    { attrs: { activation: 'tanh' }, inputs: [[5]] },
+    { attrs: { activation: 'softmax' }, inputs: [[2, 3]] },
+  ],
   namePrefix: 'activation',
   summary: 'applies an activation function',
   attrs: { activation: ActivationName },
@@ -223,12 +239,62 @@ export const activationLayer = defineLayer({
   lower: (ctx, [x], a) => applyActivation(ctx, x!, a.activation as Name),
 });
 
+/**
+ * The Keras layer classes of single activations, with the shorthand layer each
+ * imports as. Keras's ReLU also covers relu6 (`max_value: 6`) and leaky_relu
+ * (`negative_slope`); the other functions have no class of their own.
+ */
+const kerasLayerClasses: Partial<Record<Name, KerasImport>> = {
+  relu: {
+    classes: ['ReLU'],
+    fromConfig: (c) => {
+      const max = c.optional('max_value', (k) => c.number(k));
+      const slope = c.optional('negative_slope', (k) => c.number(k)) ?? 0;
+      const threshold = c.optional('threshold', (k) => c.number(k)) ?? 0;
+      if (threshold !== 0) c.fail('threshold', `threshold ${threshold} is not supported (only 0)`);
+      if (max === undefined && slope !== 0) {
+        c.set('alpha', slope, 'negative_slope');
+        return 'leaky_relu';
+      }
+      if (slope !== 0) c.fail('negative_slope', 'negative_slope with max_value is not supported');
+      if (max === undefined) return;
+      if (max === 6) return 'relu6';
+      c.fail('max_value', `max_value ${max} is not supported (modelc has relu and relu6)`);
+    },
+  },
+  leaky_relu: {
+    classes: ['LeakyReLU'],
+    fromConfig: (c) => {
+      // Keras 2 `alpha` (default 0.3, modelc's too); Keras 3 `negative_slope`
+      c.set('alpha', c.optional('alpha', (k) => c.number(k)));
+      if (c.has('negative_slope')) c.set('alpha', c.number('negative_slope'), 'negative_slope');
+    },
+  },
+  elu: { classes: ['ELU'], fromConfig: (c) => c.set('alpha', c.optional('alpha', (k) => c.number(k))) },
+  softmax: { classes: ['Softmax'], fromConfig: (c) => c.set('axis', c.optional('axis', (k) => c.axis(k))) },
+};
+
+/** Attribute sets of the shorthand layers that a Keras class imports as (`examples`). */
+const kerasLayerExamples: Partial<Record<Name, readonly Attrs[]>> = {
+  relu: [{}],
+  leaky_relu: [{ alpha: 0.1 }],
+  elu: [{ alpha: 0.5 }],
+  softmax: [{ axis: 1 }],
+};
+
 /** `tanh`, `relu`, `leaky_relu(alpha: 0.1)`, ...: shorthands for `activation`. */
 export const activationShorthandLayers: LayerDef[] = activationDefs.map((d) => {
   const def = d as ActivationDef;
   return defineLayer({
     type: def.name,
     keras: 'Activation',
+    kerasImport: kerasLayerClasses[def.name as Name] ?? {
+      notImportable:
+        def.name === 'relu6'
+          ? "no Keras class of its own: a ReLU with max_value 6 imports as relu6 (the relu layer's rule)"
+          : `no Keras class of its own: Activation('${def.name}') imports as an activation layer`,
+    },
+    examples: (kerasLayerExamples[def.name as Name] ?? []).map((attrs) => ({ attrs, inputs: [[2, 3]] })),
     namePrefix: 'activation',
     summary: `activation: ${def.summary}`,
     attrs: def.attrs,

@@ -39,11 +39,18 @@ export interface KerasConfig {
   /** Refuses any `data_format` but channels_last (modelc is NHWC). */
   dataFormat(): void;
   /**
-   * An activation name in modelc's vocabulary (undefined when absent). A
-   * `fused` activation is one inside a layer (Dense, Conv2D); the Activation
-   * layer reads its own with `fused` false, which also admits `gelu_new`.
+   * For a layer's `activation` attribute (Dense, Conv2D): the modelc
+   * activation a Keras/TF.js activation string means (`hardSigmoid` is
+   * `hard_sigmoid`), undefined when absent. A string that also fixes
+   * attributes (`gelu_new`) is refused: the attribute holds a name only.
    */
-  activation(key?: string, fused?: boolean): string | undefined;
+  activation(key?: string): string | undefined;
+  /**
+   * For a layer that is the activation itself (Keras `Activation`): the
+   * function a string means with the attributes it fixes (`gelu_new` is
+   * gelu with `approximate: true`), undefined when absent.
+   */
+  activationFn(key: string): KerasActivation | undefined;
   /** A Keras initializer config as a modelc initializer (undefined when absent). */
   initializer(key: string): Initializer | undefined;
   /**
@@ -54,6 +61,12 @@ export interface KerasConfig {
   set(attr: string, value: unknown, key?: string): void;
   /** An `import` diagnostic naming the layer and its class, at `key` (or at the class name). */
   fail(key: string | undefined, message: string): never;
+}
+
+/** An activation function as a Keras/TF.js string names it: modelc's name and the attributes the string fixes. */
+export interface KerasActivation {
+  readonly name: string;
+  readonly attrs: Readonly<Record<string, unknown>>;
 }
 
 /** How Keras layer classes become one modelc layer. */
