@@ -21,7 +21,7 @@ export { checkGraph, verifyGraph } from './ops/verify.js';
 export type { OpSignature, OpSignatures } from './ir/verify.js';
 
 export type { LayerDef, LowerContext, OpDef, Trait } from './ops/op-def.js';
-export { getLayer, getOp, layers, ops } from './ops/registry.js';
+export { getLayer, getOp, layers, ops, opsByName } from './ops/registry.js';
 
 export { ModelSpec, schemaDocument, type LayerSpec, type ReuseSpec } from './frontend/spec.js';
 export { parseDsl } from './frontend/dsl/parse.js';
@@ -54,7 +54,7 @@ export { attachWeights, extractWeights, type Weight } from './weights/attach.js'
 
 // Graph rewriting: the API the built-in passes are written with.
 export { GraphEditor } from './rewrite/editor.js';
-export { linearOps, type LinearOp, type OpAttrs, type OpName, type TypedNode } from './rewrite/ops.js';
+export { type OpAttrs, type OpName, type TypedNode } from './rewrite/ops.js';
 export {
   hasSingleUser,
   hasWeightValues,

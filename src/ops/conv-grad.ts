@@ -1,7 +1,7 @@
 /**
  * Gradient ops of the convolution family; the rules that build them sit
- * beside the forward ops in `conv.ts`, the codegen templates are in
- * `conv-grad-emit.ts`.
+ * beside the forward ops in `conv.ts`, the codegen templates (and the cost
+ * rule choosing between them) are in `conv/path.ts`.
  *
  *   %conv2d/grad_x: f32[N,28,28,1] = conv2d_grad_input(%conv2d/grad, %conv2d/kernel)
  *       {strides=[1,1], padding="valid", dilation_rate=[1,1], groups=1, input_shape=[28,28,1]}
@@ -27,7 +27,7 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, forwardGeometry, Pair, Padding } from './conv.js';
 import type { ConvSizes as GradConvShape } from './conv/geometry.js';
 import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
-import { defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
+import { defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
 import type { OpExample } from './op-def.js';
 
 const Shape3 = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 3, maxItems: 3 });
@@ -116,14 +116,14 @@ type Geometry<A> = (operands: readonly TensorType[], a: A) => { readonly conv: G
  * A gradient op of the conv family: `input` ops take (dy, kernel) and give dx
  * (batched), `kernel` ops take (x, dy) and give dk (static, the kernel's shape).
  */
-function convGradOp<P extends TProperties>(
-  name: string,
+function convGradOp<const N extends string, P extends TProperties>(
+  name: N,
   kind: 'input' | 'kernel',
   summary: string,
   attrs: P,
   geometry: Geometry<Static<TObject<P>>>,
   examples: readonly OpExample<Static<TObject<P>>>[],
-): OpDef {
+): NamedOpDef<N> {
   const typesOf = ([a, b]: readonly Tensor[]): TensorType[] => [
     tensor(['N', ...a!.shape.slice(1)]),
     kind === 'input' ? tensor(b!.shape) : tensor(['N', ...b!.shape.slice(1)]),
@@ -152,7 +152,7 @@ function convGradOp<P extends TProperties>(
     },
     onnx: { notExportable: 'a gradient op: only training graphs compute it' },
     grad: 'none',
-  }) as unknown as OpDef;
+  }) as unknown as NamedOpDef<N>;
 }
 
 /**
@@ -296,4 +296,4 @@ const depthwiseGradKernelOp = convGradOp(
   ],
 );
 
-export const convGradOps: readonly OpDef[] = [conv2dGradInputOp, conv2dGradKernelOp, depthwiseGradInputOp, depthwiseGradKernelOp];
+export const convGradOps = [conv2dGradInputOp, conv2dGradKernelOp, depthwiseGradInputOp, depthwiseGradKernelOp] as const;

@@ -26,7 +26,7 @@ import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, times } from './emit.js';
 import { scratch64Helper } from './gemm.js';
 import { channelsLast, forwardBody, gradGammaBody, gradInputBody } from './norm-train-emit.js';
-import { byRole, defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
+import { byRole, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
 /** In the IR, unbounded clipping is `null` (JSON has no infinity). */
 export const IrRenormClipping = Type.Object(
@@ -341,4 +341,4 @@ export const batchnormTrainGradGammaOp = defineOp({
   grad: 'none',
 });
 
-export const batchnormTrainOps: readonly OpDef[] = [batchnormTrainOp, batchnormTrainGradInputOp, batchnormTrainGradGammaOp] as unknown as OpDef[];
+export const batchnormTrainOps = [batchnormTrainOp, batchnormTrainGradInputOp, batchnormTrainGradGammaOp] as const;

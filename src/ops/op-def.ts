@@ -262,9 +262,12 @@ export interface LayerDef<P extends TProperties = TProperties> {
 }
 
 /** Identity helpers that keep each definition's attribute types precise. */
-export function defineOp<P extends TProperties>(def: OpDef<P>): OpDef<P> {
+export function defineOp<const N extends string, P extends TProperties>(def: OpDef<P> & { readonly name: N }): NamedOpDef<N, P> {
   return def;
 }
+
+/** An op record whose name is known to the type system: the registry derives `OpName` and `OpAttrs` from these. */
+export type NamedOpDef<N extends string, P extends TProperties = TProperties> = OpDef<P> & { readonly name: N };
 export function defineLayer<P extends TProperties>(def: LayerDef<P>): LayerDef<P> {
   return def;
 }

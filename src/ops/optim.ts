@@ -14,14 +14,14 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, total } from './emit.js';
-import { defineOp, ShapeError, type OpDef, type Trait } from './op-def.js';
+import { defineOp, ShapeError, type NamedOpDef, type Trait } from './op-def.js';
 import type { OpExample } from './op-def.js';
 
 /** Operand roles that are f32[1] scalars; every other operand has the result's shape. */
 const scalarRoles = new Set(['lr', 'iterations']);
 
-interface UpdateSpec<P extends TProperties> {
-  readonly name: string;
+interface UpdateSpec<N extends string, P extends TProperties> {
+  readonly name: N;
   readonly summary: string;
   readonly attrs: P;
   /** No scalar operands: one function per element, every operand of the result's type. */
@@ -53,7 +53,7 @@ function checkOperands(name: string, roles: readonly string[], types: readonly T
   return first;
 }
 
-function updateOp<P extends TProperties>(spec: UpdateSpec<P>): OpDef {
+function updateOp<const N extends string, P extends TProperties>(spec: UpdateSpec<N, P>): NamedOpDef<N> {
   const traits: Trait[] = spec.elementwise ? ['pure', 'elementwise'] : ['pure'];
   return defineOp({
     name: spec.name,
@@ -80,7 +80,7 @@ function updateOp<P extends TProperties>(spec: UpdateSpec<P>): OpDef {
     },
     onnx: { notExportable: 'an optimizer update: only the training step computes it' },
     grad: 'none',
-  }) as unknown as OpDef;
+  }) as unknown as NamedOpDef<N>;
 }
 
 /**
@@ -250,7 +250,7 @@ export const incrementOp = updateOp({
   code: () => ({ value: 't[i]! + 1' }),
 });
 
-export const optimizerOps: readonly OpDef[] = [
+export const optimizerOps = [
   emaOp,
   sgdUpdateOp,
   momentumVelocityOp,
@@ -262,4 +262,4 @@ export const optimizerOps: readonly OpDef[] = [
   momentumAccumulateOp,
   applyStepOp,
   incrementOp,
-];
+] as const;

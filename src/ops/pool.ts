@@ -15,7 +15,7 @@ import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js'
 import { kernel, shapeTag, total, type RuntimeHelper } from './emit.js';
 import { onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';
-import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type OpDef } from './op-def.js';
+import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
 
 const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
 
@@ -109,7 +109,7 @@ function globalPoolReference(x: Tensor, keepdims: boolean, kind: Reduction): Ten
   return { shape: keepdims ? [batch, 1, 1, c] : [batch, c], data: y };
 }
 
-function poolOp(name: string, summary: string, kind: Reduction): OpDef {
+function poolOp<const N extends string>(name: N, summary: string, kind: Reduction): NamedOpDef<N> {
   return defineOp({
     name,
     summary,
@@ -179,7 +179,7 @@ function poolOp(name: string, summary: string, kind: Reduction): OpDef {
   });
 }
 
-function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
+function globalPoolOp<const N extends string>(name: N, summary: string, kind: Reduction): NamedOpDef<N> {
   return defineOp({
     name,
     summary,
@@ -225,12 +225,12 @@ function globalPoolOp(name: string, summary: string, kind: Reduction): OpDef {
   });
 }
 
-export const poolOps: OpDef[] = [
+export const poolOps = [
   poolOp('max_pool2d', 'maximum over each window', 'max'),
   poolOp('avg_pool2d', 'mean over each window (valid cells only)', 'avg'),
   globalPoolOp('global_max_pool2d', 'maximum over height and width', 'max'),
   globalPoolOp('global_avg_pool2d', 'mean over height and width', 'avg'),
-];
+] as const;
 
 /** `kerasAlias`: Keras's short name of the class (`MaxPool2D`). */
 function poolLayer(type: string, op: string, keras: string, kerasAlias: string, namePrefix: string) {
@@ -546,4 +546,4 @@ export const globalAvgPool2dGradOp = defineOp({
 });
 
 /** Gradient ops of the pools. */
-export const poolGradOps: OpDef[] = [maxPool2dGradOp, avgPool2dGradOp, globalMaxPool2dGradOp, globalAvgPool2dGradOp] as OpDef[];
+export const poolGradOps = [maxPool2dGradOp, avgPool2dGradOp, globalMaxPool2dGradOp, globalAvgPool2dGradOp] as const;

@@ -17,7 +17,7 @@ import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, shapeTag, times } from './emit.js';
 import { channelPassCode, elem, lane } from './channel-emit.js';
 import { scratch64Helper } from './gemm.js';
-import { defineOp, dim, formatShape, ShapeError, type OpDef } from './op-def.js';
+import { defineOp, dim, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
 
 type Reduction = 'sum' | 'mean' | 'variance';
 
@@ -94,9 +94,9 @@ function channelsLastCode(rows: string, channels: number, how: Reduction): strin
   ].join('\n');
 }
 
-function reductionOp(how: Reduction, summary: string): OpDef {
+function reductionOp<const H extends Reduction>(how: H, summary: string): NamedOpDef<`channel_${H}`> {
   return defineOp({
-    name: `channel_${how}`,
+    name: `channel_${how}` as `channel_${H}`,
     summary,
     traits: ['pure'],
     attrs: { axis: Type.Integer({ minimum: 1 }) },
@@ -125,11 +125,11 @@ function reductionOp(how: Reduction, summary: string): OpDef {
     onnx: { notExportable: 'a per-channel statistic over the batch: only training graphs compute it (gradients, batch statistics)' },
     // Sums appear in backward graphs only; the batch statistics only feed moving averages (not differentiated).
     grad: 'none',
-  }) as unknown as OpDef;
+  }) as unknown as NamedOpDef<`channel_${H}`>;
 }
 
-export const reduceOps: readonly OpDef[] = [
+export const reduceOps = [
   reductionOp('sum', 'per-channel sum over the batch and every other axis'),
   reductionOp('mean', 'per-channel mean over the batch and every other axis'),
   reductionOp('variance', 'per-channel biased variance over the batch and every other axis'),
-];
+] as const;

@@ -63,8 +63,8 @@ const normalizesChannels = (binding: string): Guard => ({
 });
 
 const noEpilogue: Guard = {
-  name: 'noEpilogue(linear)',
-  check: (m) => (m['linear']!.attrs['epilogue'] ? `${m['linear']!.result} applies an activation (nonlinear)` : undefined),
+  name: 'noEpilogue(weighted)',
+  check: (m) => (m['weighted']!.attrs['epilogue'] ? `${m['weighted']!.result} applies an activation (nonlinear)` : undefined),
 };
 
 /** Writes folded weights into the linear node's kernel and bias parameters (creating the bias). */
@@ -97,12 +97,12 @@ const linearInWeights = withTrait('linear-in-weights');
 
 const foldAfterRule: Rule = {
   name: 'batchnorm(linear(x, K, b)) -> linear(x, K*s, b*s + t)',
-  pattern: op('batchnorm', { as: 'bn', x: op(linearInWeights, { as: 'linear' }) }),
-  guards: [hasSingleUser('linear'), ownsItsWeights('linear'), noEpilogue, normalizesChannels('bn'), hasWeightValues('linear', 'bn')],
+  pattern: op('batchnorm', { as: 'bn', x: op(linearInWeights, { as: 'weighted' }) }),
+  guards: [hasSingleUser('weighted'), ownsItsWeights('weighted'), noEpilogue, normalizesChannels('bn'), hasWeightValues('weighted', 'bn')],
   subject: 'bn',
-  refusal: (m, reason) => `${m['bn']!.result} not folded into ${m['linear']!.result}: ${reason}`,
+  refusal: (m, reason) => `${m['bn']!.result} not folded into ${m['weighted']!.result}: ${reason}`,
   rewrite: (m, ed, log) => {
-    const { bn, linear } = m as { bn: Node; linear: Node };
+    const { bn, weighted: linear } = m as { bn: Node; weighted: Node };
     return attempt(`${bn.result} not folded into ${linear.result}`, () => {
       const kernel = ed.param(linear.operands[1]!)!;
       const bias = linear.operands[2] === undefined ? undefined : ed.paramValue(linear.operands[2]);
@@ -117,9 +117,9 @@ const foldAfterRule: Rule = {
 
 /** Rule 2 is exact for this op (its record's `linear.foldBefore`), or the shift it would need to move is zero. */
 const exactBeforeFold: Guard = {
-  name: 'exactBeforeFold(linear)',
+  name: 'exactBeforeFold(weighted)',
   check: (m, ed) => {
-    const linear = m['linear']!;
+    const linear = m['weighted']!;
     const verdict = linearFacts(linear).foldBefore(linear.operands.map((o) => ed.typeOf(o)), linear.attrs as never);
     if (verdict.kind === 'exact') return undefined;
     if (verdict.kind === 'zero-shift') {
@@ -142,12 +142,12 @@ function affineOfQuiet(bn: Node, ed: GraphEditor): Float64Array | undefined {
 
 const foldBeforeRule: Rule = {
   name: 'linear(batchnorm(x), K, b) -> linear(x, K*s, b + K·t)',
-  pattern: op(linearInWeights, { as: 'linear', x: op('batchnorm', { as: 'bn' }) }),
-  guards: [hasSingleUser('bn'), ownsItsWeights('linear'), normalizesChannels('bn'), exactBeforeFold, hasWeightValues('linear', 'bn')],
+  pattern: op(linearInWeights, { as: 'weighted', x: op('batchnorm', { as: 'bn' }) }),
+  guards: [hasSingleUser('bn'), ownsItsWeights('weighted'), normalizesChannels('bn'), exactBeforeFold, hasWeightValues('weighted', 'bn')],
   subject: 'bn',
-  refusal: (m, reason) => `${m['bn']!.result} not folded forward into ${m['linear']!.result}: ${reason}`,
+  refusal: (m, reason) => `${m['bn']!.result} not folded forward into ${m['weighted']!.result}: ${reason}`,
   rewrite: (m, ed, log) => {
-    const { bn, linear } = m as { bn: Node; linear: Node };
+    const { bn, weighted: linear } = m as { bn: Node; weighted: Node };
     return attempt(`${bn.result} not folded forward into ${linear.result}`, () => {
       const kernel = ed.param(linear.operands[1]!)!;
       const bias = linear.operands[2] === undefined ? undefined : ed.paramValue(linear.operands[2]);

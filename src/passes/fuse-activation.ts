@@ -12,7 +12,7 @@
  * yet. Post: the fused node has the activation's name (uses are unchanged).
  */
 import type { Attrs } from '../ir/types.js';
-import { epilogueNames, type Epilogue } from '../ops/activation.js';
+import { epilogueKind, type Epilogue } from '../ops/activation.js';
 import type { GraphEditor } from '../rewrite/editor.js';
 import { getOp } from '../ops/registry.js';
 import { hasSingleUser, op, where, type Guard, type Match, type NodeTest, type Pattern, type Rule } from '../rewrite/pattern.js';
@@ -44,9 +44,9 @@ function fusedLabel(producerLayer: string, actLayer: string, actOp: string): str
   return `${actLayer} (${actOp}, fused)`;
 }
 
-/** Activations that can run as an epilogue (elementwise ones; softmax has its own rule). */
-const elementwiseActivation = where('an elementwise activation', (d) => (epilogueNames as readonly string[]).includes(d.name));
-const softmaxActivation = op('softmax', { as: 'act' });
+/** Activations that run as an epilogue, by their records: elementwise ones per value, softmax per row (over the last axis). */
+const elementwiseActivation = where('an elementwise activation', (d) => epilogueKind(d.name) === 'elementwise');
+const rowActivation = op(where('a per-row activation', (d) => epilogueKind(d.name) === 'rows'));
 /** Producers that fuse every activation. */
 const fusesAll = where('fuses every activation', (d) => d.epilogue?.fuses === 'all');
 /** Producers that fuse only the activations their record lists. */
@@ -80,7 +80,7 @@ const listedByProducer = (m: Match): boolean => {
 
 export const fuseActivationRules: readonly Rule[] = [
   fusionRule('act(linear(x)) -> linear(x) {epilogue=act}', fusesAll, op(elementwiseActivation)),
-  { ...fusionRule('softmax(linear(x)) -> linear(x) {epilogue=softmax}', fusesAll, softmaxActivation), guards: [hasSingleUser('producer'), noEpilogueYet, overLastAxis] },
+  { ...fusionRule('softmax(linear(x)) -> linear(x) {epilogue=softmax}', fusesAll, rowActivation), guards: [hasSingleUser('producer'), noEpilogueYet, overLastAxis] },
   { ...fusionRule('act(y) -> y {epilogue=act} for the activations y\'s op lists', fusesSome, op(elementwiseActivation)), when: listedByProducer },
 ];
 

@@ -1,5 +1,6 @@
 /**
- * remove-dropout: dropout is the identity at inference.
+ * remove-dropout: dropout is the identity at inference (its record says so:
+ * `identity` on a `training-dependent` op).
  *
  *   %d = dropout(%h) {rate=0.5, seed=null}; %y = dense(%d, ...)
  *   ->  %y = dense(%h, ...)
@@ -7,17 +8,9 @@
  * Pre: inference graph. Post: no dropout node (unless its removal would rename a
  * graph output whose input is used elsewhere; the explain log says so).
  */
-import { op, type Rule } from '../rewrite/pattern.js';
+import { identityRule } from '../rewrite/identity.js';
 import { rulePass } from '../rewrite/pass.js';
 
-export const removeDropoutRule: Rule = {
-  name: 'dropout(x) -> x',
-  pattern: op('dropout', { as: 'dropout' }),
-  rewrite: (m, ed) => {
-    const d = m['dropout']!;
-    const reason = ed.bypass(d);
-    return reason === undefined ? `removed ${d.result}` : { skipped: `${d.result} not removed: ${reason}` };
-  },
-};
+export const removeDropoutRule = identityRule('dropout(x) -> x', true);
 
 export const removeDropout = rulePass('remove-dropout', 'remove dropout (the identity at inference)', [removeDropoutRule]);
