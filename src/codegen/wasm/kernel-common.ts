@@ -1,11 +1,12 @@
 /**
  * What every WebAssembly SIMD kernel builder shares (the leaf of the kernel
- * builders: `kernels.ts` for inference, `train-kernels.ts` for the Trainer's
- * dense gradients): the layout a kernel reports, the f32x4 register tile of
- * the GEMM-shaped kernels, and small emission helpers (i32 arithmetic on
- * locals, loops that run a pointer to its end, partial vector stores).
+ * builders: `kernels.ts` and `depthwise.ts` for inference, `train-kernels.ts`
+ * for the Trainer's dense gradients): the layout a kernel reports, the f32x4
+ * register tile of the GEMM-shaped kernels and its default shape, column
+ * panels, and small emission helpers (i32 arithmetic on locals, loops that
+ * run a pointer to its end, partial vector stores).
  */
-import type { AnySimdKernelRequest, SimdEpilogue } from '../../ops/simd-def.js';
+import type { AnySimdKernelRequest, Conv2dRequest, DenseRequest, DepthwiseRequest, SimdEpilogue } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
 
 /** How one kernel reads memory: what the JS side must lay out for it. */
@@ -217,4 +218,34 @@ export function storeVector(c: Code, yp: I32, offset: number, lanes: number, val
 export function params(c: Code) {
   const [n, x, w, b, y] = c.params as [Local, Local, Local, Local, Local];
   return { n, x, w, b, y };
+}
+
+/**
+ * Default tiles: 8 accumulators (4 x 2 for dense, 2 x 4 for conv2d; 4 x 1 or
+ * 2 x 3 when the columns are few), the measured optimum on V8 x64.
+ */
+export function tileFor(req: DenseRequest | Conv2dRequest | DepthwiseRequest, columns: number): { rows: number; vecs: number } {
+  if (req.tile) {
+    checkPositive('tile', req.tile.rows, req.tile.vecs);
+    return req.tile;
+  }
+  const vecs = Math.min(req.kind === 'dense' ? 2 : 4, Math.ceil(columns / 4));
+  return { rows: vecs >= 3 ? 2 : 4, vecs };
+}
+
+/** Column panels: `full` panels of `panel` floats, then a tail of `tailVecs` vectors whose last has `tailLanes` lanes. */
+export function panelsOf(units: number, panel: number) {
+  const full = Math.floor(units / panel);
+  const rest = units - full * panel;
+  return { full, rest, tailVecs: Math.ceil(rest / 4), tailLanes: rest % 4 === 0 ? 4 : rest % 4 };
+}
+
+/** `, relu in registers` for a fused epilogue, for summaries. */
+export function inRegisters(req: DenseRequest | Conv2dRequest | DepthwiseRequest): string {
+  return req.epilogue ? `, ${req.epilogue} in registers` : '';
+}
+
+/** The export-name suffix of the epilogue and a missing bias (`_relu_nobias`). */
+export function tagOf(req: DenseRequest | Conv2dRequest | DepthwiseRequest): string {
+  return `${req.epilogue ? `_${req.epilogue}` : ''}${req.bias ? '' : '_nobias'}`;
 }

@@ -44,59 +44,32 @@
  * f32x4.mul then f32x4.add (relaxed-SIMD's fused multiply-add measured no
  * faster here and needs a flag in Node 20).
  *
- * The requests are declared in `ops/simd-def.ts` (each op's `simd` rule makes
- * them); `module.ts` dispatches a request to its builder here or in
- * `train-kernels.ts`.
- */
-import { windowAxis } from '../../ops/conv.js';
-import type { Conv2dRequest, DenseRequest, DepthwiseRequest } from '../../ops/simd-def.js';
+ * This file builds dense and conv2d; depthwise is in `depthwise.ts`, the
+ * window walk both convolutions share in `window.ts`. The requests are
+ * declared in `ops/simd-def.ts` (each op's `simd` rule makes them);
+ * `module.ts` dispatches a request to its builder.
+ */import type { Conv2dRequest, DenseRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
 import {
   add,
-  applyEpilogue,
   bump,
   checkPositive,
+  inRegisters,
   loopUntil,
   packedFloats,
+  panelsOf,
   params,
   push,
   roundUp4,
-  storeVector,
+  tagOf,
   Tile,
   tileCache,
+  tileFor,
   type I32,
   type SimdKernel,
   type SimdKernelLayout,
 } from './kernel-common.js';
-
-/**
- * Default tiles: 8 accumulators (4 x 2 for dense, 2 x 4 for conv2d; 4 x 1 or
- * 2 x 3 when the columns are few), the measured optimum on V8 x64.
- */
-function tileFor(req: DenseRequest | Conv2dRequest | DepthwiseRequest, columns: number): { rows: number; vecs: number } {
-  if (req.tile) {
-    checkPositive('tile', req.tile.rows, req.tile.vecs);
-    return req.tile;
-  }
-  const vecs = Math.min(req.kind === 'dense' ? 2 : 4, Math.ceil(columns / 4));
-  return { rows: vecs >= 3 ? 2 : 4, vecs };
-}
-
-/** Column panels: `full` panels of `panel` floats, then a tail of `tailVecs` vectors whose last has `tailLanes` lanes. */
-function panelsOf(units: number, panel: number) {
-  const full = Math.floor(units / panel);
-  const rest = units - full * panel;
-  return { full, rest, tailVecs: Math.ceil(rest / 4), tailLanes: rest % 4 === 0 ? 4 : rest % 4 };
-}
-
-/** `, relu in registers` for a fused epilogue, for summaries. */
-function inRegisters(req: DenseRequest | Conv2dRequest | DepthwiseRequest): string {
-  return req.epilogue ? `, ${req.epilogue} in registers` : '';
-}
-
-function tagOf(req: DenseRequest | Conv2dRequest | DepthwiseRequest): string {
-  return `${req.epilogue ? `_${req.epilogue}` : ''}${req.bias ? '' : '_nobias'}`;
-}
+import { columnPlan, geometry, kyLoop, rescaled, rowLoops, type RowLocals } from './window.js';
 
 // ---------------------------------------------------------------------------
 // Dense: GEMM
@@ -181,141 +154,6 @@ export function denseKernel(req: DenseRequest): SimdKernel {
     if (rest > 0) panel(tailVecs, tailVecs * 4, tailLanes, req.bias ? bp : undefined);
   };
   return { layout, build };
-}
-
-// ---------------------------------------------------------------------------
-// Convolutions: the geometry shared by conv2d and depthwise
-
-interface Geometry {
-  readonly h: number;
-  readonly w: number;
-  readonly c: number;
-  readonly kh: number;
-  readonly kw: number;
-  readonly sh: number;
-  readonly sw: number;
-  readonly oh: number;
-  readonly ow: number;
-  readonly top: number;
-  readonly left: number;
-  /** Output columns whose whole window lies inside the image: [oxLo, oxHi). */
-  readonly oxLo: number;
-  readonly oxHi: number;
-  /** Whether some output row's window leaves the image (then ky runs over a per-row range). */
-  readonly rowChecks: boolean;
-}
-
-function geometry(req: Conv2dRequest | DepthwiseRequest): Geometry {
-  const [h, w, c] = req.input;
-  const [kh, kw] = req.kernel;
-  const [sh, sw] = req.strides ?? [1, 1];
-  const padding = req.padding ?? 'valid';
-  checkPositive(req.kind, h, w, c, kh, kw, sh, sw);
-  const rows = windowAxis(h, kh, sh, padding);
-  const cols = windowAxis(w, kw, sw, padding);
-  if (rows.out < 1 || cols.out < 1) throw new RangeError(`${req.kind}: a ${kh}x${kw} window does not fit a ${h}x${w} input`);
-  // ox * sw - left >= 0 and ox * sw - left + kw <= w.
-  const oxLo = Math.min(cols.out, Math.ceil(cols.before / sw));
-  const oxHi = Math.max(oxLo, Math.min(cols.out, Math.floor((w - kw + cols.before) / sw) + 1));
-  const rowChecks = rows.before > 0 || (rows.out - 1) * sh - rows.before + kh > h;
-  return { h, w, c, kh, kw, sh, sw, oh: rows.out, ow: cols.out, top: rows.before, left: cols.before, oxLo, oxHi, rowChecks };
-}
-
-/**
- * The loops over examples and output rows. Per row it sets, for the body:
- * xrow (x at input row oy * sh - top, column 0), yrow (y at output row oy),
- * kyLo (the first kernel row inside the image), nky (how many) and, as byte
- * offsets, xky0 = kyLo rows of x and wky0 = kyLo kernel rows of packed
- * weights (`wRow` bytes each).
- */
-function rowLoops(c: Code, g: Geometry, outChannels: number, wRow: number, body: (row: RowLocals) => void): void {
-  const { n, x, y } = params(c);
-  const xRow = g.w * g.c * 4;
-  const yRow = g.ow * outChannels * 4;
-  const row: RowLocals = {
-    xrow: c.local('i32'),
-    yrow: c.local('i32'),
-    oy: c.local('i32'),
-    nky: g.rowChecks ? c.local('i32') : g.kh,
-    xky0: g.rowChecks ? c.local('i32') : 0,
-    wky0: g.rowChecks ? c.local('i32') : 0,
-  };
-  const xe = c.local('i32');
-  const ye = c.local('i32');
-  const yEnd = c.local('i32');
-  const kyLo = g.rowChecks ? c.local('i32') : undefined;
-  c.get(x).set(xe);
-  c.get(y).set(ye);
-  c.get(n).i32Const(g.oh * yRow).i32('mul').get(y).i32('add').set(yEnd);
-  loopUntil(c, ye, yEnd, true, () => {
-    c.i32Const(0).set(row.oy);
-    const rows = c.loop();
-    // xrow = xe + (oy * sh - top) * xRow (may point before the example: only rows >= kyLo are read)
-    c.get(row.oy).i32Const(g.sh * xRow).i32('mul').get(xe).i32('add');
-    if (g.top) c.i32Const(g.top * xRow).i32('sub');
-    c.set(row.xrow);
-    c.get(row.oy).i32Const(yRow).i32('mul').get(ye).i32('add').set(row.yrow);
-    if (kyLo) {
-      // kyLo = max(0, top - oy * sh); kyHi = min(kh, h + top - oy * sh); nky = kyHi - kyLo
-      const iy0 = () => c.get(row.oy).i32Const(g.sh).i32('mul');
-      c.i32Const(g.top);
-      iy0();
-      c.i32('sub').tee(kyLo).i32Const(0).get(kyLo).i32Const(0).i32('gt_s').select().set(kyLo);
-      c.i32Const(g.h + g.top);
-      iy0();
-      c.i32('sub').tee(row.nky as Local).i32Const(g.kh).get(row.nky as Local).i32Const(g.kh).i32('lt_s').select();
-      c.get(kyLo).i32('sub').set(row.nky as Local);
-      c.get(kyLo).i32Const(xRow).i32('mul').set(row.xky0 as Local);
-      c.get(kyLo).i32Const(wRow).i32('mul').set(row.wky0 as Local);
-    }
-    body(row);
-    c.get(row.oy).i32Const(1).i32('add').tee(row.oy).i32Const(g.oh).i32('lt_u').brIf(rows);
-    c.end();
-    bump(c, xe, g.h * xRow);
-    bump(c, ye, g.oh * yRow);
-  });
-}
-
-interface RowLocals {
-  readonly xrow: Local;
-  readonly yrow: Local;
-  readonly oy: Local;
-  readonly nky: I32;
-  readonly xky0: I32;
-  readonly wky0: I32;
-}
-
-/**
- * for (ky = kyLo; ky < kyLo + nky; ky++) with xk = xStart + ky * xRow and
- * wk = wStart + ky * wRow on entry to each body.
- */
-function kyLoop(c: Code, g: Geometry, row: RowLocals, l: { xk: Local; wk: Local; xky: Local; wky: Local; kyEnd: Local }, xStart: Local, wStart: I32, wRow: number, body: () => void): void {
-  const xRow = g.w * g.c * 4;
-  add(c, l.xky, xStart, row.xky0);
-  if (typeof wStart === 'number') add(c, l.wky, row.wky0, wStart);
-  else add(c, l.wky, wStart, row.wky0);
-  // kyEnd = xky + nky * xRow: the loop runs while xky != kyEnd.
-  if (typeof row.nky === 'number') add(c, l.kyEnd, l.xky, row.nky * xRow);
-  else {
-    c.get(row.nky).i32Const(xRow).i32('mul').get(l.xky).i32('add').set(l.kyEnd);
-  }
-  loopUntil(c, l.xky, l.kyEnd, g.rowChecks, () => {
-    c.get(l.xky).set(l.xk);
-    c.get(l.wky).set(l.wk);
-    body();
-    bump(c, l.xky, xRow);
-    bump(c, l.wky, wRow);
-  });
-}
-
-/** The ox ranges: [0, oxLo) and [oxHi, ow) checked, [oxLo, oxHi) in blocks of `rows` (and a smaller last block). */
-function columnPlan(g: Geometry, rows: number) {
-  const interior = g.oxHi - g.oxLo;
-  return {
-    borders: [[0, g.oxLo], [g.oxHi, g.ow]].filter(([a, b]) => b! > a!) as [number, number][],
-    blocks: Math.floor(interior / rows),
-    last: interior % rows,
-  };
 }
 
 // ---------------------------------------------------------------------------
@@ -451,160 +289,6 @@ export function conv2dKernel(req: Conv2dRequest): SimdKernel {
           ? row
           : { ...row, wky0: rescaled(c, row, wRow, kernelRow(width)) };
         panelBody(tailRow, tailVecs, width, tailLanes);
-      }
-    });
-  };
-  return { layout, build };
-}
-
-/** A local holding wky0 * to / from (kyLo kernel rows of a narrower panel). */
-function rescaled(c: Code, row: RowLocals, from: number, to: number): Local {
-  const out = c.local('i32');
-  push(c, row.wky0);
-  c.i32Const(from).i32('div_u').i32Const(to).i32('mul').set(out);
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-// depthwise conv2d (depth multiplier 1): vectors along channels
-
-export function depthwiseKernel(req: DepthwiseRequest): SimdKernel {
-  const g = geometry(req);
-  const C = g.c;
-  const Cp = roundUp4(C);
-  const vecsAll = Cp / 4;
-  // Channel vectors held per pass: each x vector is used once, so a small chunk (less code, fewer
-  // live registers) measured fastest.
-  const chunk = Math.min(req.tile?.vecs ?? 2, vecsAll);
-  const geo = `${g.sh > 1 || g.sw > 1 ? `_s${g.sh}x${g.sw}` : ''}${req.padding === 'same' ? '_same' : ''}`;
-  const layout: SimdKernelLayout = {
-    name: req.name ?? `depthwise_conv2d_${g.h}x${g.w}x${C}_k${g.kh}x${g.kw}${geo}${tagOf(req)}`,
-    request: req,
-    inputFloats: g.h * g.w * C,
-    outputFloats: g.oh * g.ow * C,
-    pack: { k: g.kh * g.kw, units: C, panel: Cp },
-    weightFloats: g.kh * g.kw * Cp,
-    biasFloats: req.bias ? Cp : 0,
-    flopsPerExample: 2 * g.oh * g.ow * C * g.kh * g.kw,
-    summary: `f32x4 vectors along channels, ${chunk} per pass${inRegisters(req)}`,
-  };
-  const wRow = g.kw * Cp * 4;
-  const tailLanes = C % 4 === 0 ? 4 : C % 4;
-
-  // Channel vectors: chunks of `chunk` full vectors in a loop, then the rest (with the partial vector) once.
-  const fullVecs = tailLanes === 4 ? vecsAll : vecsAll - 1;
-  const loopChunks = Math.floor(fullVecs / chunk);
-  const restVecs = vecsAll - loopChunks * chunk;
-
-  const build = (c: Code) => {
-    const { w, b } = params(c);
-    const acc = Array.from({ length: chunk }, () => c.local('v128'));
-    const xpix = c.local('i32');
-    const ypix = c.local('i32');
-    const oxLoc = c.local('i32');
-    const ix = c.local('i32');
-    const kx = c.local('i32');
-    const xt = c.local('i32');
-    const wt = c.local('i32');
-    const cOff = c.local('i32');
-    const cEnd = c.local('i32');
-    const xs = c.local('i32');
-    const ws = c.local('i32');
-    const bs = c.local('i32');
-    const ys = c.local('i32');
-    const l = { xk: c.local('i32'), wk: c.local('i32'), xky: c.local('i32'), wky: c.local('i32'), kyEnd: c.local('i32') };
-
-    /** The x vector at `at` + offset: `lanes` channels, zero-extended. */
-    const xVector = (at: Local, offset: number, lanes: number) => {
-      c.get(at);
-      if (lanes === 4) c.load('v128', offset);
-      else if (lanes === 1) c.load('v128_load32_zero', offset);
-      else {
-        c.load('v128_load64_zero', offset);
-        if (lanes === 3) c.get(at).load('f32', offset + 8).replaceLane(2);
-      }
-    };
-    /** acc[v] += x[xAt + xOff + v*16] * w[wAt + wOff + v*16] for `count` vectors, the last with `lastLanes` lanes. */
-    const tap = (xAt: Local, wAt: Local, xOff: number, wOff: number, count: number, lastLanes: number) => {
-      for (let v = 0; v < count; v++) {
-        const a = acc[v]!;
-        const lanes = v === count - 1 ? lastLanes : 4;
-        c.get(a);
-        xVector(xAt, xOff + v * 16, lanes);
-        c.get(wAt).load('v128', wOff + v * 16).f32x4('mul').f32x4('add').set(a);
-      }
-    };
-    /**
-     * `count` channel vectors of one output pixel, from channel byte offset
-     * cOff (x at xpix + cOff, weights at w + cOff, ...); `checked` pixels
-     * test every tap's column (ox in oxLoc).
-     */
-    const vectors = (row: RowLocals, checked: boolean, count: number, lastLanes: number) => {
-      c.get(xpix).get(cOff).i32('add').set(xs);
-      c.get(w).get(cOff).i32('add').set(ws);
-      c.get(ypix).get(cOff).i32('add').set(ys);
-      if (req.bias) c.get(b).get(cOff).i32('add').set(bs);
-      for (let v = 0; v < count; v++) {
-        if (req.bias) c.get(bs).load('v128', v * 16);
-        else c.v128Const([0, 0, 0, 0]);
-        c.set(acc[v]!);
-      }
-      kyLoop(c, g, row, l, xs, ws, wRow, () => {
-        if (!checked) {
-          for (let t = 0; t < g.kw; t++) tap(l.xk, l.wk, t * C * 4, t * Cp * 4, count, lastLanes);
-          return;
-        }
-        c.i32Const(0).set(kx);
-        const taps = c.loop();
-        c.get(oxLoc).i32Const(g.sw).i32('mul').i32Const(g.left).i32('sub').get(kx).i32('add').tee(ix);
-        c.i32Const(g.w).i32('lt_u');
-        c.if();
-        c.get(l.xky).get(ix).i32Const(C * 4).i32('mul').i32('add').set(xt);
-        c.get(l.wky).get(kx).i32Const(Cp * 4).i32('mul').i32('add').set(wt);
-        tap(xt, wt, 0, 0, count, lastLanes);
-        c.end();
-        c.get(kx).i32Const(1).i32('add').tee(kx).i32Const(g.kw).i32('lt_u').brIf(taps);
-        c.end();
-      });
-      for (let v = 0; v < count; v++) {
-        storeVector(c, ys, v * 16, v === count - 1 ? lastLanes : 4, () => {
-          c.get(acc[v]!);
-          applyEpilogue(c, req.epilogue);
-        });
-      }
-    };
-    const pixel = (row: RowLocals, checked: boolean) => {
-      c.i32Const(0).set(cOff);
-      if (loopChunks > 0) {
-        c.i32Const(loopChunks * chunk * 16).set(cEnd);
-        loopUntil(c, cOff, cEnd, false, () => {
-          vectors(row, checked, chunk, 4);
-          bump(c, cOff, chunk * 16);
-        });
-      }
-      if (restVecs > 0) vectors(row, checked, restVecs, tailLanes);
-    };
-
-    rowLoops(c, g, C, wRow, (row) => {
-      const yPix = C * 4;
-      if (g.oxHi > g.oxLo) {
-        add(c, xpix, row.xrow, (g.oxLo * g.sw - g.left) * C * 4);
-        add(c, ypix, row.yrow, g.oxLo * yPix);
-        c.get(row.yrow).i32Const(g.oxHi * yPix).i32('add').set(oxLoc); // the interior's end, as a y pointer
-        loopUntil(c, ypix, oxLoc, false, () => {
-          pixel(row, false);
-          bump(c, xpix, g.sw * C * 4);
-          bump(c, ypix, yPix);
-        });
-      }
-      for (const [from, to] of columnPlan(g, 1).borders) {
-        add(c, xpix, row.xrow, 0);
-        c.i32Const(from).set(oxLoc);
-        const pixels = c.loop();
-        c.get(row.yrow).get(oxLoc).i32Const(yPix).i32('mul').i32('add').set(ypix);
-        pixel(row, true);
-        c.get(oxLoc).i32Const(1).i32('add').tee(oxLoc).i32Const(to).i32('lt_u').brIf(pixels);
-        c.end();
       }
     });
   };

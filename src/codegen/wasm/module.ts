@@ -29,7 +29,8 @@
 import type { AnySimdKernelRequest } from '../../ops/simd-def.js';
 import { ModuleBuilder } from './encode.js';
 import type { SimdKernel, SimdKernelLayout } from './kernel-common.js';
-import { conv2dKernel, denseKernel, depthwiseKernel } from './kernels.js';
+import { depthwiseKernel } from './depthwise.js';
+import { conv2dKernel, denseKernel } from './kernels.js';
 import { denseGradInputKernel, denseGradKernelKernel } from './train-kernels.js';
 
 export interface SimdModule {

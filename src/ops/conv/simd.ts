@@ -1,8 +1,8 @@
 /**
  * The SIMD rules (`OpDef.simd`) of conv2d and depthwise_conv2d: inference
- * modules compute them as WebAssembly kernels (`codegen/wasm/kernels.ts`)
- * for dilation 1, conv2d in one group, depthwise with depth multiplier 1; the
- * Trainer keeps its TypeScript conv kernels.
+ * modules compute them as WebAssembly kernels (`codegen/wasm/kernels.ts`,
+ * `depthwise.ts`) for dilation 1, conv2d in one group, depthwise with depth
+ * multiplier 1; the Trainer keeps its TypeScript conv kernels.
  */
 import type { TensorType } from '../../ir/types.js';
 import type { EmitRequest } from '../emit.js';
