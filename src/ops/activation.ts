@@ -30,7 +30,7 @@ import { sameOperands, softmaxGradOp } from './activations/softmax.js';
 import { alias, kernel, perExample, shapeTag, times, total } from './emit.js';
 import type { KerasImport } from './keras-def.js';
 import type { OnnxEmitter } from './onnx-def.js';
-import { defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
+import { defineFamily, defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
 
 export type { ActivationDef } from './activations/define.js';
 export {
@@ -395,3 +395,9 @@ export function lossReadsLogits(prediction: { readonly op: string; readonly attr
   if (def?.logitsLosses?.includes(loss) !== true) return false;
   return def.form !== 'rows' || prediction.attrs['axis'] === prediction.type.shape.length - 1;
 }
+
+/** Every activation op and its gradient ops; the activation layer and its shorthands. */
+export const activationFamily = defineFamily({
+  ops: [...activationOps, ...activationGradOps],
+  layers: [activationLayer, ...activationShorthandLayers],
+});

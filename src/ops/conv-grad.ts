@@ -27,7 +27,7 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, forwardGeometry, Pair, Padding } from './conv.js';
 import type { ConvSizes as GradConvShape } from './conv/geometry.js';
 import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
-import { defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
+import { defineFamily, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
 import type { OpExample } from './op-def.js';
 
 const Shape3 = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 3, maxItems: 3 });
@@ -297,3 +297,6 @@ const depthwiseGradKernelOp = convGradOp(
 );
 
 export const convGradOps = [conv2dGradInputOp, conv2dGradKernelOp, depthwiseGradInputOp, depthwiseGradKernelOp] as const;
+
+/** The convolutions' gradient ops (no layers). */
+export const convGradFamily = defineFamily({ ops: convGradOps });

@@ -35,7 +35,7 @@ import { kerasWeighted, kerasWindow } from './keras-def.js';
 import type { OnnxBuilder } from './onnx-def.js';
 import { convToOnnx, forwardPads, transposePads, type Window2d } from './onnx-util.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
-import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type FoldBefore, type KernelLayout, type OpNode } from './op-def.js';
+import { defineFamily, defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type FoldBefore, type KernelLayout, type OpNode } from './op-def.js';
 
 /** An int or an [h, w] pair, as Keras accepts for kernel_size, strides, ... */
 export function intPair(defaultValue?: number, minimum = 1) {
@@ -703,4 +703,10 @@ export const depthwiseConv2dLayer = defineLayer({
     const attrs = { strides: pair(a.strides), padding: a.padding, dilation_rate: pair(a.dilation_rate) };
     return withActivation(ctx, 'depthwise_conv2d', [x!, ...params], attrs, a.activation as ActivationName | undefined);
   },
+});
+
+/** The 2-D convolutions (their gradient ops are the conv-grad family). */
+export const convFamily = defineFamily({
+  ops: [conv2dOp, conv2dTransposeOp, depthwiseConv2dOp],
+  layers: [conv2dLayer, conv2dTransposeLayer, depthwiseConv2dLayer],
 });

@@ -7,7 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import { batched } from '../ir/types.js';
 import { alias } from './emit.js';
-import { defineLayer, defineOp } from './op-def.js';
+import { defineFamily, defineLayer, defineOp } from './op-def.js';
 
 export const dropoutOp = defineOp({
   name: 'dropout',
@@ -58,3 +58,5 @@ export const dropoutLayer = defineLayer({
   arity: [1, 1],
   lower: (ctx, [x], a) => ctx.op('dropout', [x!], { rate: a.rate, seed: a.seed ?? null }),
 });
+
+export const dropoutFamily = defineFamily({ ops: [dropoutOp], layers: [dropoutLayer] });

@@ -21,7 +21,7 @@ import { kernel, times } from './emit.js';
 import { BLOCK_COLS, BLOCK_ROWS, columnTile, gemmCode, gemmPlan } from './gemm.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { kerasWeighted } from './keras-def.js';
-import { defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
+import { defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 import { rowsField, selection, simdCommon } from './simd-def.js';
 
 export const denseOp = defineOp({
@@ -299,3 +299,6 @@ export const denseLayer = defineLayer({
     return withActivation(ctx, 'dense', [x!, ...params], {}, a.activation as Activation | undefined);
   },
 });
+
+/** Dense layers: the op, its two gradient ops and the layer. */
+export const linearFamily = defineFamily({ ops: [denseOp, denseGradInputOp, denseGradKernelOp], layers: [denseLayer] });

@@ -27,7 +27,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { activationHelper } from './activation.js';
 import { kernel, lit, shapeTag, total } from './emit.js';
-import { defineOp, dim, formatShape, ShapeError } from './op-def.js';
+import { defineFamily, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 import { lossNames } from '../spec/training.js';
 
 /** The loss op computes the losses a spec's `train` block may name (listed with the spec types). */
@@ -380,3 +380,5 @@ export const accuracyOp = defineOp({
 });
 
 export const lossOps = [lossOp, lossGradOp, accuracyOp] as const;
+
+export const lossFamily = defineFamily({ ops: lossOps });

@@ -10,7 +10,7 @@ import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import { isBatched, kernel, perExample, shapeTag, times, total } from './emit.js';
 import { onnxInt } from './onnx-def.js';
-import { defineLayer, defineOp, ShapeError } from './op-def.js';
+import { defineFamily, defineLayer, defineOp, ShapeError } from './op-def.js';
 
 export const addOp = defineOp({
   name: 'add',
@@ -301,3 +301,6 @@ export const channelScaleOp = defineOp({
 
 /** Gradient ops of the merges (`slice`, concatenate's gradient) and affine's `channel_scale`. */
 export const mergeGradOps = [sliceOp, channelScaleOp] as const;
+
+/** Merges of several values, multiply (dropout in training) and the merges' gradient ops. */
+export const mergeFamily = defineFamily({ ops: [addOp, concatenateOp, multiplyOp, ...mergeGradOps], layers: [addLayer, concatenateLayer] });

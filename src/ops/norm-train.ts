@@ -26,7 +26,7 @@ import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, times } from './emit.js';
 import { scratch64Helper } from './gemm.js';
 import { channelsLast, forwardBody, gradGammaBody, gradInputBody } from './norm-train-emit.js';
-import { byRole, defineOp, dim, formatShape, ShapeError } from './op-def.js';
+import { byRole, defineFamily, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 
 /** In the IR, unbounded clipping is `null` (JSON has no infinity). */
 export const IrRenormClipping = Type.Object(
@@ -342,3 +342,6 @@ export const batchnormTrainGradGammaOp = defineOp({
 });
 
 export const batchnormTrainOps = [batchnormTrainOp, batchnormTrainGradInputOp, batchnormTrainGradGammaOp] as const;
+
+/** Batch normalization in training mode (no layers: batchnorm's training rule emits these). */
+export const normTrainFamily = defineFamily({ ops: batchnormTrainOps });

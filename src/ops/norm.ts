@@ -20,7 +20,7 @@ import { initializer, initSpec } from './init.js';
 import { onnxFloat, onnxInts, type OnnxBuilder } from './onnx-def.js';
 import { isObj, show } from './keras-def.js';
 import { noEpilogue } from './linear.js';
-import { byRole, defineLayer, defineOp, dim, formatShape, ShapeError, type OpNode } from './op-def.js';
+import { byRole, defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type OpNode } from './op-def.js';
 
 const RenormClipping = Type.Object(
   {
@@ -404,3 +404,6 @@ export const batchnormLayer = defineLayer({
     });
   },
 });
+
+/** Batch normalization at inference, the affine map it folds to, and its gradient op. */
+export const normFamily = defineFamily({ ops: [batchnormOp, affineOp, batchnormGradOp], layers: [batchnormLayer] });

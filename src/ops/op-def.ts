@@ -266,6 +266,22 @@ export function defineOp<const N extends string, P extends TProperties>(def: OpD
   return def;
 }
 
+/**
+ * One family file's ops and layers, as the registry lists them: adding a
+ * family is one line there, adding an op to a family one entry here.
+ */
+export interface OpFamily<O extends readonly { readonly name: string }[] = readonly OpDef[]> {
+  readonly ops: O;
+  readonly layers: readonly LayerDef[];
+}
+
+export function defineFamily<const O extends readonly { readonly name: string }[]>(family: {
+  readonly ops: O;
+  readonly layers?: readonly object[];
+}): OpFamily<O> {
+  return { ops: family.ops, layers: (family.layers ?? []) as readonly LayerDef[] };
+}
+
 /** An op record whose name is known to the type system: the registry derives `OpName` and `OpAttrs` from these. */
 export type NamedOpDef<N extends string, P extends TProperties = TProperties> = OpDef<P> & { readonly name: N };
 export function defineLayer<P extends TProperties>(def: LayerDef<P>): LayerDef<P> {

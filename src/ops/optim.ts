@@ -14,7 +14,7 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, total } from './emit.js';
-import { defineOp, ShapeError, type NamedOpDef, type Trait } from './op-def.js';
+import { defineFamily, defineOp, ShapeError, type NamedOpDef, type Trait } from './op-def.js';
 import type { OpExample } from './op-def.js';
 
 /** Operand roles that are f32[1] scalars; every other operand has the result's shape. */
@@ -263,3 +263,5 @@ export const optimizerOps = [
   applyStepOp,
   incrementOp,
 ] as const;
+
+export const optimFamily = defineFamily({ ops: optimizerOps });

@@ -15,7 +15,7 @@ import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js'
 import { kernel, shapeTag, total, type RuntimeHelper } from './emit.js';
 import { onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';
-import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
+import { defineFamily, defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
 
 const Pair = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 2 });
 
@@ -547,3 +547,6 @@ export const globalAvgPool2dGradOp = defineOp({
 
 /** Gradient ops of the pools. */
 export const poolGradOps = [maxPool2dGradOp, avgPool2dGradOp, globalMaxPool2dGradOp, globalAvgPool2dGradOp] as const;
+
+/** Window and global pools, their gradient ops and layers. */
+export const poolFamily = defineFamily({ ops: [...poolOps, ...poolGradOps], layers: poolLayers });

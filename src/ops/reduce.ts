@@ -17,7 +17,7 @@ import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, shapeTag, times } from './emit.js';
 import { channelPassCode, elem, lane } from './channel-emit.js';
 import { scratch64Helper } from './gemm.js';
-import { defineOp, dim, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
+import { defineFamily, defineOp, dim, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
 
 type Reduction = 'sum' | 'mean' | 'variance';
 
@@ -133,3 +133,5 @@ export const reduceOps = [
   reductionOp('mean', 'per-channel mean over the batch and every other axis'),
   reductionOp('variance', 'per-channel biased variance over the batch and every other axis'),
 ] as const;
+
+export const reduceFamily = defineFamily({ ops: reduceOps });

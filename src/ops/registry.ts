@@ -1,55 +1,51 @@
 /**
- * The one static list of ops and layers. Adding an op is its record in its
- * family file (`ops/<family>.ts`) and one line here; nothing else keeps a list
- * of op names. Op names and attribute types are derived from the records
+ * The one static list of ops and layers, as families (one per file in ops/).
+ * Adding an op is its record in its family file (`ops/<family>.ts`) and an
+ * entry in that file's `defineFamily`; adding a family file is one line here.
+ * Nothing else keeps a list of op names. Op names and attribute types are derived from the records
  * (`OpName`, `OpAttrs`), so a rewrite written in TypeScript that names an op
  * kind or attribute that does not exist fails to compile.
  */
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
-import { activationGradOps, activationLayer, activationOps, activationShorthandLayers } from './activation.js';
-import { convGradOps } from './conv-grad.js';
-import { conv2dLayer, conv2dOp, conv2dTransposeLayer, conv2dTransposeOp, depthwiseConv2dLayer, depthwiseConv2dOp } from './conv.js';
-import { dropoutLayer, dropoutOp } from './dropout.js';
-import { denseGradInputOp, denseGradKernelOp, denseLayer, denseOp } from './linear.js';
-import { lossOps } from './loss.js';
-import { addLayer, addOp, concatenateLayer, concatenateOp, mergeGradOps, multiplyOp } from './merge.js';
-import { affineOp, batchnormGradOp, batchnormLayer, batchnormOp } from './norm.js';
-import { batchnormTrainOps } from './norm-train.js';
+import { activationFamily } from './activation.js';
+import { convGradFamily } from './conv-grad.js';
+import { convFamily } from './conv.js';
+import { dropoutFamily } from './dropout.js';
+import { linearFamily } from './linear.js';
+import { lossFamily } from './loss.js';
+import { mergeFamily } from './merge.js';
+import { normFamily } from './norm.js';
+import { normTrainFamily } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
-import { optimizerOps } from './optim.js';
-import { poolGradOps, poolLayers, poolOps } from './pool.js';
-import { reduceOps } from './reduce.js';
-import { flattenLayer, reshapeLayer, reshapeOp } from './shape.js';
+import { optimFamily } from './optim.js';
+import { poolFamily } from './pool.js';
+import { reduceFamily } from './reduce.js';
+import { rescalingFamily } from './rescaling.js';
+import { shapeFamily } from './shape.js';
 
-const opList = [
-  denseOp,
-  conv2dOp,
-  conv2dTransposeOp,
-  depthwiseConv2dOp,
-  batchnormOp,
-  affineOp,
-  ...activationOps,
-  dropoutOp,
-  ...poolOps,
-  reshapeOp,
-  addOp,
-  concatenateOp,
-  // training: forward ops of training mode, gradient ops, losses, optimizer updates
-  multiplyOp,
-  ...reduceOps,
-  ...batchnormTrainOps,
-  batchnormGradOp,
-  denseGradInputOp,
-  denseGradKernelOp,
-  ...convGradOps,
-  ...poolGradOps,
-  ...activationGradOps,
-  ...mergeGradOps,
-  ...lossOps,
-  ...optimizerOps,
+/**
+ * One line per family file. The order is the order of `layers` (the JSON
+ * Schema's, `modelc check`'s suggestions) and of `ops`.
+ */
+const families = [
+  linearFamily,
+  convFamily,
+  normFamily,
+  activationFamily,
+  dropoutFamily,
+  poolFamily,
+  shapeFamily,
+  mergeFamily,
+  rescalingFamily,
+  // training only: gradient ops, batchnorm by batch statistics, statistics, losses, optimizer updates
+  convGradFamily,
+  normTrainFamily,
+  reduceFamily,
+  lossFamily,
+  optimFamily,
 ] as const;
 
-type AnyOp = (typeof opList)[number];
+type AnyOp = (typeof families)[number]['ops'][number];
 
 /** Every op kind, by name. */
 export type OpName = AnyOp['name'];
@@ -60,7 +56,7 @@ type AttrsOf<D> = D extends OpDef<infer P extends TProperties> ? Static<TObject<
 export type OpAttrs = { [D in AnyOp as D['name']]: AttrsOf<D> };
 
 /** Every op record, in registry order. */
-export const ops: readonly OpDef[] = opList as readonly OpDef[];
+export const ops: readonly OpDef[] = families.flatMap((f) => f.ops as readonly OpDef[]);
 
 /** Every op record, keyed by its name. */
 export const opsByName: { readonly [K in OpName]: OpDef } = Object.fromEntries(ops.map((o) => [o.name, o])) as { [K in OpName]: OpDef };
@@ -70,21 +66,8 @@ if (Object.keys(opsByName).length !== ops.length) {
   throw new Error(`internal: op ${twice?.name} is registered twice`);
 }
 
-export const layers: readonly LayerDef[] = [
-  denseLayer,
-  conv2dLayer,
-  conv2dTransposeLayer,
-  depthwiseConv2dLayer,
-  batchnormLayer,
-  activationLayer,
-  ...activationShorthandLayers,
-  dropoutLayer,
-  ...poolLayers,
-  flattenLayer,
-  reshapeLayer,
-  addLayer,
-  concatenateLayer,
-] as LayerDef[];
+/** Every layer record, in registry order. */
+export const layers: readonly LayerDef[] = families.flatMap((f) => f.layers);
 
 const layersByType = new Map<string, LayerDef>();
 for (const l of layers) for (const t of [l.type, ...(l.aliases ?? [])]) layersByType.set(t, l);

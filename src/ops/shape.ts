@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { batched, exampleShape, numel, sameType } from '../ir/types.js';
 import { alias } from './emit.js';
 import { show } from './keras-def.js';
-import { defineLayer, defineOp, formatShape, ShapeError } from './op-def.js';
+import { defineFamily, defineLayer, defineOp, formatShape, ShapeError } from './op-def.js';
 
 export const reshapeOp = defineOp({
   name: 'reshape',
@@ -106,3 +106,5 @@ export const reshapeLayer = defineLayer({
     return ctx.op('reshape', [x!], { shape });
   },
 });
+
+export const shapeFamily = defineFamily({ ops: [reshapeOp], layers: [flattenLayer, reshapeLayer] });
