@@ -41,20 +41,21 @@ export interface SimdModule {
   readonly layouts: SimdKernelLayout[];
 }
 
+/**
+ * The builder of each SIMD kernel kind (the request kinds of ops/simd-def.ts,
+ * named after the computation they do; the op records choose them).
+ */
+const builders: { readonly [K in AnySimdKernelRequest['kind']]: (req: Extract<AnySimdKernelRequest, { kind: K }>) => SimdKernel } = {
+  dense: denseKernel,
+  conv2d: conv2dKernel,
+  depthwise_conv2d: depthwiseKernel,
+  dense_grad_input: denseGradInputKernel,
+  dense_grad_kernel: denseGradKernelKernel,
+};
+
 /** The kernel builder of a request. */
 export function simdKernel(req: AnySimdKernelRequest): SimdKernel {
-  switch (req.kind) {
-    case 'dense':
-      return denseKernel(req);
-    case 'conv2d':
-      return conv2dKernel(req);
-    case 'depthwise_conv2d':
-      return depthwiseKernel(req);
-    case 'dense_grad_input':
-      return denseGradInputKernel(req);
-    case 'dense_grad_kernel':
-      return denseGradKernelKernel(req);
-  }
+  return (builders[req.kind] as (r: AnySimdKernelRequest) => SimdKernel)(req);
 }
 
 /** One module exporting a kernel per request; requests with equal names must be equal kernels (deduplicated). */
