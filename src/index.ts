@@ -61,8 +61,11 @@ export {
   matchAt,
   op,
   ownsItsWeights,
+  where,
+  withTrait,
   type Guard,
   type Match,
+  type NodeTest,
   type Pattern,
   type RewriteOutcome,
   type Rule,
@@ -104,7 +107,7 @@ export {
   type GoldenVectors,
   type InferenceOptions,
 } from './codegen/index.js';
-export type { AliasCode, Emitted, EmitRequest, KernelCode, RuntimeHelper } from './ops/emit.js';
+export type { AliasCode, Emitted, EmitRequest, KernelCode, KernelPlan, RuntimeHelper } from './ops/emit.js';
 
 // Interop: ONNX export (opset 17) and TF.js LayersModel import.
 export { exportOnnx, type OnnxExportOptions } from './formats/onnx.js';
