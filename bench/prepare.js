@@ -81,7 +81,7 @@ function withoutDropout(spec) {
 export async function prepareModel(specPath, needs, dir, log) {
   const { lib, training, codegen } = await load();
   const t0 = performance.now();
-  const compiled = lib.compileFile(specPath);
+  const compiled = lib.lowerFile(specPath);
   const spec = structuredClone(compiled.spec);
   if (compiled.layers.length !== spec.layers.length) throw new Error(`${specPath}: ${compiled.layers.length} layers lowered from ${spec.layers.length} spec layers`);
   spec.layers.forEach((/** @type {any} */ l, /** @type {number} */ k) => (l.name = compiled.layers[k].name));
@@ -139,7 +139,7 @@ export async function prepareModel(specPath, needs, dir, log) {
       writeFileSync(twinPath, JSON.stringify(twinSpec, null, 2));
       const twin = await prepareModel(twinPath, { train: true }, dir, () => {});
       // The initializers draw from one stream per parameter name, so the twin's weights are the model's.
-      const twinWeights = lib.extractWeights(lib.materialize(lib.compileFile(twinPath).graph, 0));
+      const twinWeights = lib.extractWeights(lib.materialize(lib.lowerFile(twinPath).graph, 0));
       for (const [n, w] of twinWeights) {
         const mine = weights.get(n);
         if (!mine || mine.data.length !== w.data.length || mine.data.some((/** @type {number} */ v, /** @type {number} */ i) => v !== w.data[i])) {

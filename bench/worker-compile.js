@@ -1,7 +1,7 @@
 // The compiler itself, in-process through the library API (dist/): one
 // iteration is what `modelc compile <spec>` does in memory, writing no file:
 //
-//   compileFile(spec) -> materialize(graph, seed 0) -> default -O pipeline
+//   lowerFile(spec) -> materialize(graph, seed 0) -> default -O pipeline
 //     -> generateInferenceModule (ts-morph, prettier, the TypeScript transpiler; weights embedded)
 const t0 = performance.now();
 const lib = await import('../dist/index.js');
@@ -14,7 +14,7 @@ let job;
 
 async function compileOnce() {
   if (!job?.specPath) throw new Error('no case prepared');
-  const compiled = lib.compileFile(job.specPath);
+  const compiled = lib.lowerFile(job.specPath);
   const weighted = lib.materialize(compiled.graph, 0);
   const optimized = lib.createPassManager().run(weighted, lib.defaultPipeline);
   const mod = await lib.generateInferenceModule(optimized, { name: weighted.name, source: job.specPath, passes: lib.defaultPipeline });
