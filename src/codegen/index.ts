@@ -1,8 +1,11 @@
 /**
  * Code generation: the final IR to standalone TypeScript (and JavaScript)
- * modules. `inference.ts` assembles the module from each op's `emit`
- * template, `plan.ts` places values in scratch buffers, `names.ts` keeps spec
- * names safe, `format.ts` runs prettier and the transpiler.
+ * modules. `inference.ts` assembles the inference module and `training.ts`
+ * the Trainer; `plan.ts` asks each node's op for its kernel (`emit`) and
+ * places values in scratch buffers; `kernels.ts` writes one function per
+ * distinct kernel and records it (op, layers, plan); `simd.ts` and
+ * `simd-train.ts` wire in the WebAssembly kernels of `wasm/`; `names.ts`
+ * keeps spec names safe; `format.ts` runs prettier and the transpiler.
  */
 import type { Graph } from '../ir/graph.js';
 import { writeSafetensors } from '../formats/safetensors.js';

@@ -1,7 +1,8 @@
 /**
  * Gradient ops of the convolution family; the rules that build them sit
- * beside the forward ops in `conv.ts`, the codegen templates (and the cost
- * rule choosing between them) are in `conv/path.ts`.
+ * beside the forward ops in `conv.ts`. Their codegen templates are in `conv/`
+ * (`direct-grad.ts`, `im2col.ts`), and `conv/path.ts` chooses between them
+ * by the cost rule.
  *
  *   %conv2d/grad_x: f32[N,28,28,1] = conv2d_grad_input(%conv2d/grad, %conv2d/kernel)
  *       {strides=[1,1], padding="valid", dilation_rate=[1,1], groups=1, input_shape=[28,28,1]}

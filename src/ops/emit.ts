@@ -68,7 +68,7 @@ export interface KernelCode {
   readonly params: readonly string[];
   /** The function body: statements over `n`, the params and `y`. */
   readonly body: string;
-  /** One line on what the kernel does, for its doc comment (`GEMM 784 -> 64 in 4x4 register blocks`). */
+  /** One line on what the kernel does, for its doc comment (`GEMM [rows, 784] x [784, 64] in 3x4 register blocks, bias, relu`). */
   readonly summary: string;
   readonly helpers: readonly RuntimeHelper[];
   /** The template this kernel took, and why. */

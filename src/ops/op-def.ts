@@ -10,11 +10,17 @@
  * (`grad`: IR that computes the operands' gradients from the result's). Ops
  * that behave differently in training also say what they become there
  * (`training`: batchnorm uses batch statistics, dropout multiplies by a mask).
+ * The record also holds the facts other parts of modelc ask instead of
+ * keeping op-name lists: ONNX export (`onnx`), batchnorm folding (`linear`),
+ * fusable activations (`epilogue`), identity at inference (`identity`), the
+ * SIMD kernel (`simd`) and the conformance suite's `examples`.
  *
  * A *layer* is what a spec writes (Keras vocabulary: names, attributes and
- * defaults). A layer lowers to one or more ops and declares its parameters.
- * Both live in the same file per op family (`ops/linear.ts`, `ops/conv.ts`, ...)
- * and are listed once in `ops/registry.ts`.
+ * defaults). A layer lowers to one or more ops, declares its parameters and
+ * says how Keras/TF.js layers import as it (`kerasImport`). Both live in the
+ * same file per op family (`ops/linear.ts`, `ops/conv.ts`, ...), which lists
+ * them in its `defineFamily({ ops, layers })`; `ops/registry.ts` lists the
+ * families.
  */
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { InitSpec, Node } from '../ir/graph.js';
@@ -297,10 +303,6 @@ export function byRole<T>(roles: readonly string[], values: readonly T[]): Recor
 }
 
 /** Shape helpers shared by op families. */
-export function rankOf(t: TensorType): number {
-  return t.shape.length;
-}
-
 export function expectRank(t: TensorType, rank: number, what: string): void {
   if (t.shape.length !== rank) {
     throw new ShapeError(

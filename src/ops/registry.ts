@@ -1,10 +1,11 @@
 /**
- * The one static list of ops and layers, as families (one per file in ops/).
- * Adding an op is its record in its family file (`ops/<family>.ts`) and an
- * entry in that file's `defineFamily`; adding a family file is one line here.
- * Nothing else keeps a list of op names. Op names and attribute types are derived from the records
- * (`OpName`, `OpAttrs`), so a rewrite written in TypeScript that names an op
- * kind or attribute that does not exist fails to compile.
+ * The static list of op families (one per file in ops/), from which every
+ * op and layer, and their lookup by name, are derived. Adding an op is its
+ * record in its family file (`ops/<family>.ts`) and an entry in that file's
+ * `defineFamily`; adding a family file is one line here. Nothing outside
+ * ops/ keeps a list of op names. Op names and attribute types are derived
+ * from the records (`OpName`, `OpAttrs`), so a rewrite written in TypeScript
+ * that names an op kind or attribute that does not exist fails to compile.
  */
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import { activationFamily } from './activation.js';

@@ -1,6 +1,6 @@
 /**
- * The WebAssembly SIMD kernels (src/codegen/wasm/kernels.ts), run in Node
- * against the ops' float64 reference kernels (dense, conv2d,
+ * The WebAssembly SIMD kernels (src/codegen/wasm/kernels.ts, depthwise.ts),
+ * run in Node against the ops' float64 reference kernels (dense, conv2d,
  * depthwise_conv2d): shapes with column tails (units not a multiple of 4 or
  * of the panel), row tails (rows not a multiple of the row block), `same`
  * padding borders, strides, every epilogue; then a fast-check property over

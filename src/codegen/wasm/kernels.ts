@@ -48,7 +48,8 @@
  * window walk both convolutions share in `window.ts`. The requests are
  * declared in `ops/simd-def.ts` (each op's `simd` rule makes them);
  * `module.ts` dispatches a request to its builder.
- */import type { Conv2dRequest, DenseRequest } from '../../ops/simd-def.js';
+ */
+import type { Conv2dRequest, DenseRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
 import {
   add,

@@ -17,9 +17,10 @@
  *                      with the reduction index walking down the batch.
  *
  * rows = n * rowsPerExample. U must be a multiple of 4 (whole vectors: no
- * load reaches past a row); `simdTrainingRequest` leaves other shapes to the
- * TypeScript kernels. Sums are float32, in increasing reduction order (the
- * grad-input dot product: by lane, then the lanes in order 0-3).
+ * load reaches past a row); the ops' `simd` rules (use `training`) leave
+ * other shapes to the TypeScript kernels. Sums are float32, in increasing
+ * reduction order (the grad-input dot product: by lane, then the lanes in
+ * order 0-3).
  */
 import type { DenseGradInputRequest, DenseGradKernelRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';

@@ -3,13 +3,17 @@
  * (`path.ts` chooses it where the cost rule says so), and the only templates
  * of depthwise_conv2d and conv2d_transpose.
  *
- * conv2d and depthwise: for each output cell the kernel initializes the row
- * of output channels with the bias, accumulates x[cell] * k[tap, :] over the
- * window taps whose input cell lies inside the image (padding cells are
- * skipped, so they count as zero; with `valid` padding the bounds checks are
- * not emitted), then applies the epilogue to the finished row. The innermost
- * loop runs over output channels, contiguous in both the kernel (Keras
- * layouts) and the output (NHWC).
+ * conv2d and depthwise walk the output cells and, per cell, the window taps
+ * whose input cell lies inside the image (padding cells are skipped, so they
+ * count as zero; with `valid` padding the bounds checks are not emitted).
+ * An ungrouped conv2d keeps blocks of 4 filters in registers over every tap
+ * and input channel (one input load per 4 multiply-adds) and stores them
+ * once; a grouped conv2d and depthwise initialize the cell's row of output
+ * channels with the bias and accumulate x[cell] * k[tap, :] into it, the
+ * innermost loop over output channels, contiguous in both the kernel (Keras
+ * layouts) and the output (NHWC). A scalar epilogue applies to each finished
+ * value, a per-row one (softmax) in a last pass. conv2d_transpose scatters
+ * instead (see its template).
  */
 import type { TensorType } from '../../ir/types.js';
 import { epilogueCode, type Epilogue, type EpilogueCode } from '../activation.js';
