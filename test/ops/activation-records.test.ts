@@ -185,11 +185,12 @@ describe('Keras and TF.js activation names', () => {
     expect(activationFromKeras('silu')).toEqual({ name: 'swish', attrs: {} });
     expect(activationFromKeras('gelu')).toEqual({ name: 'gelu', attrs: {} });
     expect(activationFromKeras('gelu_new')).toEqual({ name: 'gelu', attrs: { approximate: true } });
+    expect(activationFromKeras('mish')).toEqual({ name: 'mish', attrs: {} });
   });
 
   it("Keras's leaky_relu string (slope 0.2, not the layer's 0.3) and unknown names import as nothing", () => {
     expect(activationFromKeras('leaky_relu')).toBeUndefined();
-    expect(activationFromKeras('mish')).toBeUndefined();
+    expect(activationFromKeras('hard_silu')).toBeUndefined();
     expect(activationFromKeras('Relu')).toBeUndefined();
   });
 

@@ -1,5 +1,5 @@
 /**
- * The smooth activations: gelu, swish, tanh, sigmoid, softplus, and
+ * The smooth activations: gelu, swish, tanh, sigmoid, softplus, mish, and
  * hard_sigmoid (piecewise linear, but of sigmoid's family). From the output,
  * hard_sigmoid's derivative takes the one-sided value 0 at both bends (TF.js:
  * the inner slope).
@@ -131,5 +131,29 @@ export const softplus = defineActivation({
   helper: () => scalarHelper('softplus', 'log(1 + exp(x)) without overflow', 'Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)))'),
   derivative: () => derivative('input', 'softplus_grad', "softplus' from x: sigmoid(x)", sigmoidFn, 'return sigmoid(x);', [sigmoidHelper], { relative: 6e-7 }),
   onnx: (e, x, y) => e.emit('Softplus', [x], [y]),
+  examples: [{}],
+});
+
+/**
+ * Mish (Misra 2019), x * tanh(softplus(x)); Keras's `mish`. ONNX has a Mish op
+ * only from opset 18, so the export spells it out.
+ */
+export const mish = defineActivation({
+  name: 'mish',
+  summary: 'x * tanh(softplus(x))',
+  attrs: {},
+  keras: ['mish'],
+  form: 'elementwise',
+  reference: () => (x) => x * Math.tanh(softplusFn(x)),
+  helper: () => scalarHelper('mish', 'x * tanh(softplus(x)), softplus without overflow', 'x * Math.tanh(Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))))'),
+  // (x t)' = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)), since softplus' = sigmoid.
+  derivative: () => derivative('input', 'mish_grad', "mish' from x: t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))",
+    (x) => {
+      const t = Math.tanh(softplusFn(x));
+      return t + x * (1 - t * t) * sigmoidFn(x);
+    },
+    `const t = Math.tanh(Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))));
+  return t + (x * (1 - t * t)) / (1 + Math.exp(-x));`),
+  onnx: (e, x, y) => e.emit('Mul', [x, e.temp('Tanh', [e.temp('Softplus', [x])])], [y]),
   examples: [{}],
 });
