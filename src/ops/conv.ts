@@ -375,6 +375,11 @@ export const conv2dOp = defineOp({
       attrs: { strides: [1, 1], padding: 'valid', dilation_rate: [2, 2], groups: 1 },
       operands: [tensor(['N', 6, 5, 3]), tensor([2, 2, 3, 4])],
     },
+    {
+      note: 'strides [2, 1], 2x3 window, valid, no bias, relu6 epilogue',
+      attrs: { strides: [2, 1], padding: 'valid', dilation_rate: [1, 1], groups: 1, epilogue: { op: 'relu6' } },
+      operands: [tensor(['N', 6, 5, 3]), tensor([2, 3, 3, 5])],
+    },
   ],
   infer: ([x, kernel, bias], a) => {
     expectRank(x!, 4, 'conv2d');
@@ -536,6 +541,11 @@ export const depthwiseConv2dOp = defineOp({
       note: 'dilation 2, same padding, relu epilogue',
       attrs: { strides: [1, 1], padding: 'same', dilation_rate: [2, 2], epilogue: { op: 'relu' } },
       operands: [tensor(['N', 5, 5, 2]), tensor([3, 3, 2, 1]), tensor([2])],
+    },
+    {
+      note: 'strides [1, 2], same padding, 5 channels, relu6 epilogue',
+      attrs: { strides: [1, 2], padding: 'same', dilation_rate: [1, 1], epilogue: { op: 'relu6' } },
+      operands: [tensor(['N', 5, 6, 5]), tensor([3, 3, 5, 1]), tensor([5])],
     },
   ],
   infer: ([x, kernel, bias], a) => {

@@ -40,6 +40,8 @@ export const denseOp = defineOp({
     { note: 'bias', attrs: {}, operands: [tensor(['N', 5]), tensor([5, 7]), tensor([7])] },
     { note: 'rank-3 input, no bias', attrs: {}, operands: [tensor(['N', 2, 3]), tensor([3, 4])] },
     { note: 'relu epilogue', attrs: { epilogue: { op: 'relu' } }, operands: [tensor(['N', 6]), tensor([6, 9]), tensor([9])] },
+    { note: 'bias, units a multiple of 4 past one 8-unit panel (the Trainer has a SIMD kernel for it)', attrs: {}, operands: [tensor(['N', 6]), tensor([6, 12]), tensor([12])] },
+    { note: 'softmax epilogue (the SIMD kernel leaves it as remaining)', attrs: { epilogue: { op: 'softmax', axis: 1 } }, operands: [tensor(['N', 5]), tensor([5, 10]), tensor([10])] },
   ],
   infer: ([x, kernel, bias]) => {
     if (x!.shape.length < 2) throw new ShapeError(`dense expects an input of rank >= 2, got ${formatShape(x!.shape)}`);

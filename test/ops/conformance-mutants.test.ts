@@ -3,7 +3,8 @@
  * planted fault (a kernel that skips the last example, writes past its result
  * or into an operand, drops its epilogue; a reference that drifts; an alias
  * that is not one; a wrong type rule, gradient rule, ONNX rule or Keras
- * import rule) and must reject it, while the unchanged record passes. Faults
+ * import rule; a SIMD rule that asks for the wrong kernel or drops the
+ * epilogue its kernel leaves) and must reject it, while the unchanged record passes. Faults
  * in what the checks look up through the registry (gradient, ONNX and import
  * rules) are planted in the registered record for the one call and removed
  * after it.
@@ -13,9 +14,11 @@ import type { KernelCode } from '../../src/ops/emit.js';
 import { isImportable, type KerasImport } from '../../src/ops/keras-def.js';
 import type { OpDef } from '../../src/ops/op-def.js';
 import { layers } from '../../src/ops/registry.js';
+import type { Conv2dRequest } from '../../src/ops/simd-def.js';
 import { kerasRoundTrips } from './keras-roundtrip.js';
 import { checkGradient, checkKernel, checkOnnx, checkTypeRule } from './op-checks.js';
 import { examplesOf, registeredOps, type Example } from './op-examples.js';
+import { checkSimd } from './simd-check.js';
 
 function op(name: string): OpDef {
   const def = registeredOps().find((d) => d.name === name);
@@ -136,5 +139,29 @@ describe('the Keras import round trip', () => {
       c.set('units', c.int('units') + 1);
     };
     await expect(planted(rule, 'fromConfig', wrong, () => trip().run())).rejects.toThrow(/imported model's IR/);
+  });
+});
+
+describe('the SIMD check', () => {
+  const conv = op('conv2d');
+  const strided = example(conv, /strides \[2, 1\]/);
+  const dense = op('dense');
+  const softmax = example(dense, /softmax/);
+  it('passes the unchanged rules', () => {
+    expect(checkSimd(conv, strided, 0, 'inference')).toBe(true);
+    expect(checkSimd(dense, softmax, 0, 'inference')).toBe(true);
+    expect(checkSimd(dense, example(dense, /Trainer/), 0, 'training')).toBe(true);
+  });
+  it('rejects a rule that gives the strides as [width, height]', () => {
+    const swapped: OpDef = { ...conv, simd: (request, use) => {
+      const chosen = conv.simd!(request, use)!;
+      const [sh, sw] = (chosen.request as Conv2dRequest).strides!;
+      return { ...chosen, request: { ...(chosen.request as Conv2dRequest), strides: [sw, sh] } };
+    } };
+    expect(() => checkSimd(swapped, strided, 0, 'inference')).toThrow(/SIMD kernel wrote outside its result/);
+  });
+  it('rejects a rule that drops the epilogue its kernel leaves (softmax after dense)', () => {
+    const drops: OpDef = { ...dense, simd: (request, use) => ({ request: dense.simd!(request, use)!.request }) };
+    expect(() => checkSimd(drops, softmax, 0, 'inference')).toThrow(/SIMD dense_5x10 \(inference\) at batch 3: \d+ of 30 values differ/);
   });
 });

@@ -5,19 +5,23 @@
  * the type rule, the emitted kernel against the reference kernel, the
  * gradient rule by central differences (unless the op has none), the textual
  * IR round trip, the ONNX export in onnxruntime (unless the op says why it
- * has no ONNX form), and the Keras import round trip of every layer example
+ * has no ONNX form), the Keras import round trip of every layer example
  * that lowers to the op (`keras-roundtrip.ts`; ops no importable layer
- * produces, such as gradient ops, have none). One `describe` per op, one `it`
- * per check; the last test asserts that every op ran an example through every
- * check that applies to it.
+ * produces, such as gradient ops, have none), and, for ops with a `simd`
+ * rule, the WebAssembly kernel the rule selects for each example, for
+ * inference modules and for the Trainer (`simd-check.ts`). One `describe`
+ * per op, one `it` per check; the last test asserts that every op ran an
+ * example through every check that applies to it (for SIMD: at least one
+ * example the rule selects a kernel for, in either use).
  */
 import { describe, expect, it } from 'vitest';
 import type { OpDef } from '../../src/ops/op-def.js';
 import { checkGradient, checkKernel, checkOnnx, checkPrintParse, checkTypeRule } from './op-checks.js';
 import { kerasRoundTrips } from './keras-roundtrip.js';
+import { checkSimd } from './simd-check.js';
 import { examplesOf, forEachExample, registeredOps } from './op-examples.js';
 
-type Check = 'type rule' | 'kernel' | 'gradient' | 'print/parse' | 'onnx' | 'keras import';
+type Check = 'type rule' | 'kernel' | 'gradient' | 'print/parse' | 'onnx' | 'keras import' | 'simd';
 
 /** Which checks each op ran at least one example through (none without examples). */
 const exercised = new Map<string, Set<Check>>();
@@ -42,6 +46,7 @@ function applicableChecks(def: OpDef): Check[] {
     'print/parse',
     ...(onnxFact(def) === 'not exportable' ? [] : (['onnx'] as const)),
     ...(roundTripsOf(def).length === 0 ? [] : (['keras import'] as const)),
+    ...(def.simd === undefined ? [] : (['simd'] as const)),
   ];
 }
 
@@ -97,6 +102,16 @@ for (const def of ops) {
         for (const trip of trips) trip.run();
         ran(def, 'keras import');
       });
+    }
+
+    if (def.simd !== undefined) {
+      for (const use of ['inference', 'training'] as const) {
+        it(`SIMD (${use}): every kernel the rule selects matches the reference at batch 3 and 1`, async () => {
+          let selected = 0;
+          await forEachExample(def, (ex, i) => void (selected += checkSimd(def, ex, i, use) ? 1 : 0));
+          if (selected > 0) ran(def, 'simd');
+        });
+      }
     }
   });
 }
