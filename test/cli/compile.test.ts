@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import { interpret } from '../../src/interp/interpret.js';
 import type { Graph } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
@@ -114,7 +114,7 @@ describe('compile mnist_cnn (the acceptance case)', () => {
     expect(plainTs).toContain(' * Passes:  none');
 
     const unopt = await load(join(plain, 'mnist_cnn.js'));
-    const graph = compileFile(mnist).graph;
+    const graph = lowerFile(mnist).graph;
     const x = feedsOf(graph, 3).f32['image']!;
     const a = mod.predict!(x, 3);
     const b = unopt.predict!(x, 3);
@@ -205,7 +205,7 @@ describe('weights', () => {
   });
 
   it('--weights w.safetensors: the module computes what the interpreter does with those weights', async () => {
-    const graph = materialize(compileFile(mlp).graph, 1234);
+    const graph = materialize(lowerFile(mlp).graph, 1234);
     const dir = tempDir();
     const file = join(dir, 'w.safetensors');
     writeFileSync(file, writeSafetensors(extractWeights(graph)));
@@ -216,12 +216,12 @@ describe('weights', () => {
     const want = interpret(graph, f64)[graph.outputs[0]!]!.data;
     expect(maxAbsDiff(mod.predict!(f32['x']!, 4), want)).toBeLessThanOrEqual(1e-5);
     // and not the seeded initializers
-    const seeded = materialize(compileFile(mlp).graph, 0);
+    const seeded = materialize(lowerFile(mlp).graph, 0);
     expect(maxAbsDiff(interpret(seeded, f64)[graph.outputs[0]!]!.data, want)).toBeGreaterThan(1e-3);
   });
 
   it('--weights with a tensor missing fails with exit 1 naming it, and writes nothing', async () => {
-    const tensors = extractWeights(materialize(compileFile(mlp).graph, 1));
+    const tensors = extractWeights(materialize(lowerFile(mlp).graph, 1));
     tensors.delete('dense_1/bias');
     const dir = tempDir();
     const file = join(dir, 'w.safetensors');
@@ -250,7 +250,7 @@ describe('kernel sharing', () => {
     expect(plainTs.match(/^function relu_/gm)).toHaveLength(1);
 
     // sharing is only of code: each layer keeps its own weights
-    const graph = materialize(compileFile(join(src, 'twin.nn')).graph, 0);
+    const graph = materialize(lowerFile(join(src, 'twin.nn')).graph, 0);
     const { f32, f64 } = feedsOf(graph, 3);
     const mod = await load(join(opt, 'twin.js'));
     expect(maxAbsDiff(mod.predict!(f32['x']!, 3), interpret(graph, f64)[graph.outputs[0]!]!.data)).toBeLessThanOrEqual(1e-5);
@@ -299,7 +299,7 @@ describe('--weights-mode external', () => {
     embedded = await load(join(emb, 'res_block.js'));
     bytes = new Uint8Array(readFileSync(join(dir, 'res_block.safetensors')));
     tensors = new Map([...readSafetensors(bytes).tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
-    x = feedsOf(compileFile(resBlock).graph, 2).f32['x']!;
+    x = feedsOf(lowerFile(resBlock).graph, 2).f32['x']!;
   });
 
   it('writes the weights next to the module and does not embed them', () => {

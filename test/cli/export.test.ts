@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import { interpret } from '../../src/interp/interpret.js';
 import { materialize } from '../../src/ops/init.js';
 import { randomFeeds } from '../../src/passes/equivalence.js';
@@ -17,7 +17,7 @@ describe('modelc export', () => {
     const out = join(tempDir(), 'mnist_cnn.onnx');
     const r = await run('export', 'examples/mnist_cnn.nn', '--seed', '4', ...flags, '-o', out);
     expect(r).toEqual({ code: 0, stdout: `${out}\n`, stderr: '' });
-    const graph = materialize(compileFile('examples/mnist_cnn.nn').graph, 4);
+    const graph = materialize(lowerFile('examples/mnist_cnn.nn').graph, 4);
     const feeds = randomFeeds(graph, 2, 9);
     const want = interpret(graph, feeds)['dense_1']!;
     const session = await ort.InferenceSession.create(readFileSync(out));

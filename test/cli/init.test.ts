@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/formats/safetensors.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import { run, tempDir } from '../helpers/cli.js';
 
 const mnist = 'examples/mnist_cnn.nn';
@@ -18,7 +18,7 @@ describe('modelc init', () => {
     const r = await run('init', mnist, '--seed', '3', '-o', out);
     expect(r).toEqual({ code: 0, stdout: `${out}\n`, stderr: '' });
     const { tensors, metadata } = readSafetensors(readFileSync(out));
-    const params = compileFile(mnist).graph.params;
+    const params = lowerFile(mnist).graph.params;
     expect([...tensors.keys()].sort()).toEqual(params.map((p) => p.name).sort());
     for (const p of params) expect(tensors.get(p.name)!.shape).toEqual(p.type.shape);
     expect(metadata).toEqual({ 'modelc.model': 'mnist_cnn', 'modelc.seed': '3' });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ts } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/formats/safetensors.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import { attachWeights } from '../../src/weights/attach.js';
 import { run, tempDir } from '../helpers/cli.js';
 import { importModule } from '../helpers/generated.js';
@@ -53,7 +53,7 @@ describe('modelc train', () => {
     // The weights load into the spec's graph, and the metadata says they are complete.
     const weights = readSafetensors(readFileSync(join(out, 'seed_mlp.safetensors')));
     expect(weights.metadata).toMatchObject({ 'modelc.model': 'seed_mlp', 'modelc.epochs': '3', 'modelc.partial': 'false', 'modelc.steps': String(3 * Math.ceil(180 / 16)) });
-    attachWeights(compileFile(mlp).graph, weights.tensors);
+    attachWeights(lowerFile(mlp).graph, weights.tensors);
     // The folded module is an optimized module with those weights: batchnorm is gone from its code.
     const ts = readFileSync(join(out, 'seed_mlp.ts'), 'utf8');
     expect(ts).not.toMatch(/function batchnorm/);
@@ -107,7 +107,7 @@ describe('modelc train', () => {
     const weights = readSafetensors(readFileSync(join(out, 'seed_mlp.safetensors')));
     expect(weights.metadata['modelc.partial']).toBe('true');
     expect(Number(weights.metadata['modelc.steps'])).toBeGreaterThan(record.epochs * 50); // mid-epoch: more steps than whole epochs
-    attachWeights(compileFile(mlp).graph, weights.tensors);
+    attachWeights(lowerFile(mlp).graph, weights.tensors);
     // The partial weights compile into an inference module.
     const c = await run('compile', mlp, '--weights', join(out, 'seed_mlp.safetensors'), '-o', join(dir, 'compiled'));
     expect(c.code, c.stderr).toBe(0);

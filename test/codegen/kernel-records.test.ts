@@ -9,13 +9,13 @@
 import { describe, expect, it } from 'vitest';
 import { buildTrainingProgram } from '../../src/autodiff/training.js';
 import { generateInferenceModule, generateTrainingModule, type GeneratedModule } from '../../src/codegen/index.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import { materialize } from '../../src/ops/init.js';
 import { createPassManager, defaultPipeline } from '../../src/passes/pipeline.js';
 import { model } from '../helpers/graphs.js';
 import { trainableGraph } from '../helpers/trainer.js';
 
-const mnist = () => createPassManager().run(materialize(compileFile('examples/mnist_cnn.nn').graph, 3), defaultPipeline);
+const mnist = () => createPassManager().run(materialize(lowerFile('examples/mnist_cnn.nn').graph, 3), defaultPipeline);
 
 /** Every record names a kernel function of the module, and the module has no kernel without a record. */
 function expectRecordsMatchText(mod: GeneratedModule): void {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateInferenceModule } from '../../src/codegen/index.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { interpret } from '../../src/interp/interpret.js';
 import { materialize } from '../../src/ops/init.js';
@@ -22,7 +22,7 @@ import { importModule, strictTypecheck, type InferenceModule } from '../helpers/
 type SimdModel = InstanceType<InferenceModule['Model']> & { readonly usesSimd: boolean };
 
 function optimized(path: string): Graph {
-  return createPassManager().run(materialize(compileFile(path).graph, 3), defaultPipeline);
+  return createPassManager().run(materialize(lowerFile(path).graph, 3), defaultPipeline);
 }
 
 function inputsOf(graph: Graph, batch: number) {

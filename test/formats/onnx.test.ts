@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { exportCommand, registerExport } from '../../src/cli/export.js';
 import { exportOnnx, onnxModelType } from '../../src/formats/onnx.js';
 import { writeSafetensors } from '../../src/formats/safetensors.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import { interpret } from '../../src/interp/interpret.js';
 import type { Graph } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
@@ -216,7 +216,7 @@ describe('exportOnnx matches the interpreter in onnxruntime', () => {
   });
 
   it.each(['seed_mlp', 'mnist_cnn', 'res_block'])('examples/%s.nn', async (name) => {
-    const graph = compileFile(`examples/${name}.nn`).graph;
+    const graph = lowerFile(`examples/${name}.nn`).graph;
     await expectMatches(materialize(graph, 7));
     // and with non-trivial batchnorm statistics
     await expectMatches(withRandomParams(graph, 9));
@@ -224,7 +224,7 @@ describe('exportOnnx matches the interpreter in onnxruntime', () => {
 });
 
 describe('the ONNX file', () => {
-  const graph = materialize(compileFile('examples/res_block.nn').graph, 1);
+  const graph = materialize(lowerFile('examples/res_block.nn').graph, 1);
 
   it('decodes back with protobufjs: opset 17, IR 8, weights and names', () => {
     const type = onnxModelType();
@@ -315,7 +315,7 @@ describe('modelc export', () => {
     const dir = tempDir();
     const out = join(dir, 'mnist.onnx');
     expect(exportCommand('examples/mnist_cnn.nn', { output: out, optimize: true, seed: '3' })).toBe(out);
-    const graph = materialize(compileFile('examples/mnist_cnn.nn').graph, 3);
+    const graph = materialize(lowerFile('examples/mnist_cnn.nn').graph, 3);
     const feeds = feedsOf(graph);
     const [got] = await runOnnx(readFileSync(out), graph, feeds);
     const d = compareTensors('dense_1', interpret(graph, feeds)['dense_1']!, got!);
@@ -325,7 +325,7 @@ describe('modelc export', () => {
   it('is a command: -O, --weights, printing the path', async () => {
     const dir = tempDir();
     const weights = join(dir, 'w.safetensors');
-    const graph = withRandomParams(compileFile('examples/seed_mlp.nn').graph, 4);
+    const graph = withRandomParams(lowerFile('examples/seed_mlp.nn').graph, 4);
     writeFileSync(weights, writeSafetensors(new Map(graph.params.map((p) => [p.name, { shape: p.type.shape as number[], data: p.value! }]))));
     let stdout = '';
     const program = new Command('modelc').exitOverride();

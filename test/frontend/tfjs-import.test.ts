@@ -3,7 +3,7 @@
  * functional, every importable class, a shared layer, activations inside
  * Dense/Conv), saved through TF.js's own save path and written as its file
  * handler does (model.json + weights.bin, or a manifest over 2 shards), then
- * loaded by modelc (`compileFile`, `modelc import / check / compile`) and
+ * loaded by modelc (`lowerFile`, `modelc import / check / compile`) and
  * run: the reference interpreter (plain and `-O`) and the generated module
  * against TF.js `predict`, within 1e-4 of the output scale. Errors (an LSTM,
  * channels_first, a missing or truncated shard, a quantized weight) are
@@ -13,7 +13,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/formats/safetensors.js';
-import { compileFile, loadSpec } from '../../src/frontend/load.js';
+import { lowerFile, loadSpec } from '../../src/frontend/load.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { fromF32, size } from '../../src/ir/tensor.js';
 import { interpret } from '../../src/interp/interpret.js';
@@ -68,7 +68,7 @@ async function prepareModel(name: string, build: () => tf.LayersModel, seed: num
   randomizeModel(model, next);
   const dir = tempDir();
   const file = await saveModel(model, dir, shards);
-  const graph = compileFile(file).graph;
+  const graph = lowerFile(file).graph;
   const feeds: Record<string, Float32Array> = {};
   const inputs = graph.inputs.map((i) => {
     const shape = [BATCH, ...i.type.shape.slice(1).map((d) => d as number)];
@@ -187,7 +187,7 @@ describe('TF.js model.json -> spec', () => {
     expect(graph.nodes.filter((n) => n.operands.includes('enc/kernel'))).toHaveLength(2);
   });
 
-  it('carries the weights: compileFile attaches them, BN statistics included', () => {
+  it('carries the weights: lowerFile attaches them, BN statistics included', () => {
     const weights = extractWeights(cnn.p.graph);
     expect(weights.size).toBe(cnn.p.graph.params.length);
     const bn = cnn.model.layers[1]!;
@@ -235,7 +235,7 @@ describe('a model.json from tensorflowjs_converter (Keras 2)', () => {
     };
     writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson, null, 2));
     writeFileSync(join(dir, 'group1-shard1of1.bin'), new Uint8Array(Float32Array.from([1, 2, 3, 4, 0.5, -1]).buffer));
-    const { spec, graph } = compileFile(join(dir, 'model.json'));
+    const { spec, graph } = lowerFile(join(dir, 'model.json'));
     expect(spec).toEqual({
       name: 'keras_model',
       inputs: [{ name: 'input_1', shape: [2] }],

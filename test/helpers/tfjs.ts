@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { generateInferenceModule } from '../../src/codegen/index.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { fromF32, size } from '../../src/ir/tensor.js';
 import { interpret } from '../../src/interp/interpret.js';
@@ -117,7 +117,7 @@ export function randomWeight(name: string, shape: readonly number[], next: () =>
 
 /** The graph of a case's spec (a file through the real loader, an object through the JSON front end). */
 function lowerCase(c: DiffCase): Graph {
-  return typeof c.spec === 'string' ? compileFile(root + c.spec).graph : lowerJson(c.spec).graph;
+  return typeof c.spec === 'string' ? lowerFile(root + c.spec).graph : lowerJson(c.spec).graph;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { buildTrainingProgram, type TrainingOptions, type TrainingProgram } from '../../src/autodiff/training.js';
 import { generateTrainingModule } from '../../src/codegen/index.js';
-import { compileFile } from '../../src/frontend/load.js';
+import { lowerFile } from '../../src/frontend/load.js';
 import type { TrainingSpec } from '../../src/frontend/spec.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { materialize } from '../../src/ops/init.js';
@@ -56,7 +56,7 @@ export interface Built {
 /** A graph with seeded weights and its training block, from a JSON spec object or a spec file path. */
 export function trainableGraph(spec: JsonSpec | string, seed = 1): { graph: Graph; training: TrainingSpec } {
   if (typeof spec === 'string') {
-    const c = compileFile(spec);
+    const c = lowerFile(spec);
     return { graph: materialize(c.graph, seed), training: c.spec.training! };
   }
   const { graph } = lowerJson(spec);
