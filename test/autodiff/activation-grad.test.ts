@@ -30,6 +30,7 @@ const fns: [string, Attrs, number[], number, 'output' | 'input' | undefined][] =
   ['tanh', {}, [], 3, 'output'],
   ['sigmoid', {}, [], 5, 'output'],
   ['hard_sigmoid', {}, [-2.5, 2.5], 4, 'output'],
+  ['hard_swish', {}, [-3, 3], 5, 'input'],
   ['softplus', {}, [], 5, 'input'],
   ['linear', {}, [], 3, undefined],
 ];
@@ -80,6 +81,12 @@ describe('elementwise activation gradients', () => {
     expect(at0('leaky_relu', { alpha: -0.2 }, 'input')).toBe(-0.2);
     expect(at0('elu', { alpha: 0.5 })).toBe(1);
     expect(at0('selu', {})).toBeCloseTo(1.0507009873554805 * 1.6732632423543772, 15);
+  });
+
+  it("hard_swish's bends follow TF's relu6 gradient (1 only strictly inside (0, 6)): 0 at -3, 1 at 3", () => {
+    const at = (x: number) =>
+      reference('activation_grad', [{ shape: [1, 1], data: Float64Array.of(1) }, { shape: [1, 1], data: Float64Array.of(x) }], { fn: { op: 'hard_swish' }, from: 'input' }).data[0];
+    expect([at(-3.5), at(-3), at(0), at(3), at(3.5)]).toEqual([0, 0, 0.5, 1, 1]);
   });
 
   it('activation_grad refuses a source its function cannot use', () => {

@@ -163,6 +163,7 @@ describe('ONNX forms', () => {
     expect(ops('relu6', {})).toEqual(['Clip(x, c[0], c[6])']);
     expect(ops('leaky_relu', { alpha: 0.1 })).toEqual(['LeakyRelu(x) alpha=0.1']);
     expect(ops('hard_sigmoid', {})).toEqual(['HardSigmoid(x) alpha=0.2 beta=0.5']);
+    expect(ops('hard_swish', {})).toEqual(['HardSwish(x)']);
     expect(ops('softmax', { axis: 1 })).toEqual(['Softmax(x) axis=1']);
     expect(ops('swish', {})).toEqual(['Sigmoid(x)', 'Mul(x, t0)']);
     expect(ops('gelu', { approximate: false })).toEqual([`Mul(x, c[${Math.SQRT1_2}])`, 'Erf(t0)', 'Mul(x, c[0.5])', 'Add(t1, c[1])', 'Mul(t2, t3)']);
@@ -186,11 +187,13 @@ describe('Keras and TF.js activation names', () => {
     expect(activationFromKeras('gelu')).toEqual({ name: 'gelu', attrs: {} });
     expect(activationFromKeras('gelu_new')).toEqual({ name: 'gelu', attrs: { approximate: true } });
     expect(activationFromKeras('mish')).toEqual({ name: 'mish', attrs: {} });
+    expect(activationFromKeras('hard_silu')).toEqual({ name: 'hard_swish', attrs: {} });
+    expect(activationFromKeras('hard_swish')).toEqual({ name: 'hard_swish', attrs: {} });
   });
 
   it("Keras's leaky_relu string (slope 0.2, not the layer's 0.3) and unknown names import as nothing", () => {
     expect(activationFromKeras('leaky_relu')).toBeUndefined();
-    expect(activationFromKeras('hard_silu')).toBeUndefined();
+    expect(activationFromKeras('hard_tanh')).toBeUndefined();
     expect(activationFromKeras('Relu')).toBeUndefined();
   });
 

@@ -7,7 +7,7 @@ import type { ActivationDef, ElementwiseActivation, RowsActivation } from './def
 import { linearActivation } from './identity.js';
 import { elu, leakyRelu, relu, relu6, selu } from './rectifiers.js';
 import { softmaxActivation } from './softmax.js';
-import { gelu, hardSigmoid, mish, sigmoid, softplus, swish, tanh } from './smooth.js';
+import { gelu, hardSigmoid, hardSwish, mish, sigmoid, softplus, swish, tanh } from './smooth.js';
 
 export const activationDefs = [
   relu,
@@ -20,6 +20,7 @@ export const activationDefs = [
   tanh,
   sigmoid,
   hardSigmoid,
+  hardSwish,
   softplus,
   mish,
   softmaxActivation,

@@ -1,8 +1,8 @@
 /**
  * The smooth activations: gelu, swish, tanh, sigmoid, softplus, mish, and
- * hard_sigmoid (piecewise linear, but of sigmoid's family). From the output,
- * hard_sigmoid's derivative takes the one-sided value 0 at both bends (TF.js:
- * the inner slope).
+ * hard_sigmoid and hard_swish (piecewise, but of sigmoid's and swish's
+ * family). From the output, hard_sigmoid's derivative takes the one-sided
+ * value 0 at both bends (TF.js: the inner slope).
  */
 import { Type } from '@sinclair/typebox';
 import { onnxFloat } from '../onnx-def.js';
@@ -119,6 +119,29 @@ export const hardSigmoid = defineActivation({
   derivative: () => derivative('output', 'hard_sigmoid_grad', "hard_sigmoid' from y: 0.2 where 0 < y < 1",
     (y) => (y > 0 && y < 1 ? 0.2 : 0), 'return y > 0 && y < 1 ? 0.2 : 0;'),
   onnx: (e, x, y) => e.emit('HardSigmoid', [x], [y], [onnxFloat('alpha', 0.2), onnxFloat('beta', 0.5)]),
+  examples: [{}],
+});
+
+/**
+ * Hard swish (MobileNetV3), x * relu6(x + 3) / 6: Keras 3's `hard_silu`,
+ * also named `hard_swish`. Its relu6(x + 3) / 6 is Keras 3's hard_sigmoid,
+ * not modelc's `hard_sigmoid` (Keras 2 and TF.js: clip(0.2 x + 0.5, 0, 1)).
+ * The derivative is TF's gradient of that expression, where relu6' is 1 only
+ * strictly inside (0, 6): 0 for x <= -3, 1 for x >= 3, else (2x + 3) / 6.
+ * It cannot be taken from the output (y < 0 has two inputs).
+ */
+export const hardSwish = defineActivation({
+  name: 'hard_swish',
+  summary: 'x * relu6(x + 3) / 6 (Keras 3; its factor is not hard_sigmoid, which is 0.2 x + 0.5 here)',
+  attrs: {},
+  keras: ['hard_swish', 'hard_silu'],
+  form: 'elementwise',
+  reference: () => (x) => (x * Math.min(Math.max(x + 3, 0), 6)) / 6,
+  helper: () => scalarHelper('hard_swish', 'x * relu6(x + 3) / 6', '(x * Math.min(Math.max(x + 3, 0), 6)) / 6'),
+  derivative: () => derivative('input', 'hard_swish_grad', "hard_swish' from x: 0 for x <= -3, 1 for x >= 3, else (2x + 3) / 6 (TF at the bends)",
+    (x) => (x <= -3 ? 0 : x >= 3 ? 1 : (2 * x + 3) / 6), 'return x <= -3 ? 0 : x >= 3 ? 1 : (2 * x + 3) / 6;'),
+  // ONNX HardSwish (opset 14): x * max(0, min(1, x / 6 + 0.5)), the same function; alpha and beta are fixed.
+  onnx: (e, x, y) => e.emit('HardSwish', [x], [y]),
   examples: [{}],
 });
 
