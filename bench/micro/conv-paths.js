@@ -11,7 +11,7 @@ import { fmt, kernelFunction, randomArray, root, selected, timeAll } from './com
 
 const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 const { tensor } = await load('ir/types.js');
-const { forwardGeometry } = await load('ops/conv.js');
+const { forwardGeometry } = await load('ops/conv/window.js');
 const { conv2dKernel, convGradInputKernel, convGradKernelKernel, forwardPlan, gradInputPlan, gradKernelPlan } = await load('ops/conv/path.js');
 const { winogradApplies } = await load('ops/conv/winograd.js');
 const { getOp } = await load('ops/registry.js');

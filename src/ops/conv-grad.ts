@@ -1,6 +1,7 @@
 /**
  * Gradient ops of the convolution family; the rules that build them sit
- * beside the forward ops in `conv.ts`. Their codegen templates are in `conv/`
+ * beside the forward ops (`conv.ts`, `conv-transpose.ts`, `conv-depthwise.ts`),
+ * and the window math is `conv/window.ts`. Their codegen templates are in `conv/`
  * (`direct-grad.ts`, `im2col.ts`), and `conv/path.ts` chooses between them
  * by the cost rule.
  *
@@ -25,7 +26,7 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { exampleShape, tensor, type TensorType } from '../ir/types.js';
-import { convOutputLength, forwardGeometry, Pair, Padding } from './conv.js';
+import { convOutputLength, forwardGeometry, Pair, Padding } from './conv/window.js';
 import type { ConvSizes as GradConvShape } from './conv/geometry.js';
 import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
 import { defineFamily, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';

@@ -11,7 +11,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { batched, exampleShape, formatType, sameType, tensor, type TensorType } from '../ir/types.js';
-import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv.js';
+import { convOutputLength, intPair, pair, Padding, windowAxis } from './conv/window.js';
 import { kernel, shapeTag, total, type RuntimeHelper } from './emit.js';
 import { onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';

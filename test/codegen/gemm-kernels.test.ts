@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { tensor } from '../../src/ir/types.js';
-import { forwardGeometry } from '../../src/ops/conv.js';
+import { forwardGeometry } from '../../src/ops/conv/window.js';
 import type { ConvSizes } from '../../src/ops/conv/geometry.js';
 import { chunkRows } from '../../src/ops/conv/im2col.js';
 import { conv2dKernel, convGradInputKernel, convGradKernelKernel, convPlan, gradInputPlan, gradKernelPlan, type ConvCostShape } from '../../src/ops/conv/path.js';

@@ -21,7 +21,7 @@ import type { Tensor } from '../../src/ir/tensor.js';
 import { fromF32 } from '../../src/ir/tensor.js';
 import { tensor } from '../../src/ir/types.js';
 import type { Epilogue } from '../../src/ops/activation.js';
-import { forwardGeometry } from '../../src/ops/conv.js';
+import { forwardGeometry } from '../../src/ops/conv/window.js';
 import { conv2dKernel, convPlan, winogradPays, type ConvPath } from '../../src/ops/conv/path.js';
 import { winogradChunkTiles } from '../../src/ops/conv/winograd.js';
 import type { KernelCode } from '../../src/ops/emit.js';

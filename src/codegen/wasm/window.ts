@@ -6,7 +6,7 @@
  * image, and the split of a row's output columns into border pixels and
  * blocks of interior ones.
  */
-import { windowAxis } from '../../ops/conv.js';
+import { windowAxis } from '../../ops/conv/window.js';
 import type { Conv2dRequest, DepthwiseRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
 import { add, bump, checkPositive, loopUntil, params, push, type I32 } from './kernel-common.js';
