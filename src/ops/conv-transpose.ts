@@ -19,7 +19,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { tensor, type TensorType } from '../ir/types.js';
-import { applyEpilogue, withActivation, type ActivationName } from './activation.js';
+import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { conv2dTransposeKernel } from './conv/direct.js';
 import type { Dims4 } from './conv/geometry.js';
 import {
@@ -131,6 +131,7 @@ export const conv2dTransposeOp = defineOp({
   epilogue: { fuses: 'all' },
   attrs: {
     ...convAttrs,
+    ...epilogueAttr,
     output_padding: Type.Union([Type.Null(), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, maxItems: 2 })]),
   },
   operands: () => ['x', 'kernel', 'bias?'],

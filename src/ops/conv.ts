@@ -18,7 +18,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { exampleShape, tensor } from '../ir/types.js';
-import { applyEpilogue, withActivation, type ActivationName } from './activation.js';
+import { applyEpilogue, epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { depthwiseConv2dLayer, depthwiseConv2dOp } from './conv-depthwise.js';
 import { conv2dTransposeLayer, conv2dTransposeOp } from './conv-transpose.js';
 import type { Dims4 } from './conv/geometry.js';
@@ -101,7 +101,7 @@ export const conv2dOp = defineOp({
   traits: ['pure', 'linear-in-weights'],
   linear: { layout: (shape, a) => conv2dLayout(shape, a.groups), foldBefore: windowFoldBefore },
   epilogue: { fuses: 'all' },
-  attrs: convAttrs,
+  attrs: { ...convAttrs, ...epilogueAttr },
   operands: () => ['x', 'kernel', 'bias?'],
   examples: [
     {

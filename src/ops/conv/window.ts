@@ -6,8 +6,8 @@
  * output lengths (Keras `conv_output_length`, `deconv_output_length`), where
  * a window starts on each axis (TF `same` puts the odd cell of padding at the
  * end), the type-rule checks, when batchnorm folds into a conv exactly, and a
- * conv node's window in ONNX terms. It imports no op record, so each op file
- * can import it without a cycle.
+ * conv node's window in ONNX terms. It imports no op family file, so each op
+ * file can import it without a cycle.
  *
  * Indices: x[n, iy, ix, c] is x.data[((n * H + iy) * W + ix) * C + c]; a
  * window tap reads input cell i*s + u*d - p (p = padding before the first
@@ -16,7 +16,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../../ir/tensor.js';
 import type { TensorType } from '../../ir/types.js';
-import { epilogueAttr } from '../activation.js';
 import type { OnnxBuilder } from '../onnx-def.js';
 import type { Window2d } from '../onnx-util.js';
 import { dim, formatShape, ShapeError, type FoldBefore, type OpNode } from '../op-def.js';
@@ -125,13 +124,12 @@ export interface ConvAttrs {
   readonly dilation_rate: readonly number[];
 }
 
-/** The IR attributes of conv2d and conv2d_transpose (depthwise_conv2d has no groups). */
+/** The window and groups attributes of conv2d and conv2d_transpose in IR (depthwise_conv2d has no groups); the ops add their epilogue. */
 export const convAttrs = {
   strides: Pair,
   padding: Padding,
   dilation_rate: Pair,
   groups: Type.Integer({ minimum: 1 }),
-  ...epilogueAttr,
 };
 
 /** The window attributes of the three conv layers, as Keras accepts them (an int or a pair). */
