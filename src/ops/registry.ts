@@ -23,6 +23,7 @@ import { poolFamily } from './pool.js';
 import { reduceFamily } from './reduce.js';
 import { rescalingFamily } from './rescaling.js';
 import { shapeFamily } from './shape.js';
+import { upsampleFamily } from './upsampling.js';
 
 /**
  * One line per family file. The order is the order of `layers` (the JSON
@@ -38,6 +39,7 @@ const families = [
   shapeFamily,
   mergeFamily,
   rescalingFamily,
+  upsampleFamily,
   // training only: gradient ops, batchnorm by batch statistics, statistics, losses, optimizer updates
   convGradFamily,
   normTrainFamily,

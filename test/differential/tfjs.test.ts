@@ -176,7 +176,7 @@ function groupedConv(layer: string, groups: number, padding: 'same' | 'valid', s
 }
 
 // ---------------------------------------------------------------------------
-// Pooling
+// Pooling and upsampling
 
 const poolCases: DiffCase[] = [
   // 7x7, pool 3, stride 2: valid drops the last row/column; same pads one on each side (partial windows at both ends)
@@ -197,6 +197,7 @@ const poolCases: DiffCase[] = [
     () => L.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'l' })),
   single('global_avg_pool2d', [5, 4, 3], { type: 'global_avg_pool2d' }, () => L.globalAveragePooling2d({ name: 'l' })),
   single('global_max_pool2d', [5, 4, 3], { type: 'global_max_pool2d' }, () => L.globalMaxPooling2d({ name: 'l' })),
+  single('upsampling2d_2x3', [3, 2, 2], { type: 'upsampling2d', size: [2, 3] }, () => L.upSampling2d({ size: [2, 3], name: 'l' })),
 ];
 
 // ---------------------------------------------------------------------------
