@@ -19,6 +19,7 @@ import { normFamily } from './norm.js';
 import { normTrainFamily } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
 import { optimFamily } from './optim.js';
+import { paddingFamily } from './padding.js';
 import { poolFamily } from './pool.js';
 import { reduceFamily } from './reduce.js';
 import { rescalingFamily } from './rescaling.js';
@@ -39,6 +40,7 @@ const families = [
   shapeFamily,
   mergeFamily,
   rescalingFamily,
+  paddingFamily,
   upsampleFamily,
   // training only: gradient ops, batchnorm by batch statistics, statistics, losses, optimizer updates
   convGradFamily,
