@@ -34,6 +34,7 @@ export const rescaleOp = defineOp({
   examples: [
     { attrs: { scale: 1 / 255, offset: 0 }, operands: [tensor(['N', 4, 4, 3])], note: 'pixels to [0, 1]' },
     { attrs: { scale: 2, offset: -1 }, operands: [tensor(['N', 6])] },
+    { attrs: { scale: 1, offset: 0 }, operands: [tensor(['N', 3])], note: 'the identity' },
   ],
 });
 

@@ -22,6 +22,7 @@ export const reshapeOp = defineOp({
     { note: 'flatten', attrs: { shape: [6] }, operands: [batched([2, 3])] },
     { attrs: { shape: [3, 2] }, operands: [batched([6])] },
     { attrs: { shape: [4, 3] }, operands: [batched([2, 2, 3])] },
+    { note: 'the identity', attrs: { shape: [2, 3] }, operands: [batched([2, 3])] },
   ],
   infer: ([x], a) => {
     const from = exampleShape(x!);
