@@ -6,22 +6,10 @@
  * (and sigmoid and swish through it), which are checked against Math.tanh and
  * the exact sigmoid on a dense grid to their documented error.
  */
-import { ts } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
 import { activationFn, activationHelper, epilogueNames, type ScalarActivationAttrs } from '../../src/ops/activation.js';
-import type { RuntimeHelper } from '../../src/ops/emit.js';
+import { compileHelper } from '../helpers/kernel.js';
 
-/** The helper and the helpers it calls, as one JavaScript function. */
-function compile(helper: RuntimeHelper): (x: number) => number {
-  const sources = new Map<string, string>();
-  const visit = (h: RuntimeHelper) => {
-    sources.set(h.name, h.source);
-    for (const u of h.uses ?? []) visit(u);
-  };
-  visit(helper);
-  const js = ts.transpileModule([...sources.values()].join('\n'), { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
-  return new Function(`${js}\nreturn ${helper.name};`)() as (x: number) => number;
-}
 
 const points = [
   ...Array.from({ length: 401 }, (_, i) => -10 + i * 0.05),
@@ -49,7 +37,7 @@ describe('generated activation helpers equal the reference functions', () => {
   for (const name of epilogueNames) {
     for (const attrs of attrsOf[name] ?? [{}]) {
       it(`${name} ${JSON.stringify(attrs)}`, () => {
-        const helper = compile(activationHelper(name as Parameters<typeof activationHelper>[0], attrs));
+        const helper = compileHelper(activationHelper(name as Parameters<typeof activationHelper>[0], attrs));
         const reference = activationFn(name as Parameters<typeof activationFn>[0], attrs);
         const tolerance = approximate[name] ?? ((_x: number, want: number) => 1e-15 * Math.max(1, Math.abs(want)));
         for (const x of points) {
@@ -68,7 +56,7 @@ describe('the rational tanh and the sigmoid through it, on a dense grid', () => 
   // Every 1e-4 over [-20, 20] (400,001 points), and the odd symmetry at each.
   const grid = Array.from({ length: 400001 }, (_, i) => -20 + i * 1e-4);
   it('tanh is within 3e-7 of Math.tanh (under the 1e-6 asked), odd, and in [-1, 1]', () => {
-    const tanh = compile(activationHelper('tanh'));
+    const tanh = compileHelper(activationHelper('tanh'));
     let worst = 0;
     const broken: number[] = [];
     for (const x of grid) {
@@ -81,7 +69,7 @@ describe('the rational tanh and the sigmoid through it, on a dense grid', () => 
     expect(Object.is(tanh(-0), -0)).toBe(true);
   });
   it('sigmoid is within 6e-7 relative of the exact sigmoid, in s and in 1 - s', () => {
-    const sigmoid = compile(activationHelper('sigmoid'));
+    const sigmoid = compileHelper(activationHelper('sigmoid'));
     const exact = activationFn('sigmoid', {});
     let worst = 0;
     for (const x of grid) {

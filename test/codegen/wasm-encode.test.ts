@@ -5,14 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ByteWriter, Code, ModuleBuilder, type Local, type ValType } from '../../src/codegen/wasm/encode.js';
+import { wasm } from '../helpers/wasm.js';
 
-interface Wasm {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
-}
-const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 
 const bytesOf = (write: (w: ByteWriter) => void) => {
   const w = new ByteWriter();

@@ -21,14 +21,8 @@ import { tensor, type Dim } from '../../src/ir/types.js';
 import type { SimdKernelRequest } from '../../src/ops/simd-def.js';
 import { getOp, ops } from '../../src/ops/registry.js';
 import { reference, rng } from '../helpers/tensors.js';
+import { wasm } from '../helpers/wasm.js';
 
-interface Wasm {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
-}
-const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 
 const RTOL = 1e-5;
 const GUARD = 16; // floats around every operand

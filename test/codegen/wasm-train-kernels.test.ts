@@ -12,13 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { buildSimdModule } from '../../src/codegen/wasm/module.js';
 import type { AnySimdKernelRequest } from '../../src/ops/simd-def.js';
 import { rng } from '../helpers/tensors.js';
+import { wasm } from '../helpers/wasm.js';
 
-interface Wasm {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
-}
-const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 const GUARD = 8;
 
 type Kind = 'dense' | 'dense_grad_input' | 'dense_grad_kernel';

@@ -48,11 +48,29 @@ export function runKernel(op: string, operands: readonly Tensor[], attrs: Attrs 
  */
 export function runEmitted(emitted: KernelCode, operands: readonly Tensor[], shape: readonly number[], n: number): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
-  const helpers = [...helperSources(emitted.helpers).values()].join('\n');
-  const source = `${helpers}\nreturn function kernel(n: number, ${emitted.params.map((p) => `${p}: Float32Array`).join(', ')}, y: Float32Array): void {\n${emitted.body}\n};`;
-  const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
-  const kernel = new Function(js)() as (...args: unknown[]) => void;
+  const kernel = compileKernel(emitted);
   const y = new Float32Array(size).fill(NaN);
   kernel(n, ...operands.map((t) => Float32Array.from(t.data)), y);
   return { shape: [...shape], data: Float64Array.from(y) };
+}
+
+/** A kernel `(n, ...operands, y)` as a function with its runtime helpers, transpiled as a module's code is. */
+export type CompiledKernel = (n: number, ...buffers: Float32Array[]) => void;
+
+/** TypeScript source as the JavaScript a generated module runs. */
+export function transpile(source: string): string {
+  return ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
+}
+
+export function compileKernel(code: KernelCode): CompiledKernel {
+  const helpers = [...helperSources(code.helpers).values()].join('\n');
+  const params = code.params.map((p) => `${p}: Float32Array`).join(', ');
+  const source = `${helpers}\nreturn function kernel(n: number, ${params}, y: Float32Array): void {\n${code.body}\n};`;
+  return new Function(transpile(source))() as CompiledKernel;
+}
+
+/** A runtime helper `name(x)` and the helpers it calls, as one JavaScript function. */
+export function compileHelper(helper: RuntimeHelper): (x: number) => number {
+  const sources = [...helperSources([helper]).values()].join('\n');
+  return new Function(`${transpile(sources)}\nreturn ${helper.name};`)() as (x: number) => number;
 }

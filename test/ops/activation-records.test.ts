@@ -8,33 +8,18 @@
  * `activationDefs` and each record's examples, so a new record is checked
  * here with no new test; the interop lookups are pinned by hand below.
  */
-import { ts } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
 import type { Attrs } from '../../src/ir/types.js';
 import { tensor } from '../../src/ir/types.js';
 import { activationAttrs, activationFromKeras, activationToOnnx, lossReadsLogits, type ActivationName } from '../../src/ops/activation.js';
 import type { Accuracy, ActivationDef, ElementwiseActivation } from '../../src/ops/activations/define.js';
 import { activationDefs } from '../../src/ops/activations/records.js';
-import type { RuntimeHelper } from '../../src/ops/emit.js';
 import type { OnnxAttr, OnnxEmitter } from '../../src/ops/onnx-def.js';
+import { compileHelper, transpile } from '../helpers/kernel.js';
 
 const defs = activationDefs as readonly ActivationDef[];
 
-/** TypeScript source as the JavaScript a generated module runs. */
-function transpile(source: string): string {
-  return ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
-}
 
-/** The helper and the helpers it calls, as one JavaScript function. */
-function compile(helper: RuntimeHelper): (x: number) => number {
-  const sources = new Map<string, string>();
-  const visit = (h: RuntimeHelper) => {
-    sources.set(h.name, h.source);
-    for (const u of h.uses ?? []) visit(u);
-  };
-  visit(helper);
-  return new Function(`${transpile([...sources.values()].join('\n'))}\nreturn ${helper.name};`)() as (x: number) => number;
-}
 
 /** The record's examples with defaults filled in, as the IR stores them. */
 function resolvedExamples(def: ActivationDef): Attrs[] {
@@ -72,7 +57,7 @@ describe.each(defs.filter((d): d is ElementwiseActivation => d.form === 'element
     const label = JSON.stringify(attrs);
     it(`the generated helper computes the reference ${label}`, () => {
       const reference = def.reference(attrs);
-      const helper = compile(def.helper(attrs));
+      const helper = compileHelper(def.helper(attrs));
       for (const x of grid) expectNear(helper(x), reference(x), def.helperAccuracy, `${def.name}(${x})`);
     });
 
@@ -94,7 +79,7 @@ describe.each(defs.filter((d): d is ElementwiseActivation => d.form === 'element
     it(`the derivative's helper computes the derivative's reference ${label}`, () => {
       const f = def.reference(attrs);
       const d = def.derivative(attrs);
-      const helper = compile(d.helper);
+      const helper = compileHelper(d.helper);
       for (const x of grid) {
         const v = d.from === 'output' ? f(x) : x;
         expectNear(helper(v), d.ref(v), d.accuracy, `${d.helper.name}(${v})`);

@@ -7,16 +7,15 @@
  * check returns whether the example could be differentiated at all.
  */
 import ort from 'onnxruntime-node';
-import { ts } from 'ts-morph';
 import { expect } from 'vitest';
 import { exportOnnx } from '../../src/formats/onnx.js';
 import { parseGraph } from '../../src/ir/parse.js';
 import { printGraph } from '../../src/ir/print.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { verifyGraph } from '../../src/ops/verify.js';
-import type { KernelCode, RuntimeHelper } from '../../src/ops/emit.js';
 import type { OpDef } from '../../src/ops/op-def.js';
 import { expectGradientsMatch, randomValues, ruleGradients } from '../helpers/gradcheck.js';
+import { compileKernel, type CompiledKernel } from '../helpers/kernel.js';
 import { concreteShape, isBatched, oneNodeGraph, operandValues, seedOf, type Example } from './op-examples.js';
 
 /** Kernels compute in float64 and store float32; rational tanh/sigmoid and Winograd's transforms stay within this. */
@@ -44,31 +43,12 @@ export function checkTypeRule(def: OpDef, ex: Example): void {
   verifyGraph(oneNodeGraph(def, ex));
 }
 
-function helperSources(helpers: readonly RuntimeHelper[], seen = new Map<string, string>()): Map<string, string> {
-  for (const h of helpers) {
-    seen.set(h.name, h.source);
-    helperSources(h.uses ?? [], seen);
-  }
-  return seen;
-}
-
-type Kernel = (n: number, ...buffers: Float32Array[]) => void;
-
-/** The kernel as a function, with its runtime helpers, transpiled from TypeScript. */
-function compile(code: KernelCode): Kernel {
-  const helpers = [...helperSources(code.helpers).values()].join('\n');
-  const params = code.params.map((p) => `${p}: Float32Array`).join(', ');
-  const source = `${helpers}\nreturn function kernel(n: number, ${params}, y: Float32Array): void {\n${code.body}\n};`;
-  const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
-  return new Function(js)() as Kernel;
-}
-
 /**
  * Runs a kernel on float32 copies of `inputs` into a NaN-filled result (an
  * element left unwritten stays NaN), and checks that it wrote nothing past
  * the result and changed no operand.
  */
-function run(kernel: Kernel, inputs: readonly Tensor[], shape: readonly number[], n: number): Tensor {
+function run(kernel: CompiledKernel, inputs: readonly Tensor[], shape: readonly number[], n: number): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   const buffers = inputs.map((t) => Float32Array.from(t.data));
   const y = new Float32Array(size + GUARD).fill(NaN);
@@ -87,7 +67,7 @@ function run(kernel: Kernel, inputs: readonly Tensor[], shape: readonly number[]
 export function checkKernel(def: OpDef, ex: Example, index: number): void {
   const result = def.infer(ex.operands, ex.attrs as never);
   const emitted = def.emit({ operands: ex.operands, result, attrs: ex.attrs as never });
-  const kernel = emitted.kind === 'kernel' ? compile(emitted) : undefined;
+  const kernel = emitted.kind === 'kernel' ? compileKernel(emitted) : undefined;
   if (emitted.kind === 'kernel') expect(emitted.params.length, 'one kernel parameter per operand').toBe(ex.operands.length);
   for (const n of [3, 1]) {
     const inputs = operandValues(ex, n, seedFor(def, index, `kernel${n}`));

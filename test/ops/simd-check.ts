@@ -24,15 +24,8 @@ import type { OpDef } from '../../src/ops/op-def.js';
 import { getOp } from '../../src/ops/registry.js';
 import type { SimdSelection, SimdUse } from '../../src/ops/simd-def.js';
 import { concreteShape, operandValues, seedOf, type Example } from './op-examples.js';
+import { wasm } from '../helpers/wasm.js';
 
-/** The part of the WebAssembly API the check uses (lib es2023 declares none of it). */
-interface Wasm {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
-}
-const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 
 /**
  * The kernels sum in float32: each result is off by a few float32 ulps of
