@@ -29,8 +29,8 @@ import {
 import { sameOperands, softmaxGradOp } from './activations/softmax.js';
 import { alias, kernel, perExample, shapeTag, times, total } from './emit.js';
 import type { KerasImport } from './keras-def.js';
-import type { OnnxEmitter } from './onnx-def.js';
 import { defineFamily, defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
+import { gradientOnly, type OnnxEmitter } from './onnx-def.js';
 
 export type { ActivationDef } from './activations/define.js';
 export {
@@ -342,7 +342,7 @@ export const activationGradOp = defineOp({
       `for (let i = 0; i < ${total(result)}; i++) y[i] = dy[i]! * ${helper.name}(v[i]!);`, [helper]);
   },
   grad: 'none',
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   // Each elementwise record's first example, read from the value its derivative reads.
   examples: epilogueNames.map((n) => {
     const fn = activationAttrs(n, elementwise(n).examples[0] as Attrs, tensor(['N', 8]));

@@ -29,8 +29,8 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, forwardGeometry, Pair, Padding } from './conv/window.js';
 import type { ConvSizes as GradConvShape } from './conv/geometry.js';
 import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
-import { defineFamily, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
-import type { OpExample } from './op-def.js';
+import { defineFamily, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef, type OpExample } from './op-def.js';
+import { gradientOnly } from './onnx-def.js';
 
 const Shape3 = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 3, maxItems: 3 });
 const Window = { strides: Pair, padding: Padding, dilation_rate: Pair };
@@ -152,7 +152,7 @@ function convGradOp<const N extends string, P extends TProperties>(
       const { conv } = geometry(operands, a);
       return kind === 'input' ? convGradInputKernel(name, conv) : convGradKernelKernel(name, conv);
     },
-    onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+    onnx: gradientOnly,
     grad: 'none',
   }) as unknown as NamedOpDef<N>;
 }

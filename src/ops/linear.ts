@@ -23,6 +23,7 @@ import { initializer, initSpec, type Initializer } from './init.js';
 import { kerasWeighted } from './keras-def.js';
 import { defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 import { rowsField, selection, simdCommon } from './simd-def.js';
+import { gradientOnly } from './onnx-def.js';
 
 export const denseOp = defineOp({
   name: 'dense',
@@ -170,7 +171,7 @@ export const denseGradInputOp = defineOp({
     const [inDim, units] = w!.shape as [number, number];
     return units % 4 === 0 ? selection({ kind: 'dense_grad_input', inDim, units, ...rowsField(dy!) }) : undefined;
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 
@@ -226,7 +227,7 @@ export const denseGradKernelOp = defineOp({
     const units = dim(dy!, -1);
     return units % 4 === 0 ? selection({ kind: 'dense_grad_kernel', inDim: dim(x!, -1), units, ...rowsField(x!) }) : undefined;
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 

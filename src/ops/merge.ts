@@ -9,7 +9,7 @@ import { aroundAxis, type Tensor } from '../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import { isBatched, kernel, perExample, shapeTag, times, total } from './emit.js';
-import { onnxInt } from './onnx-def.js';
+import { gradientOnly, onnxInt } from './onnx-def.js';
 import { defineFamily, defineLayer, defineOp, ShapeError } from './op-def.js';
 
 export const addOp = defineOp({
@@ -248,7 +248,7 @@ export const sliceOp = defineOp({
 }`;
     return kernel(`slice_${shapeTag(x!)}_axis${a.axis}_${a.start}_${a.size}`, ['x'], `values [${a.start}, ${a.start + a.size}) along axis ${a.axis}`, body);
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 
@@ -295,7 +295,7 @@ export const channelScaleOp = defineOp({
 }`;
     return kernel(`channel_scale_${shapeTag(x!)}_axis${a.axis}`, ['x', 'scale'], `x * scale per channel along axis ${a.axis}`, body);
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 

@@ -27,6 +27,7 @@ import { kernel, lit, shapeTag, times } from './emit.js';
 import { scratch64Helper } from './gemm.js';
 import { channelsLast, forwardBody, gradGammaBody, gradInputBody } from './norm-train-emit.js';
 import { byRole, defineFamily, defineOp, dim, formatShape, ShapeError } from './op-def.js';
+import { gradientOnly } from './onnx-def.js';
 
 /** In the IR, unbounded clipping is `null` (JSON has no infinity). */
 export const IrRenormClipping = Type.Object(
@@ -285,7 +286,7 @@ ${walk('y[i] = (dy[i]! * scale - meanG - ((x[i]! - mean) / sigma) * meanGx) / si
 }`,
     );
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 
@@ -337,7 +338,7 @@ export const batchnormTrainGradGammaOp = defineOp({
       `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`,
     );
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 

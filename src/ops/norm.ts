@@ -17,7 +17,7 @@ import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import { tensor, type TensorType } from '../ir/types.js';
 import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
-import { onnxFloat, onnxInts, type OnnxBuilder } from './onnx-def.js';
+import { gradientOnly, onnxFloat, onnxInts, type OnnxBuilder } from './onnx-def.js';
 import { isObj, show } from './keras-def.js';
 import { noEpilogue } from './linear.js';
 import { byRole, defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type OpNode } from './op-def.js';
@@ -337,7 +337,7 @@ export const batchnormGradOp = defineOp({
   y[c] = acc;
 }`);
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 

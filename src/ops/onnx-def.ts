@@ -35,6 +35,9 @@ export interface OnnxEmitter {
   constant(values: readonly number[] | Float32Array, dims?: readonly number[]): string;
 }
 
+/** The ONNX fact of every gradient op: training graphs compute it, exported models never do. */
+export const gradientOnly = { notExportable: 'a gradient op: only training graphs compute it' } as const;
+
 /** Where a rank-4 value lives in the exported model: modelc's channels-last or ONNX's channels-first. */
 export type OnnxLayout = 'nhwc' | 'nchw';
 

@@ -84,7 +84,7 @@ export interface OpDef<P extends TProperties = TProperties> {
   training?(t: TrainingBuilder, node: OpNode<Static<TObject<P>>>): string;
   /**
    * ONNX export: the rule that emits the node's ONNX nodes (see `onnx-def.ts`),
-   * or why the op has no ONNX form (`{ notExportable: 'a gradient op: training only' }`).
+   * or why the op has no ONNX form (`gradientOnly` from onnx-def.ts: `{ notExportable: 'a gradient op: ...' }`).
    */
   readonly onnx: OnnxRule<Static<TObject<P>>> | NotExportable;
   /**

@@ -14,8 +14,7 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { kernel, lit, shapeTag, total } from './emit.js';
-import { defineFamily, defineOp, ShapeError, type NamedOpDef, type Trait } from './op-def.js';
-import type { OpExample } from './op-def.js';
+import { defineFamily, defineOp, ShapeError, type NamedOpDef, type OpExample, type Trait } from './op-def.js';
 
 /** Operand roles that are f32[1] scalars; every other operand has the result's shape. */
 const scalarRoles = new Set(['lr', 'iterations']);

@@ -13,7 +13,7 @@ import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { batched, exampleShape, formatType, tensor, type TensorType } from '../ir/types.js';
 import { kernel, shapeTag, total } from './emit.js';
-import { onnxInt } from './onnx-def.js';
+import { gradientOnly, onnxInt } from './onnx-def.js';
 import { defineLayer, defineOp, dim, expectRank, ShapeError, type NamedOpDef } from './op-def.js';
 
 type Dims4 = readonly [number, number, number, number];
@@ -172,7 +172,7 @@ for (let e = 0; e < n; e++) {
   }
 }`);
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 
@@ -214,7 +214,7 @@ export const globalAvgPool2dGradOp = defineOp({
   }
 }`);
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 

@@ -16,7 +16,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { batched, exampleShape, formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, intPair, pair, Pair, Padding, windowAxis } from './conv/window.js';
 import { kernel, shapeTag, total, type RuntimeHelper } from './emit.js';
-import { onnxInt, onnxInts } from './onnx-def.js';
+import { gradientOnly, onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';
 import { globalPoolGradOps, globalPoolLayers, globalPoolOps, InputShape } from './pool-global.js';
 import { defineFamily, defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
@@ -324,7 +324,7 @@ export const maxPool2dGradOp = defineOp({
   reference: ([dy, x], a) => poolGradReference(dy!, x!, x!.shape as unknown as Dims4, a, 'max'),
   emit: ({ operands: [dy, x], attrs: a }) =>
     kernel(`max_pool2d_grad_${poolGradTag(x!, a)}`, ['dy', 'x'], 'max pooling gradient: dy to the first maximum of each window', poolGradCode(x!, dy!, a, 'max'), [max2Helper]),
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 
@@ -352,7 +352,7 @@ export const avgPool2dGradOp = defineOp({
   reference: ([dy], a) => poolGradReference(dy!, undefined, [dy!.shape[0]!, ...a.input_shape] as unknown as Dims4, a, 'avg'),
   emit: ({ operands: [dy], result, attrs: a }) =>
     kernel(`avg_pool2d_grad_${poolGradTag(result, a)}`, ['dy'], 'average pooling gradient: dy / count over each window', poolGradCode(result, dy!, a, 'avg')),
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
 });
 

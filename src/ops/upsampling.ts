@@ -17,6 +17,7 @@ import { intPair, pair, Pair } from './conv/window.js';
 import { kernel, shapeTag } from './emit.js';
 import { show } from './keras-def.js';
 import { defineFamily, defineLayer, defineOp, dim, expectRank, formatShape, ShapeError } from './op-def.js';
+import { gradientOnly } from './onnx-def.js';
 
 type Dims4 = readonly [number, number, number, number];
 
@@ -133,7 +134,7 @@ export const upsample2dGradOp = defineOp({
 }`;
     return kernel(`upsample2d_grad_${shapeTag(result)}_s${sh}x${sw}`, ['dy'], `nearest upsampling gradient: dy summed over ${sh}x${sw} blocks`, body);
   },
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   grad: 'none',
   examples: [
     { attrs: { size: [2, 2] }, operands: [tensor(['N', 6, 4, 3])] },

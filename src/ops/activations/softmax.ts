@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../../ir/tensor.js';
 import { formatType, sameType, tensor, type TensorType } from '../../ir/types.js';
 import { kernel, shapeTag, times } from '../emit.js';
-import { onnxInt } from '../onnx-def.js';
+import { gradientOnly, onnxInt } from '../onnx-def.js';
 import { defineOp, ShapeError } from '../op-def.js';
 import { defineActivation, normalizeAxis } from './define.js';
 
@@ -136,7 +136,7 @@ export const softmaxGradOp = defineOp({
     return kernel(`softmax_grad_${shapeTag(result)}_axis${a.axis}`, ['dy', 's'], `softmax gradient over axis ${a.axis} of ${shapeTag(result)}`, body);
   },
   grad: 'none',
-  onnx: { notExportable: 'a gradient op: only training graphs compute it' },
+  onnx: gradientOnly,
   examples: [
     { attrs: { axis: 1 }, operands: [tensor(['N', 8]), tensor(['N', 8])], note: 'rows' },
     { attrs: { axis: 3 }, operands: [tensor(['N', 2, 3, 4]), tensor(['N', 2, 3, 4])], note: 'last axis of an image' },
