@@ -63,12 +63,11 @@ export type OpAttrs = { [D in AnyOp as D['name']]: AttrsOf<D> };
 /** Every op record, in registry order. */
 export const ops: readonly OpDef[] = families.flatMap((f) => f.ops as readonly OpDef[]);
 
-/** Every op record, keyed by its name. */
-export const opsByName: { readonly [K in OpName]: OpDef } = Object.fromEntries(ops.map((o) => [o.name, o])) as { [K in OpName]: OpDef };
-if (Object.keys(opsByName).length !== ops.length) {
-  const seen = new Set<string>();
-  const twice = ops.find((o) => seen.size === seen.add(o.name).size);
-  throw new Error(`internal: op ${twice?.name} is registered twice`);
+/** Every op record, keyed by its name; a name two records claim is a programming error. */
+export const opsByName = {} as { readonly [K in OpName]: OpDef };
+for (const o of ops) {
+  if (Object.hasOwn(opsByName, o.name)) throw new Error(`internal: op ${o.name} is registered twice`);
+  (opsByName as Record<string, OpDef>)[o.name] = o;
 }
 
 /** Every layer record, in registry order. */

@@ -20,9 +20,9 @@ export function identityRule(name: string, trainingDependent: boolean): Rule {
   return {
     name,
     pattern: op(where(kind, (d) => d.identity !== undefined && d.traits.includes('training-dependent') === trainingDependent), { as: 'node' }),
+    when: (m, ed) => isIdentity(m['node']!, ed),
     rewrite: (m, ed) => {
       const n = m['node']!;
-      if (!isIdentity(n, ed)) return undefined;
       const reason = ed.bypass(n);
       return reason === undefined ? `removed ${n.result}` : { skipped: `${n.result} not removed: ${reason}` };
     },
