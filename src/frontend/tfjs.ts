@@ -96,14 +96,24 @@ export function importTfjs(file: SourceFile): TfjsImport {
   }
   if (!isObj(topo)) return imp.fail(topoPath, '"modelTopology" must be an object: the Keras config of the model');
   if (Object.hasOwn(topo, 'node')) imp.fail(topoPath, 'this is a TF.js graph model (a GraphDef topology); only layers models can be imported');
-  const cls = topo['class_name'];
-  const converted =
-    cls === 'Sequential' ? imp.sequential(topo, topoPath) :
-    cls === 'Model' || cls === 'Functional' ? imp.functional(topo, topoPath) :
-    imp.fail([...topoPath, 'class_name'], `the model class must be Sequential, Model or Functional, got ${show(cls)}`);
+  const converted = imp.model(topo, topoPath);
   const layerNames = new Set(converted.layers.flatMap((l) => ('type' in l && l.name !== undefined ? [l.name] : [])));
   const weights = readWeights(imp, root['weightsManifest'], layerNames);
   return { spec: converted, locations: imp.locations, ...(weights ? { weights } : {}) };
+}
+
+/**
+ * Reads a Keras model config: the JSON root is `{"class_name": "Functional" |
+ * "Sequential" | "Model", "config": {...}}`, as a `.keras` archive's
+ * config.json, a legacy `.h5` file's `model_config` attribute or
+ * `model.to_json()` hold it. The same reading as a TF.js model.json's
+ * `modelTopology`; weights are the caller's (they live beside the config).
+ */
+export function importKerasConfig(file: SourceFile): { spec: ModelSpec; locations: SpecLocations } {
+  const { spec: root, locations: raw } = parseJsonSpec(file);
+  const imp = new Importer(file, raw);
+  if (!isObj(root)) return imp.fail([], 'a Keras model config must be a JSON object with "class_name" and "config"');
+  return { spec: imp.model(root, []), locations: imp.locations };
 }
 
 // ---------------------------------------------------------------------------
@@ -135,6 +145,14 @@ class Importer {
     const v = this.raw.value(from);
     const k = this.raw.key(from);
     this.locations.set(to, v.start, v.end, k.start, k.end);
+  }
+
+  /** A Sequential or functional model config at `path`. */
+  model(topo: Obj, path: SpecPath): ModelSpec {
+    const cls = topo['class_name'];
+    return cls === 'Sequential' ? this.sequential(topo, path) :
+      cls === 'Model' || cls === 'Functional' ? this.functional(topo, path) :
+      this.fail([...path, 'class_name'], `the model class must be Sequential, Model or Functional, got ${show(cls)}`);
   }
 
   private layerOf(v: unknown, path: SpecPath, functional: boolean): KerasLayer {
