@@ -6,7 +6,8 @@
  * the spec entry's attributes with the key each came from; and, at the end,
  * a refusal of every key nobody read, so an unsupported option is never
  * dropped silently. Also the translation of Keras initializer configs and
- * activation names into modelc's.
+ * activation names into modelc's, which depends on the dialect: Keras 3
+ * gives some activation strings another function than Keras 2 and TF.js do.
  */
 import { q, type DiagnosticCode } from '../diagnostics/diagnostic.js';
 import { activationFromKeras, activationNames } from '../ops/activation.js';
@@ -22,6 +23,8 @@ export interface KerasLayer {
   /** The canonical class name (`Conv2D` for a `Convolution2D`). */
   readonly className: string;
   readonly config: Obj;
+  /** The layer object itself (`inbound_nodes`, Keras 3's `module`). */
+  readonly raw: Obj;
   /** The path of the layer object in model.json. */
   readonly path: SpecPath;
 }
@@ -29,7 +32,30 @@ export interface KerasLayer {
 /** Where a reader's diagnostics go: model.json paths to spans. */
 export interface Failer {
   fail(path: SpecPath, message: string, code?: DiagnosticCode): never;
+  /** Records a warning: the import goes on, but something the user should know changed. */
+  warn(path: SpecPath, message: string): void;
 }
+
+/**
+ * Which Keras wrote the config: `keras2` (tf.keras 2, TF.js, legacy .h5) or
+ * `keras3` (`.keras`, Keras 3's `to_json`). The layer configs are nearly the
+ * same; some activation strings are not (see `keras3Activations`).
+ */
+export type KerasDialect = 'keras2' | 'keras3';
+
+/**
+ * Keras 3 activation strings whose function differs from what the same
+ * string means to Keras 2 and TF.js (checked against Keras 3.15):
+ * `hard_sigmoid` is relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1), not
+ * clip(0.2 x + 0.5, 0, 1); `leaky_relu` has negative slope 0.2 where the
+ * LeakyReLU layer (and modelc's leaky_relu) defaults to 0.3. The others
+ * (`gelu` exact by default, `relu6`, `silu`/`swish`, `hard_silu`/`hard_swish`,
+ * `elu`, `selu`) mean what the activation records say.
+ */
+const keras3Activations: ReadonlyMap<string, KerasActivation> = new Map([
+  ['hard_sigmoid', { name: 'hard_sigmoid', attrs: { alpha: 1 / 6 } }],
+  ['leaky_relu', { name: 'leaky_relu', attrs: { alpha: 0.2 } }],
+]);
 
 /** Reads one layer's config: typed getters, the attributes set, and a check that nothing was left unread. */
 export class Config implements KerasConfig {
@@ -43,6 +69,7 @@ export class Config implements KerasConfig {
   constructor(
     private readonly imp: Failer,
     readonly layer: KerasLayer,
+    readonly dialect: KerasDialect = 'keras2',
   ) {}
 
   private get where(): string {
@@ -65,6 +92,10 @@ export class Config implements KerasConfig {
 
   fail(key: string | undefined, message: string, code: DiagnosticCode = 'import'): never {
     return this.imp.fail(key === undefined ? [...this.layer.path, 'class_name'] : this.path(key), `${this.where}: ${message}`, code);
+  }
+
+  warn(key: string | undefined, message: string): void {
+    this.imp.warn(key === undefined ? [...this.layer.path, 'class_name'] : this.path(key), `${this.where}: ${message}`);
   }
 
   private expect(key: string, ok: boolean, what: string): void {
@@ -130,7 +161,9 @@ export class Config implements KerasConfig {
     const fn = this.activationFn(key);
     if (fn === undefined) return undefined;
     if (Object.keys(fn.attrs).length > 0) {
-      return this.fail(key, `activation ${q(this.layer.config[key] as string)} inside a layer is not supported (as an Activation layer it is)`);
+      const v = this.layer.config[key] as string;
+      const meaning = this.dialect === 'keras3' && keras3Activations.has(v) ? ` (Keras 3's ${q(v)}: ${fn.name} with ${show(fn.attrs)})` : '';
+      return this.fail(key, `activation ${q(v)}${meaning} inside a layer is not supported (as an Activation layer it is)`);
     }
     return fn.name;
   }
@@ -140,7 +173,7 @@ export class Config implements KerasConfig {
     const v = this.optional(key, (k) => this.get(k));
     if (v === undefined) return undefined;
     if (typeof v !== 'string') return this.fail(key, `activation ${show(v)} is not supported (expected an activation name)`);
-    const fn = activationFromKeras(v);
+    const fn = (this.dialect === 'keras3' ? keras3Activations.get(v) : undefined) ?? activationFromKeras(v);
     if (fn === undefined) {
       // the functions importable under their own name (leaky_relu is not: Keras's string means another slope)
       const names = activationNames.filter((n) => activationFromKeras(n)?.name === n);
@@ -149,8 +182,24 @@ export class Config implements KerasConfig {
     return fn;
   }
 
+  /**
+   * An initializer never changes inference, so one modelc cannot express
+   * does not block an import: the layer keeps its default and a warning
+   * says so (training from scratch would start elsewhere).
+   */
   initializer(key: string): Initializer | undefined {
-    return this.optional(key, (k) => initializerOf(this.get(k), (msg) => this.fail(k, `${q(k)}: ${msg}`)));
+    return this.optional(key, (k) => {
+      const v = this.get(k);
+      try {
+        return initializerOf(v, (msg) => {
+          throw new Unexpressible(msg);
+        });
+      } catch (e) {
+        if (!(e instanceof Unexpressible)) throw e;
+        this.warn(k, `${q(k)}: ${e.message}; the layer keeps modelc's default initializer (inference and imported weights are unaffected)`);
+        return undefined;
+      }
+    });
   }
 
   set(attr: string, value: unknown, key = attr): void {
@@ -174,12 +223,23 @@ export class Config implements KerasConfig {
     for (const [key, v] of Object.entries(this.layer.config)) {
       if (this.used.has(key) || v === null) continue;
       if (key === 'trainable' && v === true) continue;
-      if (key === 'dtype' && (v === 'float32' || (isObj(v) && isObj(v['config']) && v['config']['name'] === 'float32'))) continue;
+      if (key === 'dtype' && dtypeName(v) === 'float32') continue;
+      if (key === 'dtype') this.fail(key, `dtype ${show(dtypeName(v) ?? v)} is not supported (modelc computes in float32; mixed precision and other dtype policies are refused)`);
       if (key === 'trainable') this.fail(key, 'trainable: false (a frozen layer) is not supported');
       if (/_(regularizer|constraint)$/.test(key)) this.fail(key, `${key} is not supported (modelc has no ${key.replace(/^.*_/, '')}s)`);
       this.fail(key, `option ${q(key)} = ${show(v)} is not supported`);
     }
   }
+}
+
+/** An initializer modelc has no form for (thrown inside `initializerOf`, turned into a warning). */
+class Unexpressible extends Error {}
+
+/** A dtype as a name: `"float32"`, or a Keras 3 policy `{"class_name": "DTypePolicy", "config": {"name": "float32"}}`. */
+function dtypeName(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (isObj(v) && isObj(v['config']) && typeof v['config']['name'] === 'string') return v['config']['name'];
+  return undefined;
 }
 
 /** Keras/TF.js initializer configs -> modelc initializers. */

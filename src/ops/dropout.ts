@@ -7,6 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import { batched } from '../ir/types.js';
 import { alias } from './emit.js';
+import { show } from './keras-def.js';
 import { defineFamily, defineLayer, defineOp } from './op-def.js';
 
 export const dropoutOp = defineOp({
@@ -43,7 +44,9 @@ export const dropoutLayer = defineLayer({
     classes: ['Dropout'],
     fromConfig: (c) => {
       c.set('rate', c.number('rate'));
-      if (c.optional('noise_shape', (k) => c.get(k)) !== undefined) c.fail('noise_shape', 'noise_shape is not supported');
+      // dropout is the identity at inference; only training would drop otherwise than Keras
+      const noise = c.optional('noise_shape', (k) => c.get(k));
+      if (noise !== undefined) c.warn('noise_shape', `noise_shape ${show(noise)} is not kept: training drops each element independently (inference is unaffected)`);
       c.set('seed', c.optional('seed', (k) => c.int(k, Number.MIN_SAFE_INTEGER)));
     },
   },

@@ -51,7 +51,10 @@ export interface KerasConfig {
    * gelu with `approximate: true`), undefined when absent.
    */
   activationFn(key: string): KerasActivation | undefined;
-  /** A Keras initializer config as a modelc initializer (undefined when absent). */
+  /**
+   * A Keras initializer config as a modelc initializer (undefined when
+   * absent, or when modelc cannot express it: then with a warning).
+   */
   initializer(key: string): Initializer | undefined;
   /**
    * Gives the spec entry attribute `attr` the value `value` (nothing when
@@ -61,6 +64,13 @@ export interface KerasConfig {
   set(attr: string, value: unknown, key?: string): void;
   /** An `import` diagnostic naming the layer and its class, at `key` (or at the class name). */
   fail(key: string | undefined, message: string): never;
+  /**
+   * A warning naming the layer and its class, at `key` (or at the class
+   * name): the import goes on with something that differs from Keras only
+   * where it cannot matter for the imported model's predictions (an
+   * initializer, training-only behaviour), and the user is told.
+   */
+  warn(key: string | undefined, message: string): void;
 }
 
 /** An activation function as a Keras/TF.js string names it: modelc's name and the attributes the string fixes. */
