@@ -1,11 +1,17 @@
 /**
  * `modelc export <spec> -o model.onnx`: spec -> weights -> passes (with -O or
- * --passes) -> an ONNX model (opset 17) that onnxruntime runs. The file is
- * made in memory and written atomically.
+ * --passes) -> an ONNX model (opset 17) that onnxruntime runs.
+ * `modelc export <spec> -o model.keras` (or `--format keras`): the spec as a
+ * Keras 3 model with the same weights, before any pass, for a Keras user to
+ * load and train further. The format is `--format`, else the extension of
+ * `-o` (`.keras`), else ONNX. The file is made in memory and written
+ * atomically.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createRequire } from 'node:module';
 import { pipelineFor } from '../compile/index.js';
+import { fail } from '../diagnostics/diagnostic.js';
+import { exportKeras } from '../formats/keras.js';
 import { exportOnnx } from '../formats/onnx.js';
 import { lowerFile } from '../frontend/load.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -13,14 +19,30 @@ import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
+export type ExportFormat = 'onnx' | 'keras';
+
 export interface ExportOptions extends OptimizeOptions {
   output: string;
+  format?: ExportFormat;
+}
+
+/** `--format`, else `keras` for a `.keras` output, else `onnx`. */
+export function exportFormat(opts: Pick<ExportOptions, 'output' | 'format'>): ExportFormat {
+  return opts.format ?? (/\.keras$/i.test(opts.output) ? 'keras' : 'onnx');
 }
 
 /** Exports `path` to `opts.output`; returns the path written. IR printing and --explain go to `stderr`. */
-export function exportCommand(path: string, opts: ExportOptions, stderr: (text: string) => void = () => {}): string {
-  const original = withWeights(lowerFile(path).graph, opts);
+export async function exportCommand(path: string, opts: ExportOptions, stderr: (text: string) => void = () => {}): Promise<string> {
+  const loaded = lowerFile(path);
+  const original = withWeights(loaded.graph, opts);
   const passes = pipelineFor(opts, false);
+  if (exportFormat(opts) === 'keras') {
+    // Keras gets the model as written (batchnorm stays batchnorm, so it can train on)
+    if (passes.length > 0) fail('export', 'a Keras export is the model before any pass: drop -O and --passes');
+    const bytes = await exportKeras({ ...loaded, graph: original }, { producerVersion: version });
+    writeFileAtomic(opts.output, bytes);
+    return opts.output;
+  }
   const graph = passes.length > 0 ? optimize(original, passes, opts, stderr).optimized : original;
   writeFileAtomic(opts.output, exportOnnx(graph, { producerVersion: version }));
   return opts.output;
@@ -31,11 +53,12 @@ export function registerExport(program: Command, io: { stdout: (text: string) =>
   return pipelineOptions(
     program
       .command('export')
-      .description('write an ONNX model (opset 17) that onnxruntime runs, optimized with -O or --passes')
+      .description('write an ONNX model (opset 17) that onnxruntime runs, optimized with -O or --passes, or a Keras 3 .keras model')
       .argument('<spec>', 'a .nn or .json model spec')
-      .requiredOption('-o, --output <file>', 'the .onnx file to write'),
+      .requiredOption('-o, --output <file>', 'the .onnx or .keras file to write')
+      .addOption(new Option('--format <format>', 'onnx or keras (default: from the extension of -o, else onnx)').choices(['onnx', 'keras'])),
     false,
-  ).action((path: string, opts: ExportOptions) => {
-    io.stdout(exportCommand(path, opts, io.stderr) + '\n');
+  ).action(async (path: string, opts: ExportOptions) => {
+    io.stdout((await exportCommand(path, opts, io.stderr)) + '\n');
   });
 }

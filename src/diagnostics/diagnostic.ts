@@ -24,6 +24,7 @@ export const codes = {
   interp: 'a graph the reference interpreter cannot run: a missing or misshapen input or parameter value',
   weights: 'parameter values that cannot be read, made or attached (weights files, initializers)',
   pass: 'an unknown pass, or a pass that breaks the IR',
+  export: 'a model with a layer or option that the export format (Keras) cannot express',
   import: 'a TF.js/Keras model (model.json) with a layer, option or weight format that modelc cannot import',
   train: 'a model that cannot be trained as specified: no training block, no gradient through a layer, a parameter that does not reach the loss',
   data: 'training data that cannot be read or does not fit the model: a malformed CSV or .npy file, a non-numeric cell, a shape mismatch, a label out of range',

@@ -29,6 +29,7 @@ import {
 import { sameOperands, softmaxGradOp } from './activations/softmax.js';
 import { alias, kernel, perExample, shapeTag, times, total } from './emit.js';
 import type { KerasImport } from './keras-def.js';
+import { kerasActivation, noKerasForm, type KerasLayerExport } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
 import { gradientOnly, type OnnxEmitter } from './onnx-def.js';
 
@@ -227,6 +228,7 @@ export const activationLayer = defineLayer({
       return fn.name;
     },
   },
+  kerasExport: (a) => ({ className: 'Activation', config: { activation: kerasActivation(a.activation) } }),
   examples: [
     { attrs: { activation: 'tanh' }, inputs: [[5]] },
     { attrs: { activation: 'softmax' }, inputs: [[2, 3]] },
@@ -274,6 +276,25 @@ const kerasLayerClasses: Partial<Record<Name, KerasImport>> = {
   softmax: { classes: ['Softmax'], fromConfig: (c) => c.set('axis', c.optional('axis', (k) => c.axis(k))) },
 };
 
+/**
+ * The Keras class a shorthand layer exports as: the class that imports as it
+ * (relu6 is a ReLU with max_value 6), else `Activation` with the function's
+ * string, which holds no attributes: then they must be the defaults.
+ */
+function kerasShorthand(def: ActivationDef, a: Attrs): KerasLayerExport {
+  switch (def.name) {
+    case 'relu': return { className: 'ReLU', config: {} };
+    case 'relu6': return { className: 'ReLU', config: { max_value: 6 } };
+    case 'leaky_relu': return { className: 'LeakyReLU', config: { negative_slope: a['alpha'] } };
+    case 'elu': return { className: 'ELU', config: { alpha: a['alpha'] } };
+    case 'softmax': return { className: 'Softmax', config: { axis: a['axis'] } };
+  }
+  for (const [k, schema] of Object.entries(def.attrs as TProperties)) {
+    if (a[k] !== undefined && a[k] !== schema.default) noKerasForm(`${k} ${JSON.stringify(a[k])}: Keras 3's Activation('${def.name}') takes no ${k}`);
+  }
+  return { className: 'Activation', config: { activation: kerasActivation(def.name) } };
+}
+
 /** Attribute sets of the shorthand layers that a Keras class imports as (`examples`). */
 const kerasLayerExamples: Partial<Record<Name, readonly Attrs[]>> = {
   relu: [{}],
@@ -294,6 +315,7 @@ export const activationShorthandLayers: LayerDef[] = activationDefs.map((d) => {
           ? "no Keras class of its own: a ReLU with max_value 6 imports as relu6 (the relu layer's rule)"
           : `no Keras class of its own: Activation('${def.name}') imports as an activation layer`,
     },
+    kerasExport: (a) => kerasShorthand(def, a as Attrs),
     examples: (kerasLayerExamples[def.name as Name] ?? []).map((attrs) => ({ attrs, inputs: [[2, 3]] })),
     namePrefix: 'activation',
     summary: `activation: ${def.summary}`,

@@ -39,6 +39,7 @@ import {
 } from './conv/window.js';
 import { initializer } from './init.js';
 import { kerasWeighted, kerasWindow } from './keras-def.js';
+import { kerasWeightedConfig, kerasWindowConfig } from './keras-export-def.js';
 import { convToOnnx, forwardPads } from './onnx-util.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
 import { defineLayer, defineOp, dim, expectRank, ShapeError, type KernelLayout } from './op-def.js';
@@ -165,6 +166,10 @@ export const depthwiseConv2dLayer = defineLayer({
       kerasWeighted(c, 'depthwise_initializer');
     },
   },
+  kerasExport: (a) => ({
+    className: 'DepthwiseConv2D',
+    config: { ...kerasWindowConfig(a), depth_multiplier: a.depth_multiplier, ...kerasWeightedConfig(a, 'depthwise_initializer') },
+  }),
   examples: [{ attrs: { kernel_size: 3, strides: 2, padding: 'same', depth_multiplier: 2, activation: 'relu6' }, inputs: [[6, 6, 3]] }],
   namePrefix: 'depthwise_conv2d',
   summary: 'depthwise 2-D convolution',

@@ -40,6 +40,7 @@ import {
   type Padding,
 } from './conv/window.js';
 import { kerasWeighted, kerasWindow } from './keras-def.js';
+import { kerasPair, kerasWeightedConfig, kerasWindowConfig, noKerasForm } from './keras-export-def.js';
 import { convToOnnx, transposePads } from './onnx-util.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
 import { defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type KernelLayout } from './op-def.js';
@@ -207,6 +208,14 @@ export const conv2dTransposeLayer = defineLayer({
       c.set('groups', c.optional('groups', (k) => c.int(k)));
       kerasWeighted(c, 'kernel_initializer');
     },
+  },
+  kerasExport: (a) => {
+    if (a.groups !== 1) noKerasForm(`groups ${a.groups}: Keras 3's Conv2DTranspose has no groups`);
+    const outputPadding = a.output_padding === undefined ? null : kerasPair(a.output_padding);
+    return {
+      className: 'Conv2DTranspose',
+      config: { filters: a.filters, ...kerasWindowConfig(a), output_padding: outputPadding, ...kerasWeightedConfig(a, 'kernel_initializer') },
+    };
   },
   examples: [{ attrs: { filters: 3, kernel_size: 3, strides: 2, padding: 'same', output_padding: 1, activation: 'sigmoid' }, inputs: [[4, 5, 2]] }],
   namePrefix: 'conv2d_transpose',

@@ -41,6 +41,7 @@ import {
   type Padding,
 } from './conv/window.js';
 import { kerasWeighted, kerasWindow } from './keras-def.js';
+import { kerasWeightedConfig, kerasWindowConfig } from './keras-export-def.js';
 import { convToOnnx, forwardPads } from './onnx-util.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
 import { defineFamily, defineLayer, defineOp, dim, expectRank, ShapeError, type KernelLayout } from './op-def.js';
@@ -176,6 +177,10 @@ export const conv2dLayer = defineLayer({
       kerasWeighted(c, 'kernel_initializer');
     },
   },
+  kerasExport: (a) => ({
+    className: 'Conv2D',
+    config: { filters: a.filters, ...kerasWindowConfig(a), groups: a.groups, ...kerasWeightedConfig(a, 'kernel_initializer') },
+  }),
   examples: [
     { attrs: { filters: 4, kernel_size: [3, 2], strides: 2, padding: 'same', activation: 'relu' }, inputs: [[7, 6, 2]] },
     { attrs: { filters: 4, kernel_size: 3, dilation_rate: 2, groups: 2, use_bias: false }, inputs: [[9, 9, 4]] },

@@ -50,6 +50,7 @@ export const dropoutLayer = defineLayer({
       c.set('seed', c.optional('seed', (k) => c.int(k, Number.MIN_SAFE_INTEGER)));
     },
   },
+  kerasExport: (a) => ({ className: 'Dropout', config: { rate: a.rate, seed: a.seed ?? null, noise_shape: null } }),
   examples: [{ attrs: { rate: 0.25, seed: 7 }, inputs: [[6]] }],
   namePrefix: 'dropout',
   summary: 'dropout',

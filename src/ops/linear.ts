@@ -21,6 +21,7 @@ import { kernel, times } from './emit.js';
 import { BLOCK_COLS, BLOCK_ROWS, columnTile, gemmCode, gemmPlan } from './gemm.js';
 import { initializer, initSpec, type Initializer } from './init.js';
 import { kerasWeighted } from './keras-def.js';
+import { kerasWeightedConfig } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
 import { rowsField, selection, simdCommon } from './simd-def.js';
 import { gradientOnly } from './onnx-def.js';
@@ -283,6 +284,7 @@ export const denseLayer = defineLayer({
       kerasWeighted(c, 'kernel_initializer');
     },
   },
+  kerasExport: (a) => ({ className: 'Dense', config: { units: a.units, ...kerasWeightedConfig(a, 'kernel_initializer') } }),
   examples: [
     { attrs: { units: 3, activation: 'relu', use_bias: false }, inputs: [[5]] },
     { attrs: { units: 2, activation: 'tanh' }, inputs: [[4, 3]] },

@@ -19,6 +19,7 @@ import { kernel, perExample, shapeTag, times } from './emit.js';
 import { initializer, initSpec } from './init.js';
 import { gradientOnly, onnxFloat, onnxInts, type OnnxBuilder } from './onnx-def.js';
 import { isObj, show } from './keras-def.js';
+import { kerasInitializer, renormVariables } from './keras-export-def.js';
 import { noEpilogue } from './linear.js';
 import { byRole, defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type OpNode } from './op-def.js';
 
@@ -361,6 +362,18 @@ export const batchnormLayer = defineLayer({
       if (c.get('synchronized') === true) c.fail('synchronized', 'synchronized batch normalization is not supported');
     },
   },
+  kerasExport: (a) => ({
+    className: 'BatchNormalization',
+    config: {
+      ...{ axis: a.axis, momentum: a.momentum, epsilon: a.epsilon, center: a.center, scale: a.scale },
+      beta_initializer: kerasInitializer(a.beta_initializer),
+      gamma_initializer: kerasInitializer(a.gamma_initializer),
+      moving_mean_initializer: kerasInitializer(a.moving_mean_initializer),
+      moving_variance_initializer: kerasInitializer(a.moving_variance_initializer),
+      ...{ renorm: a.renorm, renorm_clipping: a.renorm_clipping ?? null, renorm_momentum: a.renorm_momentum },
+    },
+    ...(a.renorm ? { variables: (params) => renormVariables(params, a.epsilon) } : {}),
+  }),
   examples: [
     { attrs: { axis: 1, momentum: 0.9, epsilon: 0.01, center: false }, inputs: [[3, 4]] },
     { attrs: { renorm: true, renorm_clipping: { rmax: 2, dmax: 1 }, renorm_momentum: 0.5, scale: false }, inputs: [[2, 2, 3]] },

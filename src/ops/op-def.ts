@@ -30,6 +30,7 @@ import type { Emitted, EmitRequest } from './emit.js';
 import type { OnnxBuilder } from './onnx-def.js';
 import type { SimdSelection, SimdUse } from './simd-def.js';
 import type { KerasImport, NotImportable } from './keras-def.js';
+import type { KerasLayerExport } from './keras-export-def.js';
 
 export type Trait =
   /** no side effects, result depends only on operands and attributes */
@@ -252,6 +253,13 @@ export interface LayerDef<P extends TProperties = TProperties> {
    * reading their config (`keras-def.ts`), or why no class does.
    */
   readonly kerasImport?: KerasImport | NotImportable;
+  /**
+   * Keras export (`modelc export --format keras`): the Keras 3 class and
+   * config these attributes (defaults filled in) become (`keras-export-def.ts`);
+   * absent when Keras has no such layer. Throws `NoKerasForm` for an option
+   * Keras cannot express.
+   */
+  kerasExport?(attrs: Static<TObject<P>>): KerasLayerExport;
   /** A few attribute sets with input shapes; the Keras import round trip runs on them. */
   readonly examples?: readonly LayerExample<Static<TObject<P>>>[];
   /** Prefix of automatic names, as Keras makes them (`batch_normalization`, `batch_normalization_1`). */

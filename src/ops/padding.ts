@@ -45,6 +45,12 @@ function sides(v: KerasSides): Sides {
   return [t!, b!, l!, r!];
 }
 
+/** Sides as Keras 3 saves them: [[top, bottom], [left, right]]. */
+function kerasSidePairs(v: KerasSides): [[number, number], [number, number]] {
+  const [t, b, l, r] = sides(v);
+  return [[t, b], [l, r]];
+}
+
 /** The shortest Keras form of four sides, as the import writes it (so a default drops out). */
 function kerasForm([t, b, l, r]: Sides): KerasSides {
   if (t === b && l === r) return t === l ? t : [t, l];
@@ -205,6 +211,7 @@ export const zeroPadding2dLayer = defineLayer({
   type: 'zero_padding2d',
   keras: 'ZeroPadding2D',
   kerasImport: { classes: ['ZeroPadding2D'], fromConfig: (c) => importSides(c, 'padding') },
+  kerasExport: (a) => ({ className: 'ZeroPadding2D', config: { padding: kerasSidePairs(a.padding), data_format: 'channels_last' } }),
   examples: [
     { attrs: { padding: 2 }, inputs: [[3, 3, 2]] },
     { attrs: { padding: [1, 2] }, inputs: [[2, 3, 1]] },
@@ -222,6 +229,7 @@ export const cropping2dLayer = defineLayer({
   type: 'cropping2d',
   keras: 'Cropping2D',
   kerasImport: { classes: ['Cropping2D'], fromConfig: (c) => importSides(c, 'cropping') },
+  kerasExport: (a) => ({ className: 'Cropping2D', config: { cropping: kerasSidePairs(a.cropping), data_format: 'channels_last' } }),
   examples: [
     { attrs: { cropping: 1 }, inputs: [[4, 4, 2]] },
     { attrs: { cropping: [2, 1] }, inputs: [[5, 3, 1]] },

@@ -102,6 +102,7 @@ function globalPoolLayer(type: string, op: string, keras: string, kerasAlias: st
         c.set('keepdims', c.optional('keepdims', (k) => c.bool(k)));
       },
     },
+    kerasExport: (a) => ({ className: keras, config: { data_format: 'channels_last', keepdims: a.keepdims } }),
     examples: [{ attrs: { keepdims: true }, inputs: [[3, 4, 2]] }],
     namePrefix,
     summary: `global ${op.startsWith('global_max') ? 'max' : 'average'} pooling`,

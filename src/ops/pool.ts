@@ -184,6 +184,10 @@ function poolLayer(type: string, op: string, keras: string, kerasAlias: string, 
         c.dataFormat();
       },
     },
+    kerasExport: (a) => ({
+      className: keras,
+      config: { pool_size: pair(a.pool_size), strides: pair(a.strides ?? a.pool_size), padding: a.padding, data_format: 'channels_last' },
+    }),
     examples: [
       { attrs: { pool_size: 3, strides: 2, padding: 'same' }, inputs: [[5, 6, 2]] },
       { attrs: { pool_size: [2, 3] }, inputs: [[4, 6, 1]] },

@@ -48,6 +48,7 @@ export const rescalingLayer = defineLayer({
       c.set('offset', c.optional('offset', (k) => c.number(k)));
     },
   },
+  kerasExport: (a) => ({ className: 'Rescaling', config: { scale: a.scale, offset: a.offset } }),
   examples: [{ attrs: { scale: 0.5, offset: -1 }, inputs: [[4, 4, 3]] }],
   namePrefix: 'rescaling',
   summary: 'x * scale + offset',

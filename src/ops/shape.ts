@@ -69,6 +69,7 @@ export const flattenLayer = defineLayer({
   type: 'flatten',
   keras: 'Flatten',
   kerasImport: { classes: ['Flatten'], fromConfig: (c) => c.dataFormat() },
+  kerasExport: () => ({ className: 'Flatten', config: { data_format: 'channels_last' } }),
   examples: [{ attrs: {}, inputs: [[2, 3, 2]] }],
   namePrefix: 'flatten',
   summary: 'flattens each example to one dimension',
@@ -90,6 +91,7 @@ export const reshapeLayer = defineLayer({
       c.set('target_shape', shape);
     },
   },
+  kerasExport: (a) => ({ className: 'Reshape', config: { target_shape: a.target_shape } }),
   examples: [{ attrs: { target_shape: [-1, 2] }, inputs: [[3, 4]] }],
   namePrefix: 'reshape',
   summary: 'reshapes each example',

@@ -157,6 +157,7 @@ export const upsampling2dLayer = defineLayer({
       c.dataFormat();
     },
   },
+  kerasExport: (a) => ({ className: 'UpSampling2D', config: { size: pair(a.size), data_format: 'channels_last', interpolation: a.interpolation } }),
   examples: [
     { attrs: { size: 3 }, inputs: [[2, 3, 2]] },
     { attrs: { size: [2, 3] }, inputs: [[3, 2, 1]] },

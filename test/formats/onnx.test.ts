@@ -314,7 +314,7 @@ describe('modelc export', () => {
   it('writes the file atomically and returns its path', async () => {
     const dir = tempDir();
     const out = join(dir, 'mnist.onnx');
-    expect(exportCommand('examples/mnist_cnn.nn', { output: out, optimize: true, seed: '3' })).toBe(out);
+    expect(await exportCommand('examples/mnist_cnn.nn', { output: out, optimize: true, seed: '3' })).toBe(out);
     const graph = materialize(lowerFile('examples/mnist_cnn.nn').graph, 3);
     const feeds = feedsOf(graph);
     const [got] = await runOnnx(readFileSync(out), graph, feeds);
