@@ -288,6 +288,10 @@ function kerasShorthand(def: ActivationDef, a: Attrs): KerasLayerExport {
     case 'leaky_relu': return { className: 'LeakyReLU', config: { negative_slope: a['alpha'] } };
     case 'elu': return { className: 'ELU', config: { alpha: a['alpha'] } };
     case 'softmax': return { className: 'Softmax', config: { axis: a['axis'] } };
+    // Keras 3's string is relu6(x + 3) / 6: the slope 1/6
+    case 'hard_sigmoid':
+      if (typeof a['alpha'] === 'number' && Math.abs(a['alpha'] - 1 / 6) < 1e-9) return { className: 'Activation', config: { activation: 'hard_sigmoid' } };
+      return noKerasForm(`slope ${String(a['alpha'] ?? 0.2)}: Keras 3's Activation('hard_sigmoid') has slope 1/6`);
   }
   for (const [k, schema] of Object.entries(def.attrs as TProperties)) {
     if (a[k] !== undefined && a[k] !== schema.default) noKerasForm(`${k} ${JSON.stringify(a[k])}: Keras 3's Activation('${def.name}') takes no ${k}`);
