@@ -71,40 +71,78 @@ const DTYPE_POLICY = { module: 'keras', class_name: 'DTypePolicy', config: { nam
 /** The Keras 3 model: config.json's object and every layer's variables. */
 export function kerasModel(source: KerasModelSource): KerasModel {
   const { spec, graph } = source;
-  const names = source.layers.map((l) => l.name);
-  const types = valueTypes(graph);
-  const nodes = new Map<string, KerasNode>(spec.inputs.map((i) => [i.name, { layer: i.name, inputs: [] }]));
-  const layers = new Map<string, KerasLayer>();
-  spec.layers.forEach((entry, i) => {
-    const inputs = entry.inputs ?? [i > 0 ? names[i - 1]! : spec.inputs[0]!.name];
-    const target = reuseTarget(spec, names, i);
-    nodes.set(names[i]!, { layer: names[target]!, inputs });
-    if (!layers.has(names[target]!)) {
-      layers.set(names[target]!, { name: names[target]!, entry: target, export: exportOf(source, target), nodes: [] });
-    }
-    layers.get(names[target]!)!.nodes.push(names[i]!);
-  });
-  const outputs = spec.outputs ?? [names[names.length - 1]!];
-  const { layers: order, reached } = kerasLayerOrder(nodes, spec.inputs.map((i) => i.name), outputs);
-  // a node index counts the applications Keras rebuilds: those some output depends on
-  for (const l of layers.values()) l.nodes.splice(0, l.nodes.length, ...l.nodes.filter((n) => reached.has(n)));
-  const ref = (value: string): [string, number, number] => {
-    const layer = layers.get(nodes.get(value)!.layer);
-    return [nodes.get(value)!.layer, layer ? layer.nodes.indexOf(value) : 0, 0];
+  const g = new KerasGraph(source);
+  const outputs = spec.outputs ?? [source.layers[source.layers.length - 1]!.name];
+  const order = g.order(outputs);
+  const ends = (values: readonly string[]) => (values.length === 1 ? g.ref(values[0]!) : values.map((v) => g.ref(v)));
+  const training = spec.training ? kerasCompileConfig(spec.training) : undefined;
+  const config = {
+    module: 'keras.src.models.functional',
+    class_name: 'Functional',
+    config: {
+      name: spec.name,
+      trainable: true,
+      layers: order.map((name) => g.layerConfig(name)),
+      input_layers: ends(spec.inputs.map((i) => i.name)),
+      output_layers: ends(outputs),
+    },
+    registered_name: 'Functional',
+    build_config: { input_shape: null },
+    ...(training ? { compile_config: training.config } : {}),
   };
-  const tensorArg = (value: string) => ({
-    class_name: '__keras_tensor__',
-    config: { shape: kerasShape(types.get(value)!), dtype: 'float32', keras_history: ref(value) },
-  });
-  const configs = order.map((name) => {
-    const layer = layers.get(name);
-    if (!layer) return inputLayerConfig(name, types.get(name)!);
-    const multi = getLayer((spec.layers[layer.entry] as LayerSpec).type)!.arity[1] > 1;
-    const argOf = (node: string) => {
-      const args = nodes.get(node)!.inputs.map(tensorArg);
+  const weights = weightGroups(order, g.layers, graph);
+  return { config, weights, ...(training ? { optimizer: training.optimizer } : {}) };
+}
+
+/** The spec's entries as Keras nodes of Keras layers, and their configs. */
+class KerasGraph {
+  /** Every node by the value it defines; model inputs are their own nodes. */
+  readonly nodes = new Map<string, KerasNode>();
+  readonly layers = new Map<string, KerasLayer>();
+  private readonly types: Map<string, TensorType>;
+
+  constructor(private readonly source: KerasModelSource) {
+    const { spec } = source;
+    const names = source.layers.map((l) => l.name);
+    this.types = valueTypes(source.graph);
+    for (const i of spec.inputs) this.nodes.set(i.name, { layer: i.name, inputs: [] });
+    spec.layers.forEach((entry, i) => {
+      const inputs = entry.inputs ?? [i > 0 ? names[i - 1]! : spec.inputs[0]!.name];
+      const target = reuseTarget(spec, names, i);
+      const layer = names[target]!;
+      this.nodes.set(names[i]!, { layer, inputs });
+      if (!this.layers.has(layer)) this.layers.set(layer, { name: layer, entry: target, export: exportOf(source, target), nodes: [] });
+      this.layers.get(layer)!.nodes.push(names[i]!);
+    });
+  }
+
+  /** Keras's model.layers order; drops the nodes no output depends on, which Keras does not rebuild (node indices count the rest). */
+  order(outputs: readonly string[]): readonly string[] {
+    const { layers, reached } = kerasLayerOrder(this.nodes, this.source.spec.inputs.map((i) => i.name), outputs);
+    for (const l of this.layers.values()) l.nodes.splice(0, l.nodes.length, ...l.nodes.filter((n) => reached.has(n)));
+    return layers;
+  }
+
+  /** `[layer, node index, tensor index]`: where Keras finds a value. */
+  ref(value: string): [string, number, number] {
+    const { layer } = this.nodes.get(value)!;
+    return [layer, this.layers.get(layer)?.nodes.indexOf(value) ?? 0, 0];
+  }
+
+  layerConfig(name: string): Record<string, unknown> {
+    const layer = this.layers.get(name);
+    if (!layer) return inputLayerConfig(name, this.types.get(name)!);
+    // merge layers take their inputs as one list argument
+    const multi = getLayer((this.source.spec.layers[layer.entry] as LayerSpec).type)!.arity[1] > 1;
+    const tensor = (value: string) => ({
+      class_name: '__keras_tensor__',
+      config: { shape: kerasShape(this.types.get(value)!), dtype: 'float32', keras_history: this.ref(value) },
+    });
+    const call = (node: string) => {
+      const args = this.nodes.get(node)!.inputs.map(tensor);
       return { args: multi ? [args] : args, kwargs: {} };
     };
-    const shapes = nodes.get(layer.nodes[0]!)!.inputs.map((v) => kerasShape(types.get(v)!));
+    const shapes = this.nodes.get(layer.nodes[0]!)!.inputs.map((v) => kerasShape(this.types.get(v)!));
     return {
       module: 'keras.layers',
       class_name: layer.export.className,
@@ -112,22 +150,9 @@ export function kerasModel(source: KerasModelSource): KerasModel {
       registered_name: null,
       build_config: { input_shape: multi ? shapes : shapes[0] },
       name,
-      inbound_nodes: layer.nodes.map(argOf),
+      inbound_nodes: layer.nodes.map(call),
     };
-  });
-  const ends = (values: readonly string[]) => (values.length === 1 ? ref(values[0]!) : values.map(ref));
-  const training = spec.training ? kerasCompileConfig(spec.training) : undefined;
-  const config = {
-    module: 'keras.src.models.functional',
-    class_name: 'Functional',
-    config: { name: spec.name, trainable: true, layers: configs, input_layers: ends(spec.inputs.map((i) => i.name)), output_layers: ends(outputs) },
-    registered_name: 'Functional',
-    build_config: { input_shape: null },
-    ...(training ? { compile_config: training.config } : {}),
-  };
-  const classes = order.map((name) => layers.get(name)?.export.className ?? 'InputLayer');
-  const weights = weightGroups(order, classes, layers, graph);
-  return { config, weights, ...(training ? { optimizer: training.optimizer } : {}) };
+  }
 }
 
 /** The entry whose layer entry `i` applies: itself, or the end of its chain of `reuse` references. */
@@ -174,10 +199,10 @@ function inputLayerConfig(name: string, type: TensorType): Record<string, unknow
  * it (saving_lib `_load_container_state`): the class in snake_case, numbered
  * from the second layer of a class on, in model.layers order.
  */
-function weightGroups(order: readonly string[], classes: readonly string[], layers: ReadonlyMap<string, KerasLayer>, graph: Graph): KerasLayerWeights[] {
+function weightGroups(order: readonly string[], layers: ReadonlyMap<string, KerasLayer>, graph: Graph): KerasLayerWeights[] {
   const used = new Map<string, number>();
-  return order.map((name, i) => {
-    const base = snakeCase(classes[i]!);
+  return order.map((name) => {
+    const base = snakeCase(layers.get(name)?.export.className ?? 'InputLayer');
     const n = used.get(base);
     used.set(base, n === undefined ? 0 : n + 1);
     const path = n === undefined ? base : `${base}_${n + 1}`;
