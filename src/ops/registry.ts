@@ -11,6 +11,7 @@ import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import { activationFamily } from './activation.js';
 import { convGradFamily } from './conv-grad.js';
 import { convFamily } from './conv.js';
+import { separableConvFamily } from './conv-separable.js';
 import { dropoutFamily } from './dropout.js';
 import { linearFamily } from './linear.js';
 import { lossFamily } from './loss.js';
@@ -33,6 +34,7 @@ import { upsampleFamily } from './upsampling.js';
 const families = [
   linearFamily,
   convFamily,
+  separableConvFamily,
   normFamily,
   activationFamily,
   dropoutFamily,

@@ -95,7 +95,8 @@ export function randomWeight(name: string, shape: readonly number[], next: () =>
   const fill = (f: () => number) => Float32Array.from({ length: n }, f);
   switch (param) {
     case 'kernel':
-    case 'depthwise_kernel': {
+    case 'depthwise_kernel':
+    case 'pointwise_kernel': {
       // Keras layouts put the output (or, for depthwise, the multiplier) channels last;
       // the fan-in is everything else.
       const fanIn = Math.max(1, n / shape[shape.length - 1]!);
