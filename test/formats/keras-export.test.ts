@@ -148,6 +148,11 @@ describe('Keras export: refusals and the command', () => {
     expect((await refusal('  reshape([2, 1, 2])\n  t = conv2d_transpose(4, 1, groups: 2)')).message).toMatch(/'t'.*groups 2/);
   });
 
+  it('needs parameter values', async () => {
+    const loaded = lowerFile(spec('  dense(2)'));
+    await expect(exportKeras(loaded)).rejects.toThrow(/'dense\/kernel' has no value/);
+  });
+
   it('exports a leaky_relu layer as LeakyReLU with its slope', async () => {
     const loaded = lowerFile(spec('  leaky_relu(alpha: 0.1)'));
     const archive = await readKerasArchive(await exportKeras({ ...loaded, graph: loaded.graph }));
