@@ -6,7 +6,8 @@
  */
 import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
-import { formatType, sameType, tensor, type TensorType } from '../ir/types.js';
+import { formatType, tensor, type TensorType } from '../ir/types.js';
+import { broadcasts, broadcastLoops, broadcastReference, broadcastShape, broadcastType, reduceTo } from './broadcast.js';
 import { applyEpilogue, epilogueAttr, epilogueCode } from './activation.js';
 import { isBatched, kernel, perExample, shapeTag, times, total } from './emit.js';
 import { gradientOnly, onnxInt } from './onnx-def.js';
@@ -14,7 +15,7 @@ import { defineFamily, defineLayer, defineOp, ShapeError } from './op-def.js';
 
 export const addOp = defineOp({
   name: 'add',
-  summary: 'elementwise sum of same-shaped inputs',
+  summary: 'elementwise sum of inputs of one shape, or broadcast to one (a size-1 axis repeats)',
   traits: ['pure', 'elementwise'],
   // Only relu is fused into a sum (the residual block's add -> relu); others stay separate ops.
   epilogue: { fuses: ['relu'] },
@@ -24,16 +25,14 @@ export const addOp = defineOp({
     { note: 'two inputs', attrs: {}, operands: [tensor(['N', 5]), tensor(['N', 5])] },
     { note: 'three inputs, relu epilogue', attrs: { epilogue: { op: 'relu' } }, operands: [tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3]), tensor(['N', 2, 2, 3])] },
     { note: 'static values (gradients of a shared weight)', attrs: {}, operands: [tensor([2, 3]), tensor([2, 3])] },
+    { note: 'broadcast, relu epilogue', attrs: { epilogue: { op: 'relu' } }, operands: [tensor(['N', 2, 3, 4]), tensor(['N', 1, 3, 1])] },
   ],
-  infer: (xs) => {
-    for (const t of xs.slice(1)) {
-      if (!sameType(t, xs[0]!)) {
-        throw new ShapeError(`add needs inputs of one shape, got ${xs.map(formatType).join(' and ')}`);
-      }
-    }
-    return xs[0]!;
-  },
+  infer: (xs) => broadcastType('add', xs),
   reference: (xs, a) => {
+    if (xs.some((x) => x.data.length !== xs[0]!.data.length)) {
+      const shape = broadcastShape(xs.map((x) => x.shape));
+      return applyEpilogue(broadcastReference(shape, xs, (...v) => v.reduce((p, q) => p + q, 0)), a.epilogue);
+    }
     const sum = new Float64Array(xs[0]!.data.length);
     for (const x of xs) for (let i = 0; i < sum.length; i++) sum[i] += x.data[i]!;
     return applyEpilogue({ shape: [...xs[0]!.shape], data: sum }, a.epilogue);
@@ -47,6 +46,7 @@ export const addOp = defineOp({
       `for (let i = 0; i < ${total(result)}; i++) y[i] = ${ep.scalar(params.map((p) => `${p}[i]!`).join(' + '))};`,
       ep.rows(isBatched(result) ? times('n', size / last) : String(size / last), last),
     ].filter((c) => c !== '').join('\n');
+    if (operands.some((t) => broadcasts(t, result))) return broadcastAdd(operands, result, ep);
     const tag = `${operands.length}x${shapeTag(result)}${ep.tag ? `_${ep.tag}` : ''}`;
     return kernel(`add_${tag}`, params, `sum of ${operands.length} inputs of ${size} values${isBatched(result) ? ' per example' : ''}${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
   },
@@ -62,39 +62,60 @@ export const addOp = defineOp({
       });
     });
   },
-  // z = x + y + ...: each operand's gradient is dz itself.
-  grad: (_g, { operands }, dy) => operands.map(() => () => dy),
+  // z = x + y + ...: each operand's gradient is dz itself, summed over the axes it was broadcast along.
+  grad: (g, { operands }, dy) => operands.map((o) => () => reduceTo(g, dy, g.typeOf(o))),
 });
 
+/** The sum of inputs broadcast to `result`, its epilogue applied per row. */
+function broadcastAdd(operands: readonly TensorType[], result: TensorType, ep: ReturnType<typeof epilogueCode>) {
+  const params = operands.map((_, i) => `x${i}`);
+  const last = result.shape[result.shape.length - 1] as number;
+  const body = [
+    broadcastLoops(result, operands, (idx) => `y[at] = ${ep.scalar(idx.map((at, i) => `x${i}[${at}]!`).join(' + '))};`),
+    ep.rows(times('n', perExample(result) / last), last),
+  ].filter((c) => c !== '').join('\n');
+  const tag = `${operands.map(shapeTag).join('_')}${ep.tag ? `_${ep.tag}` : ''}`;
+  return kernel(`add_broadcast_${tag}`, params, `sum of ${operands.length} inputs broadcast to ${shapeTag(result)} per example${ep.tag ? `, ${ep.tag}` : ''}`, body, ep.helpers);
+}
+
 /**
- * Elementwise product of two same-shaped values: dropout in training is
- * `multiply(x, mask)`.
+ * Elementwise product of two values of one shape, or broadcast to one (Keras
+ * Multiply: squeeze-and-excitation scales [N, H, W, C] by [N, 1, 1, C]);
+ * dropout in training is `multiply(x, mask)`.
  *
  *   %dropout: f32[N,64] = multiply(%tanh, %dropout/mask)
  */
 export const multiplyOp = defineOp({
   name: 'multiply',
-  summary: 'elementwise product of two same-shaped values',
+  summary: 'elementwise product of two values of one shape, or broadcast to one',
   traits: ['pure', 'elementwise'],
   attrs: {},
   operands: () => ['x', 'y'],
   examples: [
     { attrs: {}, operands: [tensor(['N', 2, 3]), tensor(['N', 2, 3])] },
     { note: 'static values', attrs: {}, operands: [tensor([3, 2]), tensor([3, 2])] },
+    { note: 'squeeze-and-excitation: per-channel factors', attrs: {}, operands: [tensor(['N', 3, 2, 4]), tensor(['N', 1, 1, 4])] },
+    { note: 'both operands broadcast', attrs: {}, operands: [tensor(['N', 1, 3]), tensor(['N', 2, 1])] },
   ],
-  infer: ([x, y]) => {
-    if (!sameType(x!, y!)) throw new ShapeError(`multiply needs operands of one shape, got ${formatType(x!)} and ${formatType(y!)}`);
-    return x!;
-  },
-  reference: ([x, y]) => ({ shape: [...x!.shape], data: x!.data.map((v, i) => v * y!.data[i]!) }),
-  emit: ({ result }) =>
-    kernel(`multiply_${shapeTag(result)}`, ['x', 'm'], 'elementwise product', `for (let i = 0; i < ${total(result)}; i++) y[i] = x[i]! * m[i]!;`),
+  infer: (xs) => broadcastType('multiply', xs),
+  reference: ([x, y]) =>
+    x!.data.length === y!.data.length
+      ? { shape: [...x!.shape], data: x!.data.map((v, i) => v * y!.data[i]!) }
+      : broadcastReference(broadcastShape([x!.shape, y!.shape]), [x!, y!], (a, b) => a! * b!),
+  emit: ({ operands, result }) =>
+    operands.some((t) => broadcasts(t, result))
+      ? kernel(`multiply_broadcast_${operands.map(shapeTag).join('_')}`, ['x', 'm'], `elementwise product broadcast to ${shapeTag(result)} per example`,
+        broadcastLoops(result, operands, ([a, b]) => `y[at] = x[${a}]! * m[${b}]!;`))
+      : kernel(`multiply_${shapeTag(result)}`, ['x', 'm'], 'elementwise product', `for (let i = 0; i < ${total(result)}; i++) y[i] = x[i]! * m[i]!;`),
   onnx: (b, n) => {
     const layout = b.layoutFor(n.operands);
     b.produce(n, layout, (out) => b.emit('Mul', n.operands.map((o) => b.in(o, layout)), [out]));
   },
-  // z = x * y: dx = dz * y, dy = dz * x.
-  grad: (g, { operands: [x, y] }, dz) => [() => g.op('multiply', [dz, y!], {}), () => g.op('multiply', [dz, x!], {})],
+  // z = x * y: dx = dz * y, dy = dz * x, each summed over the axes its operand was broadcast along.
+  grad: (g, { operands: [x, y] }, dz) => [
+    () => reduceTo(g, g.op('multiply', [dz, y!], {}), g.typeOf(x!)),
+    () => reduceTo(g, g.op('multiply', [dz, x!], {}), g.typeOf(y!)),
+  ],
 });
 
 function concatShape(xs: readonly TensorType[], axis: number): TensorType {

@@ -16,6 +16,7 @@ import { dropoutFamily } from './dropout.js';
 import { linearFamily } from './linear.js';
 import { lossFamily } from './loss.js';
 import { mergeFamily } from './merge.js';
+import { mergeBroadcastFamily } from './merge-broadcast.js';
 import { normFamily } from './norm.js';
 import { normTrainFamily } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
@@ -41,6 +42,7 @@ const families = [
   poolFamily,
   shapeFamily,
   mergeFamily,
+  mergeBroadcastFamily,
   rescalingFamily,
   paddingFamily,
   upsampleFamily,
