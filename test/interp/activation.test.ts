@@ -39,7 +39,9 @@ describe('elementwise activations', () => {
     // 1 / (1 + e^-x): sigmoid(2) = 0.8807970779778823, sigmoid(-2) = 1 - sigmoid(2)
     ['sigmoid', {}, [0, 2, -2], [0.5, 0.8807970779778823, 0.11920292202211769]],
     // clip(0.2 x + 0.5, 0, 1)
-    ['hard_sigmoid', {}, [-3, -2.5, 0, 1, 2.5, 3], [0, 0, 0.5, 0.7, 1, 1]],
+    ['hard_sigmoid', { alpha: 0.2 }, [-3, -2.5, 0, 1, 2.5, 3], [0, 0, 0.5, 0.7, 1, 1]],
+    // Keras 3: relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1)
+    ['hard_sigmoid', { alpha: 1 / 6 }, [-4, -3, 0, 1.5, 3, 4], [0, 0, 0.5, 0.75, 1, 1]],
     // log(1 + e^x): softplus(0) = ln 2, softplus(2) = 2 + ln(1 + e^-2)
     ['softplus', {}, [0, 2], [Math.LN2, 2.1269280110429727]],
     ['linear', {}, [-1.5, 0, 7], [-1.5, 0, 7]],
@@ -144,7 +146,7 @@ describe('softmax', () => {
 
 describe('epilogue', () => {
   const attrsOf = (name: ActivationName, alpha: number, approximate: boolean) =>
-    name === 'leaky_relu' || name === 'elu' ? { alpha } : name === 'gelu' ? { approximate } : {};
+    name === 'leaky_relu' || name === 'elu' ? { alpha } : name === 'hard_sigmoid' ? { alpha: Math.abs(alpha) + 0.1 } : name === 'gelu' ? { approximate } : {};
 
   it('each fused activation equals the separate activation op (dense, conv2d, affine, add)', () => {
     fc.assert(

@@ -147,7 +147,8 @@ describe('ONNX forms', () => {
     };
     expect(ops('relu6', {})).toEqual(['Clip(x, c[0], c[6])']);
     expect(ops('leaky_relu', { alpha: 0.1 })).toEqual(['LeakyRelu(x) alpha=0.1']);
-    expect(ops('hard_sigmoid', {})).toEqual(['HardSigmoid(x) alpha=0.2 beta=0.5']);
+    expect(ops('hard_sigmoid', { alpha: 0.2 })).toEqual(['HardSigmoid(x) alpha=0.2 beta=0.5']);
+    expect(ops('hard_sigmoid', { alpha: 1 / 6 })).toEqual([`HardSigmoid(x) alpha=${1 / 6} beta=0.5`]);
     expect(ops('hard_swish', {})).toEqual(['HardSwish(x)']);
     expect(ops('softmax', { axis: 1 })).toEqual(['Softmax(x) axis=1']);
     expect(ops('swish', {})).toEqual(['Sigmoid(x)', 'Mul(x, t0)']);

@@ -5,6 +5,7 @@
  * value 0 at both bends (TF.js: the inner slope).
  */
 import { Type } from '@sinclair/typebox';
+import { lit, numberTag } from '../emit.js';
 import { onnxFloat } from '../onnx-def.js';
 import { defineActivation, derivative, scalarHelper } from './define.js';
 import { erfc, erfcHelper, sigmoid as sigmoidFn, sigmoidHelper, softplus as softplusFn, tanhHelper } from './math.js';
@@ -108,18 +109,27 @@ export const sigmoid = defineActivation({
   helperAccuracy: { relative: 6e-7 },
 });
 
+/**
+ * clip(alpha x + 0.5, 0, 1). The slope differs between Keras versions: Keras 2
+ * and TF.js use 0.2 (the default here, so their models read as before),
+ * Keras 3 relu6(x + 3) / 6, which is alpha 1/6 (its `hard_sigmoid` string
+ * imports so). ONNX HardSigmoid has the same two parameters.
+ */
 export const hardSigmoid = defineActivation({
   name: 'hard_sigmoid',
-  summary: 'clip(0.2 * x + 0.5, 0, 1) (Keras 2 and TF.js)',
-  attrs: {},
+  summary: 'clip(alpha * x + 0.5, 0, 1) (alpha 0.2: Keras 2 and TF.js; 1/6: Keras 3)',
+  attrs: { alpha: Type.Number({ exclusiveMinimum: 0, default: 0.2, description: 'the slope: 0.2 in Keras 2 and TF.js, 1/6 in Keras 3 (relu6(x + 3) / 6)' }) },
   keras: ['hard_sigmoid', 'hardSigmoid'],
   form: 'elementwise',
-  reference: () => (x) => Math.min(Math.max(0.2 * x + 0.5, 0), 1),
-  helper: () => scalarHelper('hard_sigmoid', 'clip(0.2 x + 0.5, 0, 1)', 'Math.min(Math.max(0.2 * x + 0.5, 0), 1)'),
-  derivative: () => derivative('output', 'hard_sigmoid_grad', "hard_sigmoid' from y: 0.2 where 0 < y < 1",
-    (y) => (y > 0 && y < 1 ? 0.2 : 0), 'return y > 0 && y < 1 ? 0.2 : 0;'),
-  onnx: (e, x, y) => e.emit('HardSigmoid', [x], [y], [onnxFloat('alpha', 0.2), onnxFloat('beta', 0.5)]),
-  examples: [{}],
+  reference: ({ alpha }) => (x) => Math.min(Math.max(alpha * x + 0.5, 0), 1),
+  // The default keeps its untagged names, so modules generated before the slope existed stay byte-identical.
+  helper: ({ alpha }) => alpha === 0.2
+    ? scalarHelper('hard_sigmoid', 'clip(0.2 x + 0.5, 0, 1)', 'Math.min(Math.max(0.2 * x + 0.5, 0), 1)')
+    : scalarHelper(`hard_sigmoid_${numberTag(alpha)}`, `clip(${lit(alpha)} x + 0.5, 0, 1)`, `Math.min(Math.max(${lit(alpha)} * x + 0.5, 0), 1)`),
+  derivative: ({ alpha }) => derivative('output', alpha === 0.2 ? 'hard_sigmoid_grad' : `hard_sigmoid_${numberTag(alpha)}_grad`,
+    `hard_sigmoid' from y: ${lit(alpha)} where 0 < y < 1`, (y) => (y > 0 && y < 1 ? alpha : 0), `return y > 0 && y < 1 ? ${lit(alpha)} : 0;`),
+  onnx: (e, x, y, { alpha }) => e.emit('HardSigmoid', [x], [y], [onnxFloat('alpha', alpha), onnxFloat('beta', 0.5)]),
+  examples: [{}, { alpha: 1 / 6 }],
 });
 
 /**
