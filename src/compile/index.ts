@@ -66,7 +66,7 @@ export interface CompileResult {
 /** Compiles a spec or graph to standalone modules; nothing is written. */
 export async function compile(input: CompileInput, options: CompileOptions = {}): Promise<CompileResult> {
   if (options.name !== undefined) checkFileStem(options.name);
-  const loaded = loadInput(input);
+  const loaded = await loadInput(input);
   const graph = withWeights(loaded.graph, options.weights, options.seed);
   const name = options.name ?? fileStem(graph.name);
   const source = options.source ?? loaded.path;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fail } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { readSafetensors } from '../formats/safetensors.js';
-import { lowerFile, lowerLoaded, parseSpecSource } from '../frontend/load.js';
+import { loadSpecAsync, lowerLoaded, parseSpecSource } from '../frontend/load.js';
 import type { ModelSpec } from '../frontend/spec.js';
 import type { Graph } from '../ir/graph.js';
 import { materialize } from '../ops/init.js';
@@ -15,8 +15,8 @@ import type { TrainingSpec } from '../spec/training.js';
 import { attachWeights, type Weight } from '../weights/attach.js';
 
 /**
- * A spec file (`.nn`, `.json` or a TF.js `model.json`, which brings its
- * weights), a spec's source text with the path that names it in messages, a
+ * A spec file (`.nn`, `.json`, a TF.js `model.json` or a Keras `.keras` or
+ * `.h5` file, which bring their weights), a spec's source text with the path that names it in messages, a
  * parsed spec object, or an IR graph (with the `train` block to use, if any).
  */
 export type CompileInput =
@@ -35,20 +35,19 @@ export interface LoadedInput {
 }
 
 /** Loads, validates and lowers the input; located diagnostics name `path`. */
-export function loadInput(input: CompileInput): LoadedInput {
+export async function loadInput(input: CompileInput): Promise<LoadedInput> {
   if ('graph' in input) return { graph: input.graph, ...(input.training ? { training: input.training } : {}) };
-  let lowered;
+  let loaded;
   if ('spec' in input) {
     // Printed as JSON so that validation and lowering locate their errors as in a spec file.
     const path = input.path ?? `${typeof input.spec['name'] === 'string' ? input.spec['name'] : 'model'}.json`;
-    const loaded = parseSpecSource(new SourceFile(path, JSON.stringify(input.spec, null, 2)), 'json');
-    lowered = { ...loaded, ...lowerLoaded(loaded) };
-  } else if ('source' in input) {
-    const loaded = parseSpecSource(new SourceFile(input.path, input.source));
-    lowered = { ...loaded, ...lowerLoaded(loaded) };
-  } else lowered = lowerFile(input.path);
-  const { spec, graph, file } = lowered;
-  return { graph, spec, path: file.path, ...(spec.training ? { training: spec.training } : {}) };
+    loaded = parseSpecSource(new SourceFile(path, JSON.stringify(input.spec, null, 2)), 'json');
+  } else if ('source' in input) loaded = parseSpecSource(new SourceFile(input.path, input.source));
+  else loaded = await loadSpecAsync(input.path);
+  const { spec } = loaded;
+  // the file's path, also for a Keras file, whose source is the config inside it (`model.keras:config.json`)
+  const path = 'spec' in input ? loaded.file.path : input.path;
+  return { graph: lowerLoaded(loaded).graph, spec, path, ...(spec.training ? { training: spec.training } : {}) };
 }
 
 /** Parameter values: a safetensors file's path or bytes, or tensors by parameter name. */

@@ -254,6 +254,18 @@ export interface LayerDef<P extends TProperties = TProperties> {
    */
   readonly kerasImport?: KerasImport | NotImportable;
   /**
+   * The order of the variables Keras saves for this layer (`.keras` archives
+   * name them only by index, `layers/dense/vars/0, 1, ...`), as modelc
+   * parameter roles, given the roles the layer declared (in declaration
+   * order); `null` for a variable Keras saves that modelc has no parameter
+   * for (skipped whatever its dtype, e.g. Normalization's integer `count`).
+   * Without it: the trainable parameters, then the others, each in
+   * declaration order, as Keras saves `trainable_variables +
+   * non_trainable_variables`; right when `lower` declares the parameters in
+   * the order Keras's `build` creates them.
+   */
+  readonly kerasVariables?: (roles: readonly string[]) => readonly (string | null)[];
+  /**
    * Keras export (`modelc export --format keras`): the Keras 3 class and
    * config these attributes (defaults filled in) become (`keras-export-def.ts`);
    * absent when Keras has no such layer. Throws `NoKerasForm` for an option

@@ -1,0 +1,209 @@
+/**
+ * Reading the files Keras saves a model to: a Keras 3 `.keras` archive (a
+ * zip of config.json, metadata.json and model.weights.h5) or a legacy `.h5`
+ * (HDF5 with a `model_config` attribute and a `model_weights` group), told
+ * apart by their bytes, not their names.
+ *
+ * What comes out is the model config as a SourceFile, named so that
+ * diagnostics point into the archive (`model.keras:config.json:1:2345`, or
+ * `model.h5:model_config:...`), and every saved variable, grouped by the
+ * Keras layer that saved it, in the order Keras saved them. Which modelc
+ * parameter each variable is decided after lowering (`weights.ts`).
+ *
+ * Where Keras 3 puts a layer's variables: `layers/<key>/vars/0, 1, ...`,
+ * where `<key>` is the snake-cased class name made unique within its list
+ * (`dense`, `dense_1`; Keras's saving_lib does not use layer names, which
+ * may differ between two builds of one model), nested models one level
+ * deeper (`layers/sequential/layers/dense/vars`). Keras 3.x also writes the
+ * layer's name as an attribute of `vars`; that is used when present, the
+ * structure from config.json otherwise. Legacy files list their layer groups
+ * in `layer_names` and each group's datasets in `weight_names`.
+ */
+import { unzipSync } from 'fflate';
+import { fail, q } from '../../diagnostics/diagnostic.js';
+import { SourceFile } from '../../diagnostics/source.js';
+import { withHdf5, type Hdf5Reader } from './hdf5.js';
+
+export type KerasFileKind = 'keras' | 'h5';
+
+/** A `.keras` archive starts as every zip does; an HDF5 file with its 8-byte signature. */
+export function kerasFileKind(bytes: Uint8Array): KerasFileKind | undefined {
+  const starts = (sig: readonly number[]) => sig.every((b, i) => bytes[i] === b);
+  if (starts([0x50, 0x4b, 0x03, 0x04])) return 'keras';
+  if (starts([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a])) return 'h5';
+  return undefined;
+}
+
+/** One variable as the file stores it. */
+export interface SavedVariable {
+  /** Its HDF5 path (`layers/dense/vars/1`), named in messages. */
+  readonly where: string;
+  /** Its name in the file: the index in a `.keras` archive, the weight name (`seq/d1/kernel`) in a legacy file. */
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** NumPy's name of its element type (`float32`, `float16`, `int64`, ...). */
+  readonly dtype: string;
+  /** The values, row-major; present only for float32 variables. */
+  readonly data?: Float32Array;
+}
+
+/** The variables one Keras layer (or, in a legacy file, one top-level layer group) saved, in Keras's order. */
+export interface SavedGroup {
+  /** The Keras layer's name. */
+  readonly owner: string;
+  /** The HDF5 group (`layers/dense/vars`), named in messages. */
+  readonly where: string;
+  readonly variables: readonly SavedVariable[];
+}
+
+export interface SavedWeights {
+  /** The weights file, as messages name it: `model.keras:model.weights.h5`, or the `.h5` path. */
+  readonly file: string;
+  /** Whether the variables are addressed by index (`.keras`) or by weight name (legacy `.h5`). */
+  readonly kind: KerasFileKind;
+  readonly groups: readonly SavedGroup[];
+}
+
+export interface KerasFile {
+  readonly kind: KerasFileKind;
+  /** The Keras model config (`{"class_name": ..., "config": ...}`). */
+  readonly config: SourceFile;
+  readonly weights: SavedWeights;
+}
+
+/** Reads a `.keras` or legacy `.h5` file's config and weights; `path` names it in messages. */
+export async function readKerasFile(path: string, bytes: Uint8Array): Promise<KerasFile> {
+  const kind = kerasFileKind(bytes);
+  if (kind === 'keras') return readArchive(path, bytes);
+  if (kind === 'h5') return readLegacy(path, bytes);
+  return fail('import', 'not a Keras file: a .keras archive is a zip, a legacy .h5 file is HDF5, and this is neither', undefined, path);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+const text = (bytes: Uint8Array) => {
+  const s = decoder.decode(bytes);
+  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
+};
+
+async function readArchive(path: string, bytes: Uint8Array): Promise<KerasFile> {
+  let entries: Record<string, Uint8Array>;
+  try {
+    // only the entries modelc reads are inflated
+    entries = unzipSync(bytes, { filter: (f) => f.name === 'config.json' || f.name === 'model.weights.h5' || f.name === 'model.weights.json' });
+  } catch (err) {
+    return fail('import', `not a readable .keras archive (a damaged or truncated zip: ${(err as Error).message})`, undefined, path);
+  }
+  const configBytes = entries['config.json'];
+  if (!configBytes) fail('import', 'the .keras archive has no config.json: it is not a saved Keras model (model.save writes one)', undefined, path);
+  const config = new SourceFile(`${path}:config.json`, text(configBytes));
+  const weightsBytes = entries['model.weights.h5'];
+  if (!weightsBytes) {
+    const why = entries['model.weights.json'] ? 'its weights are sharded (model.weights.json); save the model without max_shard_size' : 'it has no model.weights.h5';
+    return fail('import', `cannot read the weights of this .keras archive: ${why}`, undefined, path);
+  }
+  const file = `${path}:model.weights.h5`;
+  const keys = structuralKeys(config.text);
+  const groups = await withHdf5(weightsBytes, file, (h5) => archiveGroups(h5, keys, file));
+  return { kind: 'keras', config, weights: { file, kind: 'keras', groups } };
+}
+
+/** Every `vars` group under `layers/` with variables, its owner named by its `name` attribute or the config's structure. */
+function archiveGroups(h5: Hdf5Reader, keys: ReadonlyMap<string, string>, file: string): SavedGroup[] {
+  const groups: SavedGroup[] = [];
+  const visit = (path: string) => {
+    for (const child of h5.keys(path) ?? []) {
+      const at = `${path}/${child}`;
+      if (child === 'vars') continue;
+      const vars = `${at}/vars`;
+      const indices = (h5.keys(vars) ?? []).filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
+      if (indices.length > 0) {
+        const named = h5.attr(vars, 'name');
+        const owner = typeof named === 'string' ? named : keys.get(at);
+        if (owner === undefined) fail('weights', `the variables in ${q(vars)} belong to no layer of config.json`, undefined, file);
+        const variables = indices.map((i) => variable(h5, `${vars}/${i}`, i, file));
+        groups.push({ owner, where: vars, variables });
+      }
+      visit(at);
+    }
+  };
+  visit('layers');
+  return groups;
+}
+
+function variable(h5: Hdf5Reader, where: string, name: string, file: string): SavedVariable {
+  const d = h5.dataset(where);
+  if (!d) return fail('weights', `${q(where)} is not a dataset`, undefined, file);
+  const data = d.readFloat32();
+  return { where, name, shape: d.shape, dtype: d.dtype, ...(data ? { data } : {}) };
+}
+
+/**
+ * The layer name behind each `layers/...` key Keras 3 derives from a model's
+ * config: per layer list, the snake-cased class name, `_1`, `_2`, ... on
+ * repeats (Sequential lists leave out their InputLayer, as `model.layers`
+ * does); nested models recursed into. Empty when config.json does not parse
+ * (the importer reports that, located).
+ */
+export function structuralKeys(configText: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let root: unknown;
+  try {
+    root = JSON.parse(configText);
+  } catch {
+    return out;
+  }
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const walk = (model: Record<string, unknown>, prefix: string) => {
+    const config = model['config'];
+    const list = Array.isArray(config) ? config : isObj(config) && Array.isArray(config['layers']) ? config['layers'] : [];
+    const used = new Map<string, number>();
+    list.forEach((layer: unknown, i) => {
+      if (!isObj(layer) || typeof layer['class_name'] !== 'string') return;
+      if (model['class_name'] === 'Sequential' && i === 0 && layer['class_name'] === 'InputLayer') return;
+      const snake = snakeCase(layer['class_name']);
+      const n = used.get(snake);
+      used.set(snake, n === undefined ? 0 : n + 1);
+      const key = `${prefix}/${n === undefined ? snake : `${snake}_${n + 1}`}`;
+      const c = layer['config'];
+      const name = isObj(c) && typeof c['name'] === 'string' ? c['name'] : layer['name'];
+      if (typeof name === 'string') out.set(key, name);
+      walk(layer, `${key}/layers`);
+    });
+  };
+  if (isObj(root)) walk(root, 'layers');
+  return out;
+}
+
+/** Keras's `to_snake_case`: `BatchNormalization` -> `batch_normalization`, `ReLU` -> `re_lu`, `Conv2D` -> `conv2d`. */
+export function snakeCase(name: string): string {
+  return name
+    .replace(/\W+/g, '')
+    .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+async function readLegacy(path: string, bytes: Uint8Array): Promise<KerasFile> {
+  return withHdf5(bytes, path, (h5) => {
+    const config = h5.attr('/', 'model_config');
+    if (typeof config !== 'string') {
+      const why = h5.keys('/')?.includes('layers') || h5.attr('/', 'layer_names') !== undefined
+        ? 'it holds weights only (model.save_weights); save the whole model with model.save("model.keras")'
+        : 'it has no "model_config" attribute, so it is not a model saved by Keras';
+      return fail('import', `this HDF5 file is not a Keras model: ${why}`, undefined, path);
+    }
+    const groups: SavedGroup[] = [];
+    for (const layer of stringList(h5.attr('model_weights', 'layer_names'))) {
+      const at = `model_weights/${layer}`;
+      const variables = stringList(h5.attr(at, 'weight_names')).map((name) => variable(h5, `${at}/${name}`, name, path));
+      if (variables.length > 0) groups.push({ owner: layer, where: at, variables });
+    }
+    return { kind: 'h5' as const, config: new SourceFile(`${path}:model_config`, config), weights: { file: path, kind: 'h5' as const, groups } };
+  });
+}
+
+/** An HDF5 string-list attribute (Keras 3 writes an empty list as an empty float array). */
+function stringList(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  return Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : [];
+}
