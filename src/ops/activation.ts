@@ -253,15 +253,17 @@ const kerasLayerClasses: Partial<Record<Name, KerasImport>> = {
       const max = c.optional('max_value', (k) => c.number(k));
       const slope = c.optional('negative_slope', (k) => c.number(k)) ?? 0;
       const threshold = c.optional('threshold', (k) => c.number(k)) ?? 0;
-      if (threshold !== 0) c.fail('threshold', `threshold ${threshold} is not supported (only 0)`);
-      if (max === undefined && slope !== 0) {
+      if (threshold === 0 && max === undefined) {
+        if (slope === 0) return;
         c.set('alpha', slope, 'negative_slope');
         return 'leaky_relu';
       }
-      if (slope !== 0) c.fail('negative_slope', 'negative_slope with max_value is not supported');
-      if (max === undefined) return;
-      if (max === 6) return 'relu6';
-      c.fail('max_value', `max_value ${max} is not supported (modelc has relu and relu6)`);
+      if (threshold === 0 && slope === 0 && max === 6) return 'relu6';
+      // Any other combination: the general form, with the options as Keras names them.
+      c.set('max_value', max);
+      c.set('negative_slope', slope);
+      c.set('threshold', threshold);
+      return 'relu_general';
     },
   },
   leaky_relu: {
@@ -285,6 +287,7 @@ function kerasShorthand(def: ActivationDef, a: Attrs): KerasLayerExport {
   switch (def.name) {
     case 'relu': return { className: 'ReLU', config: {} };
     case 'relu6': return { className: 'ReLU', config: { max_value: 6 } };
+    case 'relu_general': return { className: 'ReLU', config: { max_value: a['max_value'], negative_slope: a['negative_slope'], threshold: a['threshold'] } };
     case 'leaky_relu': return { className: 'LeakyReLU', config: { negative_slope: a['alpha'] } };
     case 'elu': return { className: 'ELU', config: { alpha: a['alpha'] } };
     case 'softmax': return { className: 'Softmax', config: { axis: a['axis'] } };
@@ -315,8 +318,8 @@ export const activationShorthandLayers: LayerDef[] = activationDefs.map((d) => {
     keras: 'Activation',
     kerasImport: kerasLayerClasses[def.name as Name] ?? {
       notImportable:
-        def.name === 'relu6'
-          ? "no Keras class of its own: a ReLU with max_value 6 imports as relu6 (the relu layer's rule)"
+        def.name === 'relu6' || def.name === 'relu_general'
+          ? `no Keras class of its own: a ReLU with ${def.name === 'relu6' ? 'max_value 6' : 'other options'} imports as ${def.name} (the relu layer's rule)`
           : `no Keras class of its own: Activation('${def.name}') imports as an activation layer`,
     },
     kerasExport: (a) => kerasShorthand(def, a as Attrs),

@@ -146,7 +146,7 @@ describe('softmax', () => {
 
 describe('epilogue', () => {
   const attrsOf = (name: ActivationName, alpha: number, approximate: boolean) =>
-    name === 'leaky_relu' || name === 'elu' ? { alpha } : name === 'hard_sigmoid' ? { alpha: Math.abs(alpha) + 0.1 } : name === 'gelu' ? { approximate } : {};
+    name === 'leaky_relu' || name === 'elu' ? { alpha } : name === 'hard_sigmoid' ? { alpha: Math.abs(alpha) + 0.1 } : name === 'relu_general' ? { max_value: 4, negative_slope: Math.abs(alpha), threshold: 0.5 } : name === 'gelu' ? { approximate } : {};
 
   it('each fused activation equals the separate activation op (dense, conv2d, affine, add)', () => {
     fc.assert(

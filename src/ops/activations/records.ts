@@ -5,7 +5,7 @@
  */
 import type { ActivationDef, ElementwiseActivation, RowsActivation } from './define.js';
 import { linearActivation } from './identity.js';
-import { elu, leakyRelu, relu, relu6, selu } from './rectifiers.js';
+import { elu, leakyRelu, relu, relu6, reluGeneral, selu } from './rectifiers.js';
 import { softmaxActivation } from './softmax.js';
 import { gelu, hardSigmoid, hardSwish, mish, sigmoid, softplus, swish, tanh } from './smooth.js';
 
@@ -13,6 +13,7 @@ export const activationDefs = [
   relu,
   relu6,
   leakyRelu,
+  reluGeneral,
   elu,
   selu,
   gelu,

@@ -104,3 +104,61 @@ export const selu = defineActivation({
   onnx: (e, x, y) => e.emit('Selu', [x], [y], [onnxFloat('alpha', SELU_ALPHA), onnxFloat('gamma', SELU_SCALE)]),
   examples: [{}],
 });
+
+/**
+ * Keras's ReLU with all three options (ReLU(max_value, negative_slope,
+ * threshold), keras.activations.relu), as Keras 3 computes it:
+ * p = x if x > threshold else 0, clipped to [0, max_value] when there is a
+ * max_value, minus negative_slope * max(threshold - x, 0). The common cases
+ * stay their own records (relu, relu6, leaky_relu); the Keras import picks
+ * this one only for the others. Each option is >= 0, as the Keras layer
+ * requires. Its derivative is from the input (two inputs
+ * can share an output).
+ */
+export const reluGeneral = defineActivation({
+  name: 'relu_general',
+  summary: 'Keras ReLU with max_value, negative_slope and threshold',
+  attrs: {
+    max_value: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { default: null, description: 'the largest output (null: none)' }),
+    negative_slope: Type.Number({ minimum: 0, default: 0, description: 'slope below the threshold' }),
+    threshold: Type.Number({ minimum: 0, default: 0, description: 'inputs at or below it are damped (negative_slope) or zeroed' }),
+  },
+  keras: [],
+  form: 'elementwise',
+  reference: ({ max_value: max, negative_slope: slope, threshold: t }) => (x) => {
+    const p = x > t ? x : 0;
+    return (max === null ? p : Math.min(Math.max(p, 0), max)) - slope * Math.max(t - x, 0);
+  },
+  helper: ({ max_value: max, negative_slope: slope, threshold: t }) => {
+    const name = `relu_general_${max === null ? 'nomax' : numberTag(max)}_${numberTag(slope)}_${numberTag(t)}`;
+    const p = max === null ? 'p' : `Math.min(Math.max(p, 0), ${lit(max)})`;
+    return {
+      name,
+      source: `/** Keras ReLU: max_value ${max === null ? 'none' : lit(max)}, negative_slope ${lit(slope)}, threshold ${lit(t)} */
+function ${name}(x: number): number {
+  const p = x > ${lit(t)} ? x : 0;
+  return ${p} - ${lit(slope)} * Math.max(${lit(t)} - x, 0);
+}`,
+    };
+  },
+  derivative: ({ max_value: max, negative_slope: slope, threshold: t }) => {
+    // d/dx of the clipped part: 1 where x > threshold and (with a max) strictly inside (0, max_value).
+    const inside = max === null ? '1' : `x > 0 && x < ${lit(max)} ? 1 : 0`;
+    const ref = (x: number) => (x > t ? (max === null || (x > 0 && x < max) ? 1 : 0) : 0) + (x < t ? slope : 0);
+    return derivative('input', `relu_general_${max === null ? 'nomax' : numberTag(max)}_${numberTag(slope)}_${numberTag(t)}_grad`,
+      "Keras ReLU' from x", ref, `return (x > ${lit(t)} ? (${inside}) : 0) + (x < ${lit(t)} ? ${lit(slope)} : 0);`);
+  },
+  // Where(x > threshold, x, 0), Clip to [0, max_value], minus slope * Relu(threshold - x).
+  onnx: (e, x, y, { max_value: max, negative_slope: slope, threshold: t }) => {
+    const zero = e.constant([0]);
+    let p = e.temp('Where', [e.temp('Greater', [x, e.constant([t])]), x, zero]);
+    if (max !== null) p = e.temp('Clip', [p, zero, e.constant([max])]);
+    e.emit('Sub', [p, e.temp('Mul', [e.temp('Relu', [e.temp('Sub', [e.constant([t]), x])]), e.constant([slope])])], [y]);
+  },
+  examples: [
+    { max_value: 4, negative_slope: 0.1 },
+    { threshold: 0.5 },
+    { threshold: 1, max_value: 3, negative_slope: 0.2 },
+    { threshold: 2, negative_slope: 0.3 },
+  ],
+});
