@@ -12,6 +12,7 @@ import { activationFamily } from './activation.js';
 import { convGradFamily } from './conv-grad.js';
 import { convFamily } from './conv.js';
 import { separableConvFamily } from './conv-separable.js';
+import { conv1dFamily } from './conv1d.js';
 import { dropoutFamily } from './dropout.js';
 import { linearFamily } from './linear.js';
 import { lossFamily } from './loss.js';
@@ -23,6 +24,7 @@ import type { LayerDef, OpDef } from './op-def.js';
 import { optimFamily } from './optim.js';
 import { paddingFamily } from './padding.js';
 import { poolFamily } from './pool.js';
+import { pool1dFamily } from './pool1d.js';
 import { reduceFamily } from './reduce.js';
 import { rescalingFamily } from './rescaling.js';
 import { shapeFamily } from './shape.js';
@@ -36,10 +38,12 @@ const families = [
   linearFamily,
   convFamily,
   separableConvFamily,
+  conv1dFamily,
   normFamily,
   activationFamily,
   dropoutFamily,
   poolFamily,
+  pool1dFamily,
   shapeFamily,
   mergeFamily,
   mergeBroadcastFamily,
