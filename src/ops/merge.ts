@@ -281,7 +281,8 @@ function staticDims(t: TensorType): number[] {
 }
 
 /**
- * x * scale[c] per channel c along `axis`: affine's input gradient (dy * scale).
+ * x * scale[c] per channel c along `axis`: affine's input gradient (dy * scale)
+ * and Keras's LayerScale (ConvNeXt: x * gamma along the last axis).
  *
  *   %bn/grad_x: f32[N,8,8,16] = channel_scale(%grad, %bn/scale) {axis=3}
  */
@@ -318,8 +319,20 @@ export const channelScaleOp = defineOp({
 }`;
     return kernel(`channel_scale_${shapeTag(x!)}_axis${a.axis}`, ['x', 'scale'], `x * scale per channel along axis ${a.axis}`, body);
   },
-  onnx: gradientOnly,
-  grad: 'none',
+  // Mul in the input's layout, scale shaped [C, 1, ...] to broadcast along the channel axis (as affine).
+  onnx: (b, n) => {
+    const [x, scale] = n.operands;
+    const layout = b.layoutFor([x!]);
+    const rank = n.type.shape.length;
+    const dims = [n.type.shape[n.attrs.axis] as number, ...new Array<number>(rank - 1 - b.axisIn(n.attrs.axis, layout, rank)).fill(1)];
+    const s = b.param(scale!, `c${dims.length}`, (_, data) => ({ dims, data }));
+    b.produce(n, layout, (out) => b.emit('Mul', [b.in(x!, layout), s], [out]));
+  },
+  // y = x * scale[c]: dx = dy * scale[c], dscale = sum(dy * x) per channel.
+  grad: (g, { operands: [x, scale], attrs: a }, dy) => [
+    () => g.op('channel_scale', [dy, scale!], { axis: a.axis }),
+    () => g.op('channel_sum', [g.op('multiply', [dy, x!], {})], { axis: a.axis }),
+  ],
 });
 
 /** Gradient ops of the merges (`slice`, concatenate's gradient) and affine's `channel_scale`. */

@@ -18,6 +18,7 @@ import { linearFamily } from './linear.js';
 import { lossFamily } from './loss.js';
 import { mergeFamily } from './merge.js';
 import { mergeBroadcastFamily } from './merge-broadcast.js';
+import { layernormFamily } from './layernorm.js';
 import { normFamily } from './norm.js';
 import { normTrainFamily } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
@@ -40,6 +41,7 @@ const families = [
   separableConvFamily,
   conv1dFamily,
   normFamily,
+  layernormFamily,
   activationFamily,
   dropoutFamily,
   poolFamily,
