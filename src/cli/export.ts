@@ -13,7 +13,7 @@ import { pipelineFor } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { exportKeras } from '../formats/keras.js';
 import { exportOnnx } from '../formats/onnx.js';
-import { lowerFile } from '../frontend/load.js';
+import { lowerFileAsync } from '../frontend/load.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 
@@ -33,7 +33,7 @@ export function exportFormat(opts: Pick<ExportOptions, 'output' | 'format'>): Ex
 
 /** Exports `path` to `opts.output`; returns the path written. IR printing and --explain go to `stderr`. */
 export async function exportCommand(path: string, opts: ExportOptions, stderr: (text: string) => void = () => {}): Promise<string> {
-  const loaded = lowerFile(path);
+  const loaded = await lowerFileAsync(path);
   const original = withWeights(loaded.graph, opts);
   const passes = pipelineFor(opts, false);
   if (exportFormat(opts) === 'keras') {

@@ -1,5 +1,7 @@
 /**
- * `modelc import`: a TF.js LayersModel (model.json and its weight shards) ->
+ * `modelc import`: a TF.js LayersModel (model.json and its weight shards) or
+ * a Keras model (a `.keras` archive, a legacy `.h5` file, or a JSON model
+ * config without weights) ->
  * `<dir>/<name>.json` (the spec, in canonical form) and
  * `<dir>/<name>.safetensors` (its weights, `<layer>/<param>`). The import is
  * lowered and its weights attached before anything is written, so what is
@@ -9,7 +11,7 @@ import { checkFileStem, fileStem } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { printJsonSpec } from '../frontend/json.js';
-import { loadSpec, lowerLoaded } from '../frontend/load.js';
+import { loadSpecAsync, lowerLoaded } from '../frontend/load.js';
 import { writeIntoDirectory } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
 
@@ -19,15 +21,15 @@ export interface ImportOptions {
 }
 
 /** Imports `path`; returns the paths written, in order. */
-export function importCommand(path: string, opts: ImportOptions): string[] {
+export async function importCommand(path: string, opts: ImportOptions): Promise<string[]> {
   if (opts.name !== undefined) checkFileStem(opts.name, '--name');
-  const loaded = loadSpec(path);
-  if (loaded.format !== 'tfjs') {
-    fail('import', 'not a TF.js model.json (a JSON object with "modelTopology"); specs need no import', undefined, path);
+  const loaded = await loadSpecAsync(path);
+  if (loaded.format !== 'tfjs' && loaded.format !== 'keras') {
+    fail('import', 'not a TF.js model.json (a JSON object with "modelTopology") or a Keras model (.keras, .h5, or a Keras model config); specs need no import', undefined, path);
   }
   const { graph } = lowerLoaded(loaded);
   const name = opts.name ?? fileStem(loaded.spec.name);
   const files: [string, string | Uint8Array][] = [[`${name}.json`, printJsonSpec(loaded.spec)]];
-  if (loaded.weights) files.push([`${name}.safetensors`, writeSafetensors(extractWeights(graph))]);
+  if (loaded.weights || loaded.saved) files.push([`${name}.safetensors`, writeSafetensors(extractWeights(graph))]);
   return writeIntoDirectory(opts.output, files);
 }

@@ -7,16 +7,16 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
-import { loadSpec, lowerLoaded } from '../frontend/load.js';
+import { loadSpecAsync, lowerLoaded } from '../frontend/load.js';
 import { materialize } from '../ops/init.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
 
-export function initCommand(path: string, opts: { seed: string; output: string }): string {
+export async function initCommand(path: string, opts: { seed: string; output: string }): Promise<string> {
   const seed = Number(opts.seed);
   if (!Number.isSafeInteger(seed)) fail('weights', `--seed must be an integer, got '${opts.seed}'`);
-  // initial weights: a TF.js model.json's own weights are left out
-  const graph = materialize(lowerLoaded({ ...loadSpec(path), weights: undefined }).graph, seed);
+  // initial weights: a TF.js or Keras model's own weights are left out
+  const graph = materialize(lowerLoaded({ ...(await loadSpecAsync(path)), weights: undefined, saved: undefined }).graph, seed);
   const bytes = writeSafetensors(extractWeights(graph), { 'modelc.model': graph.name, 'modelc.seed': String(seed) });
   writeFileAtomic(opts.output, bytes);
   return opts.output;
@@ -26,10 +26,10 @@ export function registerInit(program: Command, io: { stdout: (t: string) => void
   program
     .command('init')
     .description('sample the initial weights of a spec (Keras initializers, seeded) into a safetensors file')
-    .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
+    .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
     .addOption(new Option('--seed <n>', 'seed for the initializers').default('0'))
     .requiredOption('-o, --output <file>', 'the safetensors file to write')
-    .action((path: string, opts: { seed: string; output: string }) => {
-      io.stdout(initCommand(path, opts) + '\n');
+    .action(async (path: string, opts: { seed: string; output: string }) => {
+      io.stdout((await initCommand(path, opts)) + '\n');
     });
 }

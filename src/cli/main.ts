@@ -11,7 +11,7 @@ import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { renderDiagnostics } from '../diagnostics/render.js';
 import { printDsl } from '../frontend/dsl/print.js';
 import { printJsonSpec } from '../frontend/json.js';
-import { detectFormat, loadSpec, lowerFile, type SpecFormat } from '../frontend/load.js';
+import { detectFormat, loadSpecAsync, lowerFileAsync, type SpecFormat } from '../frontend/load.js';
 import { printGraph } from '../ir/print.js';
 import { readSource, writeFileAtomic } from '../util/fs.js';
 import { compileCommand, type CompileOptions } from './compile.js';
@@ -61,7 +61,7 @@ interface RunState {
 
 function build(io: Io, state: RunState): Command {
   const program = new Command('modelc')
-    .description('Compile neural-network specs (.nn DSL, JSON, or a TF.js model.json) to a typed IR and standalone TypeScript.')
+    .description('Compile neural-network specs (.nn DSL, JSON, a TF.js model.json, or a Keras .keras/.h5 file) to a typed IR and standalone TypeScript.')
     .version(version)
     .showSuggestionAfterError()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
@@ -70,9 +70,9 @@ function build(io: Io, state: RunState): Command {
   program
     .command('check')
     .description('validate a spec and print its layer summary (like Keras model.summary())')
-    .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
-    .action((path: string) => {
-      const { spec, graph, layers } = lowerFile(path);
+    .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
+    .action(async (path: string) => {
+      const { spec, graph, layers } = await lowerFileAsync(path);
       io.stdout(printed(summarize(spec, graph, layers)));
     });
 
@@ -80,11 +80,11 @@ function build(io: Io, state: RunState): Command {
     program
       .command('ir')
       .description('print the textual IR of a spec, optimized with -O or --passes')
-      .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
+      .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
       .option('-o, --output <file>', 'write the IR to a file instead of stdout'),
     false,
-  ).action((path: string, opts: OptimizeOptions & { output?: string }) => {
-    let graph = lowerFile(path).graph;
+  ).action(async (path: string, opts: OptimizeOptions & { output?: string }) => {
+    let graph = (await lowerFileAsync(path)).graph;
     const passes = pipelineFor(opts, false);
     if (passes.length > 0) graph = optimize(withWeights(graph, opts), passes, opts, io.stderr).optimized;
     const text = printGraph(graph);
@@ -96,16 +96,16 @@ function build(io: Io, state: RunState): Command {
     program
       .command('verify')
       .description('check that the optimized graph computes what the original does (reference interpreter)')
-      .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
+      .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
       .option('--tolerance <x>', 'maximum relative difference', '1e-5')
       .option('--batch <n>', 'random examples per input', '4'),
     true,
-  ).action((path: string, opts: OptimizeOptions & { tolerance: string; batch: string }) => {
+  ).action(async (path: string, opts: OptimizeOptions & { tolerance: string; batch: string }) => {
     const tolerance = Number(opts.tolerance);
     const batch = Number(opts.batch);
     if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be a non-negative number, got '${opts.tolerance}'`);
     if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got '${opts.batch}'`);
-    const graph = withWeights(lowerFile(path).graph, opts);
+    const graph = withWeights((await lowerFileAsync(path)).graph, opts);
     const report = verifyOptimization(graph, pipelineFor(opts, true), opts, io.stderr, { tolerance, batch });
     io.stdout(report.text);
     if (!report.ok) state.exitCode = 1;
@@ -115,7 +115,7 @@ function build(io: Io, state: RunState): Command {
     program
       .command('compile')
       .description('generate a standalone TypeScript inference module (optimized by default) and/or training module')
-      .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
+      .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
       .option('--name <id>', 'file and module name (default: the model name)')
       .addOption(new Option('--emit <kind>', 'which files to write').choices(['ts', 'js', 'both']).default('ts'))
@@ -132,7 +132,7 @@ function build(io: Io, state: RunState): Command {
   program
     .command('train')
     .description('train a spec on MNIST, a CSV or .npy data; write the trained weights, history.json, a chart and the folded inference module')
-    .argument('<spec>', 'a .nn or .json model spec with a training block')
+    .argument('<spec>', 'a .nn or .json model spec with a training block, or a Keras .keras/.h5 file')
     .option('--data <source>', 'mnist (the embedded digits), a .csv file (with --label) or an .npy file of inputs (with --labels)', 'mnist')
     .option('--label <column>', 'the label column of a CSV file')
     .option('--labels <file>', 'the .npy file of labels for an .npy file of inputs')
@@ -166,23 +166,23 @@ function build(io: Io, state: RunState): Command {
   registerExport(program, io);
   program
     .command('import')
-    .description('import a TF.js LayersModel (model.json and its weight shards) as a JSON spec and safetensors weights')
-    .argument('<model>', 'a TF.js model.json (tf.LayersModel save, or tensorflowjs_converter from Keras)')
+    .description('import a Keras model (.keras, legacy .h5) or a TF.js LayersModel (model.json and its weight shards) as a JSON spec and safetensors weights')
+    .argument('<model>', 'a Keras .keras or .h5 file (model.save), a Keras model config (.json), or a TF.js model.json')
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
     .option('--name <id>', 'file name of <name>.json and <name>.safetensors (default: the model name)')
-    .action((path: string, opts: ImportOptions) => {
-      for (const file of importCommand(path, opts)) io.stdout(file + '\n');
+    .action(async (path: string, opts: ImportOptions) => {
+      for (const file of await importCommand(path, opts)) io.stdout(file + '\n');
     });
 
   program
     .command('convert')
     .description('convert a spec between the .nn DSL and JSON (round-trips exactly)')
-    .argument('<spec>', 'a .nn or .json model spec, or a TF.js model.json')
+    .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
     .option('-o, --output <file>', 'output file; its extension picks the format')
     .addOption(new Option('--to <format>', 'output format (default: from the -o extension)').choices(['nn', 'json']))
-    .action((path: string, opts: { output?: string; to?: string }) => {
+    .action(async (path: string, opts: { output?: string; to?: string }) => {
       if (!opts.output && !opts.to) throw new UsageError('convert needs -o <file> or --to nn|json');
-      const loaded = loadSpec(path);
+      const loaded = await loadSpecAsync(path);
       const format = formatFor(opts.output ?? '', opts.to);
       const text = format === 'nn' ? printDsl(loaded.spec) : printJsonSpec(loaded.spec);
       if (opts.output) writeFileAtomic(opts.output, text);
@@ -195,13 +195,14 @@ function build(io: Io, state: RunState): Command {
     .argument('<specs...>', '.nn or .json model specs')
     .option('-w, --write', 'rewrite the files in place')
     .option('--check', 'exit 1 if any file is not in canonical form; change nothing')
-    .action((paths: string[], opts: { write?: boolean; check?: boolean }) => {
+    .action(async (paths: string[], opts: { write?: boolean; check?: boolean }) => {
       if (opts.write && opts.check) throw new UsageError('--write and --check exclude each other');
       let unformatted = 0;
       for (const path of paths) {
-        const file = readSource(path);
-        const loaded = loadSpec(path);
+        const loaded = await loadSpecAsync(path);
         if (loaded.format === 'tfjs') fail('import', 'a TF.js model.json is not a spec: `modelc import` converts it to one', undefined, path);
+        if (loaded.format === 'keras') fail('import', 'a Keras model is not a spec: `modelc import` converts it to one', undefined, path);
+        const file = readSource(path);
         const text = detectFormat(file) === 'nn' ? printDsl(loaded.spec, loaded.comments) : printJsonSpec(loaded.spec);
         if (opts.check) {
           if (text !== file.text) {

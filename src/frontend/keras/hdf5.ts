@@ -61,7 +61,7 @@ export async function withHdf5<T>(bytes: Uint8Array, what: string, use: (h5: Hdf
     return use(reader(h5, file));
   } catch (err) {
     if (err instanceof ModelcError) throw err;
-    return fail('import', `${what} is not a readable HDF5 file: ${hdf5Reason(err)}`, undefined, what);
+    return fail('import', `not a readable HDF5 file: ${hdf5Reason(err)}`, undefined, what);
   } finally {
     file?.close();
     h5.FS!.unlink(name);
