@@ -27,7 +27,7 @@ export { ModelSpec, schemaDocument, type LayerSpec, type ReuseSpec } from './fro
 export { parseDsl } from './frontend/dsl/parse.js';
 export { printDsl } from './frontend/dsl/print.js';
 export { parseJsonSpec, printJsonSpec } from './frontend/json.js';
-export { compileFile, loadSpec, lowerFile, lowerLoaded, parseSpecSource, type LoadedSpec } from './frontend/load.js';
+export { compileFile, loadSpec, loadSpecAsync, lowerFile, lowerFileAsync, lowerLoaded, parseSpecSource, type LoadedSpec, type SpecFormat } from './frontend/load.js';
 export { lowerSpec, type LayerInfo, type Lowered } from './frontend/lower.js';
 
 export {
