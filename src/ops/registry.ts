@@ -24,6 +24,7 @@ import { normTrainFamily } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
 import { optimFamily } from './optim.js';
 import { paddingFamily } from './padding.js';
+import { permuteFamily } from './permute.js';
 import { poolFamily } from './pool.js';
 import { pool1dFamily } from './pool1d.js';
 import { reduceFamily } from './reduce.js';
@@ -47,6 +48,7 @@ const families = [
   poolFamily,
   pool1dFamily,
   shapeFamily,
+  permuteFamily,
   mergeFamily,
   mergeBroadcastFamily,
   rescalingFamily,
