@@ -21,6 +21,7 @@ import { withActivation, type ActivationName } from './activation.js';
 import { pair, windowAttrs } from './conv/window.js';
 import { initializer, initSpec } from './init.js';
 import { kerasWeighted, kerasWindow } from './keras-def.js';
+import { kerasInitializer, kerasWeightedConfig, kerasWindowConfig } from './keras-export-def.js';
 import { weightedLayerAttrs } from './linear.js';
 import { defineFamily, defineLayer, dim, expectRank } from './op-def.js';
 
@@ -38,6 +39,13 @@ export const separableConv2dLayer = defineLayer({
       c.set('pointwise_initializer', c.initializer('pointwise_initializer'));
     },
   },
+  kerasExport: (a) => ({
+    className: 'SeparableConv2D',
+    config: {
+      filters: a.filters, ...kerasWindowConfig(a), depth_multiplier: a.depth_multiplier,
+      ...kerasWeightedConfig(a, 'depthwise_initializer'), pointwise_initializer: kerasInitializer(a.pointwise_initializer),
+    },
+  }),
   examples: [
     { attrs: { filters: 4, kernel_size: 3, strides: 2, padding: 'same', depth_multiplier: 2, activation: 'relu' }, inputs: [[7, 6, 3]] },
     { attrs: { filters: 2, kernel_size: [2, 3], dilation_rate: 2, use_bias: false }, inputs: [[6, 7, 2]] },

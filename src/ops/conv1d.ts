@@ -22,6 +22,7 @@ import { conv2dOp } from './conv.js';
 import { convGradOps } from './conv-grad.js';
 import { Padding, windowAxis } from './conv/window.js';
 import { kerasWeighted, show, type KerasConfig } from './keras-def.js';
+import { kerasWeightedConfig } from './keras-export-def.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
 import { gradientOnly, onnxInt, onnxInts } from './onnx-def.js';
 import { permute } from './onnx-util.js';
@@ -202,6 +203,13 @@ export const conv1dLayer = defineLayer({
       kerasWeighted(c, 'kernel_initializer');
     },
   },
+  kerasExport: (a) => ({
+    className: 'Conv1D',
+    config: {
+      filters: a.filters, kernel_size: [a.kernel_size], strides: [a.strides], padding: a.padding, data_format: 'channels_last',
+      dilation_rate: [a.dilation_rate], groups: a.groups, ...kerasWeightedConfig(a, 'kernel_initializer'),
+    },
+  }),
   examples: [
     { attrs: { filters: 4, kernel_size: 3, strides: 2, padding: 'same', activation: 'relu' }, inputs: [[7, 2]] },
     { attrs: { filters: 4, kernel_size: 2, dilation_rate: 2, groups: 2, use_bias: false }, inputs: [[9, 4]] },

@@ -43,6 +43,10 @@ function poolLayer(type: string, op: string, keras: string, kerasAlias: string, 
         c.dataFormat();
       },
     },
+    kerasExport: (a) => ({
+      className: keras,
+      config: { pool_size: [a.pool_size], strides: [a.strides ?? a.pool_size], padding: a.padding, data_format: 'channels_last' },
+    }),
     examples: [
       { attrs: { pool_size: 3, strides: 2, padding: 'same' }, inputs: [[7, 2]] },
       { attrs: { pool_size: 2 }, inputs: [[5, 3]] },
@@ -77,6 +81,7 @@ function globalPoolLayer(type: string, op: string, keras: string, kerasAlias: st
         c.set('keepdims', c.optional('keepdims', (k) => c.bool(k)));
       },
     },
+    kerasExport: (a) => ({ className: keras, config: { data_format: 'channels_last', keepdims: a.keepdims } }),
     examples: [{ attrs: { keepdims: true }, inputs: [[5, 3]] }, { attrs: {}, inputs: [[4, 2]] }],
     namePrefix,
     summary: `global ${op.startsWith('global_max') ? 'max' : 'average'} pooling over the steps`,
