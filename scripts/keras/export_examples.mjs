@@ -2,15 +2,15 @@
 // node scripts/keras/export_examples.mjs OUT_DIR SPEC...
 //
 // The modelc half of scripts/keras/check_export.py (which runs it; build dist/
-// first): for each spec, the `.keras` file `modelc export --format keras
-// --seed 0` writes, and <name>.json with a seeded input batch, modelc's
+// first): for each spec (or Keras file, imported with its own weights), the
+// `.keras` file `modelc export --format keras --seed 0` writes, and <name>.json with a seeded input batch, modelc's
 // outputs for it and every layer's (the float64 reference interpreter on the
 // unoptimized graph; a layer's output is the value named after it).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { materialize } from '../../dist/ops/init.js';
 import { exportKeras } from '../../dist/formats/keras.js';
-import { lowerFile } from '../../dist/frontend/load.js';
+import { lowerFileAsync } from '../../dist/frontend/load.js';
 import { interpretAll } from '../../dist/interp/interpret.js';
 
 /** The input batch: 3 examples, uniform in [-1, 1) from a fixed LCG (the same numbers on every run). */
@@ -31,7 +31,7 @@ function seededInputs(graph) {
 const [out, ...specs] = process.argv.slice(2);
 mkdirSync(out, { recursive: true });
 for (const path of specs) {
-  const loaded = lowerFile(path);
+  const loaded = await lowerFileAsync(path);
   const graph = materialize(loaded.graph, 0);
   const bytes = await exportKeras({ ...loaded, graph });
   const name = basename(path);

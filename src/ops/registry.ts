@@ -28,6 +28,7 @@ import { permuteFamily } from './permute.js';
 import { poolFamily } from './pool.js';
 import { pool1dFamily } from './pool1d.js';
 import { reduceFamily } from './reduce.js';
+import { normalizationFamily } from './normalization.js';
 import { rescalingFamily } from './rescaling.js';
 import { shapeFamily } from './shape.js';
 import { upsampleFamily } from './upsampling.js';
@@ -52,6 +53,7 @@ const families = [
   mergeFamily,
   mergeBroadcastFamily,
   rescalingFamily,
+  normalizationFamily,
   paddingFamily,
   upsampleFamily,
   // training only: gradient ops, batchnorm by batch statistics, statistics, losses, optimizer updates

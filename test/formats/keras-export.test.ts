@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { exportCommand, exportFormat } from '../../src/cli/export.js';
 import { ModelcError } from '../../src/diagnostics/diagnostic.js';
 import { exportKeras } from '../../src/formats/keras.js';
-import { lowerFile } from '../../src/frontend/load.js';
+import { lowerFile, lowerFileAsync } from '../../src/frontend/load.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { materialize } from '../../src/ops/init.js';
 import { tempDir } from '../helpers/cli.js';
@@ -31,18 +31,18 @@ interface CheckedSpec {
 
 /** The archive modelc exports for `path` (initializers sampled with `seed`), read back, and the graph it came from. */
 async function exported(path: string, seed = 0): Promise<{ archive: KerasArchive; graph: Graph }> {
-  const loaded = lowerFile(path);
+  const loaded = await lowerFileAsync(path);
   const graph = materialize(loaded.graph, seed);
   return { archive: await readKerasArchive(await exportKeras({ ...loaded, graph })), graph };
 }
 
-/** The specs check_export.py verifies: examples/ (TF.js model.json aside) and test/fixtures/keras/export-*.nn. */
+/** What check_export.py verifies: examples/ (TF.js model.json aside), test/fixtures/keras/export-*.nn and three Keras-saved models. */
 function checkedSpecs(): string[] {
   const examples = readdirSync('examples')
     .filter((f) => /\.(nn|json)$/.test(f) && !readFileSync(join('examples', f), 'utf8').includes('modelTopology'))
     .map((f) => `examples/${f}`);
   const fixtures = readdirSync('test/fixtures/keras').filter((f) => /^export-.*\.nn$/.test(f)).map((f) => `test/fixtures/keras/${f}`);
-  return [...examples, ...fixtures];
+  return [...examples, ...fixtures, ...['seq', 'conv', 'shared'].map((m) => `test/fixtures/keras/format/${m}.keras`)];
 }
 
 /** Where `layer`'s variables are: the group whose `vars` carries its name. */
