@@ -144,10 +144,10 @@ class KerasGraph {
     };
     const shapes = this.nodes.get(layer.nodes[0]!)!.inputs.map((v) => kerasShape(this.types.get(v)!));
     return {
-      module: 'keras.layers',
+      module: layer.export.module ?? 'keras.layers',
       class_name: layer.export.className,
       config: { name, trainable: true, dtype: DTYPE_POLICY, ...layer.export.config },
-      registered_name: null,
+      registered_name: layer.export.registeredName ?? null,
       build_config: { input_shape: multi ? shapes : shapes[0] },
       name,
       inbound_nodes: layer.nodes.map(call),

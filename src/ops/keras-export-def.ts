@@ -12,9 +12,12 @@
  */
 import type { Initializer } from './init.js';
 
-/** One Keras layer: its class (in `keras.layers`) and the config keys of that class. */
+/** One Keras layer: its class and the config keys of that class. */
 export interface KerasLayerExport {
   readonly className: string;
+  /** The class's module, for a class outside `keras.layers` (an application's own layer), with its registered name. */
+  readonly module?: string;
+  readonly registeredName?: string;
   readonly config: Readonly<Record<string, unknown>>;
   /**
    * The layer's Keras variables in Keras's order, for a layer whose Keras

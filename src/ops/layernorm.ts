@@ -255,6 +255,12 @@ export const layerScaleLayer = defineLayer({
       c.set('projection_dim', c.int('projection_dim'));
     },
   },
+  kerasExport: (a) => ({
+    module: 'keras.src.applications.convnext',
+    className: 'LayerScale',
+    registeredName: 'LayerScale',
+    config: { init_values: a.init_values, projection_dim: a.projection_dim },
+  }),
   examples: [{ attrs: { init_values: 1e-6, projection_dim: 3 }, inputs: [[2, 2, 3]] }],
   namePrefix: 'layer_scale',
   summary: "x * gamma along the last axis (ConvNeXt's LayerScale)",
