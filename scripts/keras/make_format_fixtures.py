@@ -8,10 +8,11 @@ into test/fixtures/keras/format/:
 
 - ``<model>.keras`` (what ``model.save`` writes: a zip of config.json,
   metadata.json and model.weights.h5) and ``<model>.h5`` (the legacy HDF5
-  format) for three tiny models: ``seq`` (a Sequential Dense, BatchNormalization,
+  format) for four tiny models: ``seq`` (a Sequential Dense, BatchNormalization,
   Dense), ``conv`` (functional: Conv2D, BatchNormalization, ReLU, Add with a 1x1
-  projection, global pooling, Dense) and ``shared`` (functional: one Dense layer
-  applied twice).
+  projection, global pooling, Dense), ``shared`` (functional: one Dense layer
+  applied twice), plus ``nested`` (a Sequential inside a functional model, with two
+  batch norms, so a legacy file lists its weights trainable first across layers).
 - ``expected.json``: per model, a fixed input and Keras's ``model.predict``
   output for it (float32 values as JSON numbers).
 - Broken files, each for one diagnostic: ``weights-only.h5`` (``save_weights``:
@@ -68,6 +69,15 @@ def shared_model():
     return keras.Model(x, layers.Dense(2, name="out")(d(d(x))), name="shared")
 
 
+def nested_model():
+    inner = keras.Sequential(
+        [keras.Input((3,)), layers.Dense(4, name="a"), layers.BatchNormalization(name="nbn"), layers.BatchNormalization(name="nbn2")],
+        name="inner",
+    )
+    x = keras.Input((3,), name="x")
+    return keras.Model(x, layers.Dense(2, name="head")(inner(x)), name="nested")
+
+
 def randomize(model, rng):
     """Seeded values for every variable; variances positive and away from 0."""
     for layer in model.layers:
@@ -119,7 +129,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20261204)
     expected = {}
-    models = {"seq": seq_model(), "conv": conv_model(), "shared": shared_model()}
+    models = {"seq": seq_model(), "conv": conv_model(), "shared": shared_model(), "nested": nested_model()}
     for name, model in models.items():
         randomize(model, rng)
         model.save(os.path.join(OUT, f"{name}.keras"))
