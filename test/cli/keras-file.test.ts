@@ -98,6 +98,16 @@ describe('broken Keras files', () => {
     expect(r.stderr).not.toMatch(/\n\s+at |HDF5-DIAG/);
   });
 
+  it('an unsupported layer class is located in the config inside the archive', async () => {
+    const entries = unzipSync(bytes);
+    const config = new TextDecoder().decode(entries['config.json']).replace('"class_name": "BatchNormalization"', '"class_name": "NoSuchLayer"');
+    const path = broken('unknown.keras', zipSync({ ...entries, 'config.json': new TextEncoder().encode(config) }));
+    const r = await run('check', path);
+    expect(r.code).toBe(1);
+    const column = config.indexOf('"NoSuchLayer"') + 1;
+    expect(r.stderr).toMatch(new RegExp(`unknown\\.keras:config\\.json:1:${column}: error: .*'NoSuchLayer'`));
+  });
+
   it('the launcher prints the diagnostic and exits 1, no stack trace, and checks a good file', () => {
     const good = execFileSync(process.execPath, ['bin/modelc.js', 'check', seq], { encoding: 'utf8' });
     expect(good).toMatch(/Total params: 35/);
