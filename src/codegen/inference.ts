@@ -12,13 +12,12 @@
  *   helpers                      activations and support code, only those used
  *   PARAMS, SCRATCH, WEIGHTS     tables and the embedded data, last
  */
-import { Project, Scope, VariableDeclarationKind, type SourceFile } from 'ts-morph';
+import { Project, Scope, StructureKind, VariableDeclarationKind, type StatementStructures } from 'ts-morph';
 import { fail } from '../diagnostics/diagnostic.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { exampleShape } from '../ir/types.js';
 import { perExample } from '../ops/emit.js';
-import { placeholderFor } from './format.js';
-import { addKernels, collectHelpers, kernelRecords, nameKernels, type KernelRecord, type NamedKernel } from './kernels.js';
+import { collectHelpers, kernelFunctions, kernelRecords, nameKernels, type KernelRecord, type NamedKernel } from './kernels.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { planSimd, simdConstructor, simdGrow, simdHooks, simdModuleNames, simdSource, type SimdHooks, type SimdPlan } from './simd.js';
@@ -57,40 +56,74 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   const external = options.weightsMode === 'external';
   const plan = planBuffers(graph);
   const params = usedParams(graph);
-  const project = new Project({ useInMemoryFileSystem: true });
-  const file = project.createSourceFile('module.ts', '', { overwrite: true });
-
   const top = new Namer(options.simd ? [...moduleNames, ...simdModuleNames] : moduleNames);
   const helpers = collectHelpers(plan);
   for (const h of helpers) top.name(h.name); // reserve (helper names are fixed by the ops)
   const kernels = nameKernels(plan, top);
   const simd = options.simd ? planSimd(graph, plan, (node) => kernels.get(node)!.name) : undefined;
+  const embedsWeights = !external && params.length > 0;
 
-  file.addStatements(header(graph, options));
-  addShapes(file, graph);
-  addModel(file, graph, plan, params, kernels, external, top, simd);
+  // Each group is what one ts-morph `add` call used to insert; see printGroups for how they join.
+  const groups: Group[] = [[header(graph, options)], shapeStatements(graph), modelStatements(graph, plan, params, kernels, external, top, simd)];
   if (!external) {
-    file.addStatements([
-      '/** The Model over the embedded weights that `predict` uses, made on first call. */',
-      'let defaultModel: Model | undefined;',
-    ]);
-    file.addFunction({
+    groups.push(['/** The Model over the embedded weights that `predict` uses, made on first call. */', 'let defaultModel: Model | undefined;'], [{
+      kind: StructureKind.Function,
       name: 'predict',
       isExported: true,
       docs: ['`new Model().predict(x, batchSize)` with one Model kept for every call.'],
       parameters: [{ name: 'x', type: 'Float32Array' }, { name: 'batchSize', type: 'number' }],
       returnType: 'Float32Array',
       statements: ['defaultModel ??= new Model();', 'return defaultModel.predict(x, batchSize);'],
-    });
+    }]);
   }
-  addKernels(file, kernels);
-  file.addStatements([...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, feedSource, readSafetensorsSource]);
-  const embedsWeights = !external && params.length > 0;
+  groups.push(kernelFunctions(kernels), [...helpers.map((h) => h.source), checkBatchSizeSource, checkInputSource, feedSource, readSafetensorsSource]);
   // One base64 decoder for the embedded weights and the SIMD kernels' bytes.
-  if (embedsWeights || simd) file.addStatements(base64BytesSource);
-  if (simd) file.addStatements(simdSource(simd));
+  if (embedsWeights || simd) groups.push([base64BytesSource]);
+  if (simd) groups.push([simdSource(simd)]);
+  groups.push(...tableStatements(params, plan).map((t) => [t]));
+  const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.nodes.get(node)?.kernel });
+  if (!embedsWeights) return { text: printGroups(groups), params, kernels: records };
+  // The weights literal is a placeholder that occurs nowhere else, swapped for the data after formatting.
+  for (let k = 0; ; k++) {
+    const placeholder = `MODELC_WEIGHTS_${k}`;
+    const text = printGroups([...groups, [
+      decodeWeightsSource,
+      embeddedWeightsSource,
+      `/** ${params.reduce((s, p) => s + p.value.length, 0)} float32 weights, little-endian, base64. */`,
+      `const WEIGHTS = "${placeholder}";`,
+    ]]);
+    if (text.split(placeholder).length === 2) return { text, params, placeholder, kernels: records };
+  }
+}
 
-  file.addVariableStatement({
+/** Statements that were one ts-morph `add` call: all source text, or all structures. */
+type Group = readonly string[] | readonly StatementStructures[];
+
+/**
+ * The module text: each group printed on its own, then joined as successive
+ * `add` calls on one file joined them (source text on the next line; a
+ * function, class or interface after a blank line; a variable statement after
+ * one only when the text before ends in a brace). One
+ * file grown call by call was reparsed whole after each call: 3 s of a
+ * DenseNet121 compile; each group here is parsed once, alone.
+ */
+function printGroups(groups: readonly Group[]): string {
+  const project = new Project({ useInMemoryFileSystem: true });
+  let text = '';
+  for (const group of groups) {
+    const printed = project.createSourceFile('group.ts', { statements: [...group] }, { overwrite: true }).getFullText().replace(/\n+$/, '');
+    const first = group[0]!;
+    const blank = typeof first !== 'string' && (first.kind !== StructureKind.VariableStatement || text.endsWith('}'));
+    const gap = text === '' ? '' : blank ? '\n\n' : '\n';
+    text += gap + printed;
+  }
+  return text + '\n';
+}
+
+/** PARAMS, and SCRATCH when there are scratch buffers. */
+function tableStatements(params: InferenceUnit['params'], plan: BufferPlan): StatementStructures[] {
+  const tables: StatementStructures[] = [{
+    kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
     docs: ['Every parameter the kernels read: safetensors name and shape, in the order of the embedded data.'],
     declarations: [{
@@ -98,24 +131,14 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
       type: 'ReadonlyArray<readonly [name: string, shape: readonly number[]]>',
       initializer: `[${params.map((p) => `[${str(p.name)}, [${p.shape.join(', ')}]]`).join(', ')}]`,
     }],
-  });
-  if (plan.slotSizes.length > 0) file.addVariableStatement({
+  }];
+  if (plan.slotSizes.length > 0) tables.push({
+    kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
     docs: ['Floats per example of each scratch buffer; layers whose values do not overlap in time share one.'],
     declarations: [{ name: 'SCRATCH', type: 'readonly number[]', initializer: `[${plan.slotSizes.join(', ')}]` }],
   });
-  let placeholder: string | undefined;
-  if (embedsWeights) {
-    placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
-    file.addStatements([
-      decodeWeightsSource,
-      embeddedWeightsSource,
-      `/** ${params.reduce((s, p) => s + p.value.length, 0)} float32 weights, little-endian, base64. */`,
-      `const WEIGHTS = "${placeholder}";`,
-    ]);
-  }
-  const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.nodes.get(node)?.kernel });
-  return { text: file.getFullText(), params, ...(placeholder ? { placeholder } : {}), kernels: records };
+  return tables;
 }
 
 const feedSource = `/** feeds[name], own properties only (a feed named "__proto__" or "toString" is not inherited). */
@@ -166,18 +189,19 @@ export function shapesOf(graph: Graph, which: 'inputs' | 'outputs') {
   return names.map((name) => ({ name, shape: exampleShape(types.get(name)!) }));
 }
 
-function addShapes(file: SourceFile, graph: Graph): void {
-  for (const which of ['inputs', 'outputs'] as const) {
+function shapeStatements(graph: Graph): StatementStructures[] {
+  return (['inputs', 'outputs'] as const).map((which) => {
     const list = shapesOf(graph, which).map((v) => `{ name: ${str(v.name)}, shape: [${v.shape.join(', ')}] }`);
-    file.addVariableStatement({
+    return {
+      kind: StructureKind.VariableStatement,
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,
       docs: [which === 'inputs'
         ? 'The inputs, in the order `run` feeds and `predict` takes them: per-example shapes (NHWC).'
         : 'The outputs, in the order `run` returns them (`predict` returns the first): per-example shapes.'],
       declarations: [{ name: which, type: 'ReadonlyArray<{ name: string; shape: readonly number[] }>', initializer: `[${list.join(', ')}]` }],
-    });
-  }
+    };
+  });
 }
 
 /** Identifiers for the Model's methods: params (as properties of `p`), inputs and values (as locals). */
@@ -187,8 +211,8 @@ export interface ModelNames {
   readonly locals: Namer;
 }
 
-function addModel(
-  file: SourceFile,
+/** The Params interface (when there are parameters) and class Model. */
+function modelStatements(
   graph: Graph,
   plan: BufferPlan,
   params: InferenceUnit['params'],
@@ -196,7 +220,7 @@ function addModel(
   external: boolean,
   top: Namer,
   simd?: SimdPlan,
-): void {
+): StatementStructures[] {
   const props = new Namer();
   // Locals never shadow a module-level name (kernels, helpers, tables) the methods use.
   const locals = top.child(['n', 'p', 's', 'feeds', 'batchSize', 'name', ...(simd ? ['simd', 'q', 'sw'] : [])]);
@@ -211,12 +235,15 @@ function addModel(
   // A model of aliases only (reshape, dropout) computes nothing: no scratch, no forward.
   const computes = plan.slotSizes.length > 0;
   const read = new Set(graph.nodes.flatMap((nd) => nd.operands));
-  if (params.length > 0) file.addInterface({
+  const statements: StatementStructures[] = [];
+  if (params.length > 0) statements.push({
+    kind: StructureKind.Interface,
     name: 'Params',
     docs: ['The weights as the kernels read them (Keras layouts, after the passes).'],
     properties: params.map((p) => ({ name: propOf.get(p.name)!, type: 'Float32Array', isReadonly: true, docs: [`${commentText(p.name)} [${p.shape.join(', ')}]`] })),
   });
-  file.addClass({
+  statements.push({
+    kind: StructureKind.Class,
     name: 'Model',
     isExported: true,
     docs: ['The model with its weights and reusable scratch buffers. Not reentrant: one call at a time per instance.'],
@@ -293,6 +320,7 @@ function addModel(
       }] : []),
     ],
   });
+  return statements;
 }
 
 /** forward: one call per kernel, in node order; an alias is a new name for its operand's data. */

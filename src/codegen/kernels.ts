@@ -6,7 +6,7 @@
  * generator returns beside the text so that tests and tools read plans
  * instead of doc comments.
  */
-import type { SourceFile } from 'ts-morph';
+import { StructureKind, type FunctionDeclarationStructure, type SourceFile } from 'ts-morph';
 import type { Node } from '../ir/graph.js';
 import type { KernelCode, KernelPlan, RuntimeHelper } from '../ops/emit.js';
 import { commentText, type Namer } from './names.js';
@@ -77,14 +77,18 @@ export function collectHelpers(plans: BufferPlan | readonly BufferPlan[]): Runti
   return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** One function per named kernel, with its summary, the layers it implements and the passes that shaped them. */
+/** One function per named kernel (see kernelFunctions), added in one call: ts-morph reparses the file after each. */
 export function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): void {
-  const emitted = new Set<string>();
-  for (const k of kernels.values()) {
-    if (emitted.has(k.name)) continue;
-    emitted.add(k.name);
+  file.addFunctions(kernelFunctions(kernels));
+}
+
+/** One function per named kernel, with its summary, the layers it implements and the passes that shaped them. */
+export function kernelFunctions(kernels: Map<Node, NamedKernel>): FunctionDeclarationStructure[] {
+  const distinct = new Map([...kernels.values()].map((k) => [k.name, k]));
+  return [...distinct.values()].map((k) => {
     const passes = [...new Set(k.layers.flatMap(shapedBy))];
-    file.addFunction({
+    return {
+      kind: StructureKind.Function,
       name: k.name,
       docs: [[
         commentText(k.code.summary),
@@ -99,8 +103,8 @@ export function addKernels(file: SourceFile, kernels: Map<Node, NamedKernel>): v
       ],
       returnType: 'void',
       statements: k.code.body,
-    });
-  }
+    };
+  });
 }
 
 /** `name`, or `_name` when `body` never mentions it (clean under noUnusedParameters). */

@@ -80,7 +80,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
   let training: TrainingProgram | undefined;
   if (target !== 'inference') {
     training = buildTrainingProgram(graph, loaded.training, options.learningRate === undefined ? {} : { learningRate: options.learningRate });
-    const trainer = await codegen.generateTrainingModule(training, { name, ...(source ? { source } : {}), ...(options.simd ? { simd: true } : {}) });
+    const trainer = await codegen.generateTrainingModule(training, { name, emit: options.emit ?? 'ts', ...(source ? { source } : {}), ...(options.simd ? { simd: true } : {}) });
     files.push(...emit(`${name}.train`, trainer));
     if (target === 'training') return { files, graph, optimized: graph, passes: [], explain: new ExplainLog(), training };
   }
@@ -88,7 +88,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
   const run = passes.length > 0 ? runPasses(graph, passes, options) : undefined;
   const optimized = run?.optimized ?? graph;
   const weightsMode = options.weightsMode ?? 'embed';
-  const inference = await codegen.generateInferenceModule(optimized, { name, weightsMode, ...(source ? { source } : {}), passes, ...(options.simd ? { simd: true } : {}) });
+  const inference = await codegen.generateInferenceModule(optimized, { name, weightsMode, emit: options.emit ?? 'ts', ...(source ? { source } : {}), passes, ...(options.simd ? { simd: true } : {}) });
   files.push(...emit(name, inference));
   if (inference.weights) files.push({ path: `${name}.safetensors`, contents: inference.weights });
   if (options.emitTest) files.push(...emit(`${name}.test`, await codegen.generateGoldenTest(goldenVectors(graph), { name, externalWeights: weightsMode === 'external' })));
