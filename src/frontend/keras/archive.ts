@@ -109,25 +109,20 @@ async function readArchive(path: string, bytes: Uint8Array): Promise<KerasFile> 
 
 /** Every `vars` group under `layers/` with variables, its owner named by its `name` attribute or the config's structure. */
 function archiveGroups(h5: Hdf5Reader, keys: ReadonlyMap<string, string>, file: string): SavedGroup[] {
-  const groups: SavedGroup[] = [];
-  const visit = (path: string) => {
-    for (const child of h5.keys(path) ?? []) {
-      const at = `${path}/${child}`;
-      if (child === 'vars') continue;
-      const vars = `${at}/vars`;
-      const indices = (h5.keys(vars) ?? []).filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
-      if (indices.length > 0) {
-        const named = h5.attr(vars, 'name');
-        const owner = typeof named === 'string' ? named : keys.get(at);
-        if (owner === undefined) fail('weights', `the variables in ${q(vars)} belong to no layer of config.json`, undefined, file);
-        const variables = indices.map((i) => variable(h5, `${vars}/${i}`, i, file));
-        groups.push({ owner, where: vars, variables });
-      }
-      visit(at);
-    }
-  };
-  visit('layers');
-  return groups;
+  // variables by their layer's key (`layers/dense`), from one listing of the file (walking it group by group is slow)
+  const indices = new Map<string, string[]>();
+  for (const p of h5.paths()) {
+    const m = /^(layers\/.+?)\/vars\/(\d+)$/.exec(p);
+    if (m && !m[1]!.endsWith('/vars')) indices.set(m[1]!, [...(indices.get(m[1]!) ?? []), m[2]!]);
+  }
+  return [...indices].map(([at, list]) => {
+    const vars = `${at}/vars`;
+    const named = h5.attr(vars, 'name');
+    const owner = typeof named === 'string' ? named : keys.get(at);
+    if (owner === undefined) return fail('weights', `the variables in ${q(vars)} belong to no layer of config.json`, undefined, file);
+    const variables = list.sort((a, b) => Number(a) - Number(b)).map((i) => variable(h5, `${vars}/${i}`, i, file));
+    return { owner, where: vars, variables };
+  });
 }
 
 function variable(h5: Hdf5Reader, where: string, name: string, file: string): SavedVariable {
