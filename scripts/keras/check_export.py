@@ -6,8 +6,8 @@ repository root (TF_CPP_MIN_LOG_LEVEL=3 quiets TensorFlow):
     TF_CPP_MIN_LOG_LEVEL=3 /work/venv/bin/python scripts/keras/check_export.py
 
 For every spec in examples/ (.nn and .json, TF.js model.json files aside)
-and test/fixtures/keras/export-*.nn, and the Keras-saved models seq, conv and
-shared of test/fixtures/keras/format (imported with their weights), scripts/keras/export_examples.mjs
+and test/fixtures/keras/export-*.nn, and the Keras-saved models seq, conv,
+shared and nested of test/fixtures/keras/format (imported with their weights), scripts/keras/export_examples.mjs
 writes the .keras file modelc exports (initializers sampled with seed 0), a
 seeded input batch and modelc's outputs for it (the reference interpreter,
 before any pass), and every layer's output. This script loads each file
@@ -51,7 +51,7 @@ def specs():
     found = sorted(glob.glob("examples/*.nn") + glob.glob("examples/*.json"))
     found = [p for p in found if "modelTopology" not in open(os.path.join(ROOT, p)).read()]
     # models Keras saved (test/fixtures/keras/format), imported and exported again: Keras -> modelc -> Keras
-    saved = [f"test/fixtures/keras/format/{m}.keras" for m in ("seq", "conv", "shared")]
+    saved = [f"test/fixtures/keras/format/{m}.keras" for m in ("seq", "conv", "shared", "nested")]
     return found + sorted(glob.glob("test/fixtures/keras/export-*.nn")) + saved
 
 

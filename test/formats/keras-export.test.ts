@@ -36,13 +36,13 @@ async function exported(path: string, seed = 0): Promise<{ archive: KerasArchive
   return { archive: await readKerasArchive(await exportKeras({ ...loaded, graph })), graph };
 }
 
-/** What check_export.py verifies: examples/ (TF.js model.json aside), test/fixtures/keras/export-*.nn and three Keras-saved models. */
+/** What check_export.py verifies: examples/ (TF.js model.json aside), test/fixtures/keras/export-*.nn and four Keras-saved models. */
 function checkedSpecs(): string[] {
   const examples = readdirSync('examples')
     .filter((f) => /\.(nn|json)$/.test(f) && !readFileSync(join('examples', f), 'utf8').includes('modelTopology'))
     .map((f) => `examples/${f}`);
   const fixtures = readdirSync('test/fixtures/keras').filter((f) => /^export-.*\.nn$/.test(f)).map((f) => `test/fixtures/keras/${f}`);
-  return [...examples, ...fixtures, ...['seq', 'conv', 'shared'].map((m) => `test/fixtures/keras/format/${m}.keras`)];
+  return [...examples, ...fixtures, ...['seq', 'conv', 'shared', 'nested'].map((m) => `test/fixtures/keras/format/${m}.keras`)];
 }
 
 /** Where `layer`'s variables are: the group whose `vars` carries its name. */
