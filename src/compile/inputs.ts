@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fail } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { readSafetensors } from '../formats/safetensors.js';
+import { kerasFileKind } from '../frontend/keras/archive.js';
 import { loadSpecAsync, lowerLoaded, parseSpecSource } from '../frontend/load.js';
 import type { ModelSpec } from '../frontend/spec.js';
 import type { Graph } from '../ir/graph.js';
@@ -67,6 +68,10 @@ export function withWeights(graph: Graph, weights: WeightsInput | undefined, see
     bytes = typeof weights === 'string' ? readFileSync(weights) : weights;
   } catch (err) {
     return fail('io', `cannot read file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, undefined, path);
+  }
+  if (kerasFileKind(bytes) !== undefined) {
+    // a Keras file's weights are named by its layers, known only with its config: it is read as the spec
+    fail('weights', 'this is a Keras .keras/.h5 file, not safetensors: give it as the spec itself (its weights come with it), or convert it with `modelc import model.keras -o dir`', undefined, path);
   }
   return attachWeights(graph, readSafetensors(bytes, path).tensors, path);
 }

@@ -98,6 +98,12 @@ describe('broken Keras files', () => {
     expect(r.stderr).not.toMatch(/\n\s+at |HDF5-DIAG/);
   });
 
+  it('--weights with a Keras file says to give it as the spec', async () => {
+    const r = await run('compile', 'examples/seed_mlp.nn', '--weights', seq, '-o', tempDir());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/seq\.keras: error: this is a Keras \.keras\/\.h5 file, not safetensors: give it as the spec itself/);
+  });
+
   it('an unsupported layer class is located in the config inside the archive', async () => {
     const entries = unzipSync(bytes);
     const config = new TextDecoder().decode(entries['config.json']).replace('"class_name": "BatchNormalization"', '"class_name": "NoSuchLayer"');
