@@ -1,6 +1,7 @@
 /**
  * `modelc export` end to end through the CLI: the ONNX file it writes runs in
- * onnxruntime and agrees with the reference interpreter on the same weights.
+ * onnxruntime and agrees with the reference interpreter on the same weights;
+ * `-o x.keras` writes a Keras archive (its contents: test/formats/keras-export.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,5 +35,16 @@ describe('modelc export', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.nn:3:3: error: unknown layer type 'dens'/);
     expect(() => readFileSync(join(dir, 'm.onnx'))).toThrow();
+  });
+
+  it('-o model.keras writes a Keras archive; what Keras cannot express is a located error and no file', async () => {
+    const dir = tempDir({ 'hs.nn': 'model m {\n  input x: [3]\n  dense(2, activation: hard_sigmoid)\n}\n' });
+    const out = join(dir, 'mlp.keras');
+    expect(await run('export', 'examples/seed_mlp.nn', '-o', out)).toEqual({ code: 0, stdout: `${out}\n`, stderr: '' });
+    expect([...readFileSync(out).subarray(0, 2)]).toEqual([0x50, 0x4b]); // a zip
+    const r = await run('export', join(dir, 'hs.nn'), '--format', 'keras', '-o', join(dir, 'hs.bin'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hs\.nn:3:3: error: layer 'dense' \(dense\) cannot be a Keras layer: activation 'hard_sigmoid'/);
+    expect(() => readFileSync(join(dir, 'hs.bin'))).toThrow();
   });
 });
