@@ -221,7 +221,7 @@ export class Importer implements GraphHost {
   /** The spec entry of one application: its layer (node 0), a reuse of it (node k), or an operator's layer. */
   private application(a: App, i: number, graph: KerasGraph, op: OperatorEntry | undefined): LayerSpec | ReuseSpec {
     const owner = `layer ${q(a.layer.name)}`;
-    checkKwargs(this, a.call, owner, op === undefined && TRAINS_DIFFERENTLY.has(a.layer.className), op?.consumed);
+    checkKwargs(this, a.call, owner, op?.consumed);
     if (op) return this.operatorSpec(a, i, op);
     if (a.node === 0) return this.entry(a.layer, i, a.name);
     this.locate(['layers', i], a.path);
@@ -290,9 +290,6 @@ function withoutDefaults(type: string, attrs: Record<string, unknown>): { type: 
 function layerForClass(kerasClass: string): string | undefined {
   return kerasClasses.get(kerasClass)?.def.type;
 }
-
-/** Keras layer classes whose training differs from their inference (a `training=False` call matters to them). */
-const TRAINS_DIFFERENTLY = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianDropout', 'GaussianNoise', 'AlphaDropout', 'BatchNormalization']);
 
 /**
  * Keras 3 (`.keras`, Keras 3's `to_json`) or Keras 2 (TF.js, tf.keras,

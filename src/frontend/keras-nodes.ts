@@ -11,11 +11,11 @@
  * keyword arguments, each with its path in the config so that diagnostics
  * point at it.
  *
- * Keyword arguments are judged here: `mask: null` and `training: null` mean
- * nothing; `training: false` keeps a layer in inference mode even while
- * training in Keras, which only training can tell apart (a warning);
- * anything else (a mask tensor, `training: true`, an unknown argument) is
- * refused with what it is.
+ * Keyword arguments are judged here: `mask: null`, `training: null` and
+ * `training: false` mean nothing (Keras 3 records `training: false` on every
+ * Dropout call, and a model's own training flag overrides a recorded one:
+ * checked with Keras 3.15); anything else (a mask tensor, `training: true`,
+ * an unknown argument) is refused with what it is.
  */
 import { q } from '../diagnostics/diagnostic.js';
 import { isObj, show } from '../ops/keras-def.js';
@@ -121,17 +121,12 @@ export function tensorsOf(f: Failer, call: Call, owner: string): TensorRef[] {
 }
 
 /**
- * Refuses keyword arguments that change what the call computes; warns about
- * `training: false` on a layer whose training differs from its inference.
- * `consumed` are keys the caller has read (an operator's second operand).
+ * Refuses keyword arguments that change what the call computes. `consumed`
+ * are keys the caller has read (an operator's second operand).
  */
-export function checkKwargs(f: Failer, call: Call, owner: string, trainsDifferently: boolean, consumed: ReadonlySet<string> = new Set()): void {
+export function checkKwargs(f: Failer, call: Call, owner: string, consumed: ReadonlySet<string> = new Set()): void {
   for (const { key, value, path } of call.kwargs) {
-    if (consumed.has(key) || value === null) continue;
-    if (key === 'training' && value === false) {
-      if (trainsDifferently) f.warn(path, `${owner} is called with training=False: Keras keeps it in inference mode while training, modelc trains it as usual (inference is the same)`);
-      continue;
-    }
+    if (consumed.has(key) || value === null || (key === 'training' && value === false)) continue;
     if (key === 'training') f.fail(path, `${owner}: training=${show(value)} (the layer runs in training mode at inference) is not supported`);
     if (key === 'mask') f.fail(path, `${owner}: masks are not supported (the call passes mask ${show(value)})`);
     f.fail(path, `${owner}: call argument ${q(key)} = ${show(value)} is not supported`);

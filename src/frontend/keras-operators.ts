@@ -33,6 +33,9 @@ export interface OperatorEntry {
   readonly consumed: ReadonlySet<string>;
 }
 
+/** The operator classes with an import (the rest are refused as unsupported classes). */
+const OPERATORS = new Set(['Add', 'Subtract', 'Multiply', 'TrueDivide', 'Divide', 'Negative', 'Maximum', 'Minimum']);
+
 /** The keyword names of the first and second operand (Keras 3 ops: x1, x2; TF operator lambdas: x, y). */
 const FIRST = ['x1', 'x'];
 const SECOND = ['x2', 'y'];
@@ -40,6 +43,7 @@ const SECOND = ['x2', 'y'];
 /** `layerFor(kerasClass)`: the spec layer type a Keras layer class imports as, if any record claims it. */
 export function operatorEntry(f: Failer, l: KerasLayer, call: Call, layerFor: (kerasClass: string) => string | undefined): OperatorEntry {
   const owner = `layer ${q(l.name)} (Keras 3 operator ${l.className})`;
+  if (!OPERATORS.has(l.className)) return unsupported(f, l, '');
   const consumed = new Set<string>();
   const operands: Operand[] = [...call.operands];
   for (const keys of [FIRST, SECOND]) {
@@ -93,7 +97,7 @@ function affineOf(cls: string, c: number, constantFirst: boolean): { scale: numb
 function unsupported(f: Failer, l: KerasLayer, how: string): never {
   return f.fail(
     [...l.path, 'class_name'],
-    `layer ${q(l.name)}: the Keras 3 operator ${q(l.className)} ${how} is not supported (modelc imports x + c, x - c, c - x, x * c, x / c and -x as rescaling, and +, -, * and the merge classes its layers claim between two tensors)`,
+    `layer ${q(l.name)}: the Keras 3 operator ${q(l.className)}${how ? ` ${how}` : ''} is not supported (modelc imports x + c, x - c, c - x, x * c, x / c and -x as rescaling, and +, -, * and the merge classes its layers claim between two tensors)`,
     'unknownLayer',
   );
 }
