@@ -49,7 +49,7 @@ function poolLayer(type: string, op: string, keras: string, kerasAlias: string, 
     }),
     examples: [
       { attrs: { pool_size: 3, strides: 2, padding: 'same' }, inputs: [[7, 2]] },
-      { attrs: { pool_size: 2 }, inputs: [[5, 3]] },
+      { attrs: { pool_size: 4, strides: 1 }, inputs: [[5, 3]] },
     ],
     namePrefix,
     summary: `1-D ${op === 'max_pool2d' ? 'max' : 'average'} pooling`,
