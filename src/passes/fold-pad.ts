@@ -21,9 +21,10 @@
  */
 import type { Node } from '../ir/graph.js';
 import { dim } from '../ops/op-def.js';
-import { windowAxis } from '../ops/conv/window.js';
+import { windowAxis, windowFoldBefore } from '../ops/conv/window.js';
+import { getOp } from '../ops/registry.js';
 import type { GraphEditor } from '../rewrite/editor.js';
-import { hasSingleUser, op, type Guard, type Rule } from '../rewrite/pattern.js';
+import { hasSingleUser, op, type Guard, type NodeTest, type Rule } from '../rewrite/pattern.js';
 import { rulePass } from '../rewrite/pass.js';
 
 /** [top, bottom, left, right] of TF `same` padding for `conv` over an input of `x`'s type. */
@@ -52,9 +53,19 @@ const padIsSame: Guard = {
   },
 };
 
+/**
+ * Forward convolutions over zero padding (conv2d, depthwise_conv2d): the ops
+ * whose record says a batchnorm folds before them by the window rule, which
+ * is the record's fact that their `same` padding reads zeros placed as TF does.
+ */
+const zeroPaddedWindow: NodeTest = {
+  name: 'zero-padded window',
+  matches: (n) => getOp(n.op)?.linear?.foldBefore === windowFoldBefore,
+};
+
 const foldPadRule: Rule = {
   name: "conv(zero_pad2d(x), 'valid') -> conv(x, 'same') where the pad is the same padding",
-  pattern: op(['conv2d', 'depthwise_conv2d'], { as: 'conv', x: op('zero_pad2d', { as: 'pad' }) }),
+  pattern: op(zeroPaddedWindow, { as: 'conv', x: op('zero_pad2d', { as: 'pad' }) }),
   when: (m) => m['conv']!.attrs['padding'] === 'valid',
   guards: [hasSingleUser('pad'), padIsSame],
   subject: 'pad',
