@@ -1,27 +1,31 @@
 /**
  * Spec validation against the JSON Schema of src/frontend/spec.ts, with
- * messages located in the source. The model shell is checked first, then each
- * layer entry against its own layer's schema, so that messages name the layer
- * and attribute instead of "no union member matched".
+ * messages located in the source. Keras names are resolved first
+ * (keras-names.ts): the spec returned has modelc's canonical names. The model
+ * shell is checked first, then each layer entry against its own layer's
+ * schema, so that messages name the layer and attribute instead of "no union
+ * member matched".
  */
 import type { TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { fail, q, suggest, type DiagnosticCode } from '../diagnostics/diagnostic.js';
 import { getLayer, layerTypes } from '../ops/registry.js';
 import type { SpecLocations, SpecPath } from './locations.js';
+import { resolveKerasNames } from './keras-names.js';
 import { layerSchema, ModelShell, ReuseSpec, type ModelSpec } from './spec.js';
 
 export function validateSpec(raw: unknown, loc: SpecLocations): ModelSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     fail('schema', `a model spec must be a JSON object, got ${kind(raw)}`, loc.value([]));
   }
-  const obj = raw as Record<string, unknown>;
+  // Keras names (`max_pooling2d`, `mean_squared_error`) become modelc's here, before any check.
+  const obj = resolveKerasNames(raw, loc) as Record<string, unknown>;
   if (Array.isArray(obj['layers']) && obj['layers'].length === 0) {
     fail('emptyModel', `model${typeof obj['name'] === 'string' ? ` ${q(obj['name'])}` : ''} has no layers`, loc.value(['layers']));
   }
-  check(ModelShell, raw, [], loc, 'model');
+  check(ModelShell, obj, [], loc, 'model');
   (obj['layers'] as unknown[]).forEach((entry, i) => validateLayer(entry, ['layers', i], loc));
-  return raw as ModelSpec;
+  return obj as unknown as ModelSpec;
 }
 
 function validateLayer(entry: unknown, path: SpecPath, loc: SpecLocations): void {

@@ -38,6 +38,46 @@ export const initializerNames = [
   'lecun_normal',
 ] as const;
 
+/**
+ * Keras's other names for the initializers above (`keras.initializers.get`
+ * accepts each): class names and short forms. `VarianceScaling` with Keras's
+ * defaults (scale 1, fan_in, truncated_normal) is exactly lecun_normal.
+ */
+export const initializerAliases: Readonly<Record<string, (typeof initializerNames)[number]>> = {
+  Zeros: 'zeros',
+  zero: 'zeros',
+  Ones: 'ones',
+  one: 'ones',
+  Constant: 'constant',
+  RandomUniform: 'random_uniform',
+  RandomNormal: 'random_normal',
+  normal: 'random_normal',
+  TruncatedNormal: 'truncated_normal',
+  GlorotUniform: 'glorot_uniform',
+  GlorotNormal: 'glorot_normal',
+  HeUniform: 'he_uniform',
+  HeNormal: 'he_normal',
+  LecunUniform: 'lecun_uniform',
+  LecunNormal: 'lecun_normal',
+  VarianceScaling: 'lecun_normal',
+  variance_scaling: 'lecun_normal',
+};
+
+/** Keras initializers modelc has no form for. */
+export const kerasOnlyInitializers: readonly string[] = ['identity', 'Identity', 'IdentityInitializer', 'orthogonal', 'Orthogonal', 'OrthogonalInitializer', 'stft', 'STFT', 'STFTInitializer'];
+
+/**
+ * The modelc name of `VarianceScaling(scale, mode, distribution)` (Keras
+ * defaults 1, fan_in, truncated_normal; Keras 2 and TF.js spell the
+ * truncated normal `normal`): glorot, he and lecun are the ones with a
+ * name; undefined for the others.
+ */
+export function varianceScalingName(scale = 1, mode: unknown = 'fan_in', distribution: unknown = 'truncated_normal'): InitializerName | undefined {
+  const family = scale === 1 && mode === 'fan_avg' ? 'glorot' : scale === 2 && mode === 'fan_in' ? 'he' : scale === 1 && mode === 'fan_in' ? 'lecun' : undefined;
+  const kind = distribution === 'uniform' ? 'uniform' : distribution === 'normal' || distribution === 'truncated_normal' ? 'normal' : undefined;
+  return family && kind ? `${family}_${kind}` : undefined;
+}
+
 const InitializerName = Type.Union(
   initializerNames.map((n) => Type.Literal(n)),
   { description: 'a Keras initializer name' },
@@ -62,6 +102,11 @@ const initializerForms = () => [
 const initializerDescription = 'an initializer: a name, or {"type": name, ...arguments}';
 export const Initializer = Type.Union(initializerForms(), { description: initializerDescription });
 export type Initializer = Static<typeof Initializer>;
+
+/** Whether a layer attribute's schema is an initializer's (its name and object forms resolve Keras names). */
+export function isInitializerAttr(schema: { readonly description?: string }): boolean {
+  return schema.description === initializerDescription;
+}
 
 /** An initializer attribute with a Keras default. */
 export function initializer(defaultName: (typeof initializerNames)[number]) {

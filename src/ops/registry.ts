@@ -22,6 +22,7 @@ import { layernormFamily } from './layernorm.js';
 import { normFamily } from './norm.js';
 import { normTrainFamily } from './norm-train.js';
 import type { LayerDef, OpDef } from './op-def.js';
+import { layerNameTable } from './layer-names.js';
 import { optimFamily } from './optim.js';
 import { paddingFamily } from './padding.js';
 import { permuteFamily } from './permute.js';
@@ -87,20 +88,20 @@ for (const o of ops) {
 /** Every layer record, in registry order. */
 export const layers: readonly LayerDef[] = families.flatMap((f) => f.layers);
 
-const layersByType = new Map<string, LayerDef>();
-for (const l of layers) for (const t of [l.type, ...(l.aliases ?? [])]) layersByType.set(t, l);
+/** Types, aliases and Keras names (`max_pooling2d`, `MaxPooling2D`) of every layer: see layer-names.ts. */
+const layersByType = layerNameTable(layers).byName;
 
 /** The record of op `name`, or undefined for a name that is not an op. */
 export function getOp(name: string): OpDef | undefined {
   return Object.hasOwn(opsByName, name) ? opsByName[name as OpName] : undefined;
 }
 
-/** The layer definition for a spec `type` (aliases included). */
+/** The layer definition for a spec `type` (aliases and Keras names included). */
 export function getLayer(type: string): LayerDef | undefined {
   return layersByType.get(type);
 }
 
-/** Every spec `type` that names a layer, aliases included. */
+/** Every spec `type` that names a layer, aliases and Keras names included. */
 export function layerTypes(): string[] {
   return [...layersByType.keys()];
 }
