@@ -20,7 +20,7 @@ import { exampleShape, tensor, type Attrs, type TensorType } from '../ir/types.j
 import { epilogueAttr, withActivation, type ActivationName } from './activation.js';
 import { conv2dOp } from './conv.js';
 import { convGradOps } from './conv-grad.js';
-import { Padding, windowAxis } from './conv/window.js';
+import { convOutputLength, Padding, windowAxis } from './conv/window.js';
 import { kerasWeighted, show, type KerasConfig } from './keras-def.js';
 import { kerasWeightedConfig } from './keras-export-def.js';
 import { kernelAndBias, noEpilogue, weightedLayerAttrs } from './linear.js';
@@ -63,6 +63,7 @@ function viewOp<const N extends string, P extends TProperties>(
   roles: readonly string[],
   attrs2d: (a: Static<TObject<P>>) => Attrs,
   kernelResult = false,
+  check?: (operands: readonly TensorType[], a: Static<TObject<P>>) => void,
 ): NamedOpDef<N> {
   const rolesOf = (n: number) => roles.slice(0, n).map((r) => r.replace(/\?$/, ''));
   const ups = (ts: readonly TensorType[]) => ts.map((t, i) => upType(t, rolesOf(ts.length)[i]!));
@@ -71,6 +72,7 @@ function viewOp<const N extends string, P extends TProperties>(
     operands: () => roles,
     infer: (operands, a) => {
       expectRank(operands[0]!, 3, def.name);
+      check?.(operands, a);
       return tensor(drop(base.infer(ups(operands), attrs2d(a) as never).shape, kernelResult));
     },
     reference: (inputs, a) => {
@@ -128,7 +130,18 @@ export const conv1dOp = viewOp(
   base('conv2d'),
   ['x', 'kernel', 'bias?'],
   (a) => ({ ...window2d(a), ...(a.epilogue ? { epilogue: a.epilogue } : {}) }),
+  false,
+  ([x, kernel], a) => checkSteps(dim(x!, 1), kernel!.shape[0] as number, a),
 );
+
+/** The 2-D rule would name the [1, L] view; say it in steps. */
+function checkSteps(steps: number, k: number, a: Window1d): void {
+  const out = convOutputLength(steps, k, a.strides, a.padding as Padding, a.dilation_rate);
+  if (out < 1) {
+    const span = a.dilation_rate > 1 ? ` (dilation ${a.dilation_rate}: ${(k - 1) * a.dilation_rate + 1} steps)` : '';
+    throw new ShapeError(`an input of ${steps} steps is too short for kernel_size ${k}${span}: the output would have ${out} steps`);
+  }
+}
 
 /** ONNX pads [before, after] along the steps: before where conv2d's kernels start the window (TF 'same'), after so ONNX gets `out` steps. */
 function pads1d(x: TensorType, out: number, k: number, a: Window1d): [number, number] {

@@ -17,7 +17,7 @@ import { Type } from '@sinclair/typebox';
 import { Padding } from './conv/window.js';
 import { kerasInt1 } from './conv1d.js';
 import type { LowerContext } from './op-def.js';
-import { defineFamily, defineLayer, dim, expectRank } from './op-def.js';
+import { defineFamily, defineLayer, dim, expectRank, ShapeError } from './op-def.js';
 
 /** x [N, L, C] as [N, 1, L, C]; returns the view and (L, C). */
 function rows(ctx: LowerContext, x: string, layer: string): { view: string; steps: number; channels: number } {
@@ -61,7 +61,8 @@ function poolLayer(type: string, op: string, keras: string, kerasAlias: string, 
     positional: ['pool_size'],
     arity: [1, 1],
     lower: (ctx, [x], a) => {
-      const { view, channels } = rows(ctx, x!, type);
+      const { view, steps, channels } = rows(ctx, x!, type);
+      if (a.padding === 'valid' && steps < a.pool_size) throw new ShapeError(`an input of ${steps} steps is shorter than pool_size ${a.pool_size}`);
       const attrs = { pool_size: [1, a.pool_size], strides: [1, a.strides ?? a.pool_size], padding: a.padding };
       const pooled = ctx.op(op, [view], attrs, 'pool');
       return ctx.op('reshape', [pooled], { shape: [dim(ctx.typeOf(pooled), 2), channels] });

@@ -84,6 +84,13 @@ describe('1-D lowering', () => {
     expect(diagnosticOf(() => lowerJson(model([9, 2], [{ type: 'conv1d', filters: 2, kernel_size: 2, strides: 2, dilation_rate: 2 }]))).message)
       .toMatch(/strides > 1 cannot be combined with dilation_rate > 1/);
   });
+
+  it('says in steps when the input is too short', () => {
+    expect(diagnosticOf(() => lowerJson(model([4, 2], [{ type: 'conv1d', name: 'c', filters: 2, kernel_size: 3, dilation_rate: 2 }]))).message)
+      .toBe("layer 'c': an input of 4 steps is too short for kernel_size 3 (dilation 2: 5 steps): the output would have 0 steps");
+    expect(diagnosticOf(() => lowerJson(model([3, 2], [{ type: 'max_pool1d', name: 'p', pool_size: 4 }]))).message)
+      .toBe("layer 'p': an input of 3 steps is shorter than pool_size 4");
+  });
 });
 
 const L = tf.layers;
