@@ -13,7 +13,8 @@
  * saves after `adapt` (with an integer `count` that modelc does not keep).
  * Gradient: dy / max(sqrt(variance), 1e-7) per channel (`normalize_grad`;
  * times it with `invert`). ONNX: Sub and Div (Mul and Add), the statistics
- * shaped [C, 1, ...] to broadcast along the channel axis.
+ * shaped [C, 1, ...] to broadcast along the channel axis. A per-channel affine
+ * map (`channelAffine`): `fold-bn` folds it into a neighbouring linear op.
  */
 import { Type } from '@sinclair/typebox';
 import { aroundAxis, type Tensor } from '../ir/tensor.js';
@@ -108,6 +109,15 @@ export const normalizeOp = defineOp({
       n.attrs.invert
         ? b.emit('Add', [b.temp('Mul', [b.in(x, layout), std]), mean], [out])
         : b.emit('Div', [b.temp('Sub', [b.in(x, layout), mean]), std], [out]));
+  },
+  // (x - mean) / std = x * (1 / std) - mean / std; inverted: x * std + mean.
+  channelAffine: ({ attrs: a }, value) => {
+    const mean = a.mean ?? value(1)!;
+    const variance = a.variance ?? value(2)!;
+    const std = Float64Array.from(variance, deviation);
+    return a.invert
+      ? { scale: std, shift: Float64Array.from(mean) }
+      : { scale: std.map((d) => 1 / d), shift: std.map((d, c) => -mean[c]! / d) };
   },
   // y = (x - mean) / std per channel: dx = dy / std (invert: dy * std); the statistics are not trainable.
   grad: (g, { operands, attrs: a }, dy) => [

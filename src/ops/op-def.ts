@@ -89,6 +89,14 @@ export interface OpDef<P extends TProperties = TProperties> {
    */
   readonly onnx: OnnxRule<Static<TObject<P>>> | NotExportable;
   /**
+   * For ops other than batchnorm that are a per-channel map x * scale + shift
+   * along `attrs.axis` at inference (Keras Normalization): the map, from the
+   * values of the node's parameter operands (`value(i)` of operand i, undefined
+   * for an activation). `fold-bn` folds such a node into a neighbouring linear
+   * op as it folds batchnorm.
+   */
+  channelAffine?(node: OpNode<Static<TObject<P>>>, value: (operand: number) => Float32Array | undefined): { scale: Float64Array; shift: Float64Array };
+  /**
    * Folding facts, for ops whose result is linear in a kernel (operand 1) and
    * an optional bias (operand 2): batchnorm folds into them (`fold-bn`).
    */

@@ -7,7 +7,9 @@
  *              (dense, or a conv whose windows never cover padding: else
  *              the zero padding would miss the shift t)
  *   3. alone:  batchnorm(x) -> affine(x, s, t)
- * where linear is any op with the `linear-in-weights` trait (its record's
+ * Rules 1 and 2 also fold ops with a `channelAffine` fact (Keras
+ * Normalization: s = 1 / std, t = -mean / std); rule 3 is batchnorm's only.
+ * Linear is any op with the `linear-in-weights` trait (its record's
  * `linear` facts give the kernel's channel layout and whether rule 2 is exact
  * for it) and s, t make batchnorm a per-channel affine map (fold-bn-math.ts).
  * A batchnorm whose linear neighbour has other consumers, shares its weights
@@ -27,12 +29,23 @@ import { tensor } from '../ir/types.js';
 import { getOp } from '../ops/registry.js';
 import type { GraphEditor } from '../rewrite/editor.js';
 import type { ExplainLog } from '../rewrite/explain.js';
-import { hasSingleUser, hasWeightValues, matchAt, op, ownsItsWeights, withTrait, type Guard, type RewriteOutcome, type Rule } from '../rewrite/pattern.js';
+import { hasSingleUser, hasWeightValues, matchAt, op, ownsItsWeights, where, withTrait, type Guard, type RewriteOutcome, type Rule } from '../rewrite/pattern.js';
 import { rulePass } from '../rewrite/pass.js';
 import { batchnormAffine, foldAfter, foldBefore, FoldRefusal, kernelLayout, linearFacts, roundToF32, type ChannelAffine, type FoldedWeights } from './fold-bn-math.js';
 
-/** The batchnorm's channel affine map from its parameter values; notes numeric oddities in `log`. */
+/**
+ * The node's channel affine map: another op's `channelAffine` fact (Keras
+ * Normalization), refused where it is not finite; else the batchnorm's, from
+ * its parameter values, noting numeric oddities in `log`.
+ */
 function affineOf(bn: Node, ed: GraphEditor, log?: ExplainLog): ChannelAffine {
+  const fact = getOp(bn.op)!.channelAffine;
+  if (fact) {
+    const map = fact(bn as never, (i) => (ed.param(bn.operands[i]!) ? ed.paramValue(bn.operands[i]!) : undefined));
+    const bad = [...map.scale, ...map.shift].findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new FoldRefusal(`${bn.result} is not finite in channel ${bad % map.scale.length}`);
+    return map;
+  }
   const roles = getOp('batchnorm')!.operands(bn.attrs as never);
   const value = (role: string) => {
     const i = roles.indexOf(role);
@@ -95,9 +108,12 @@ function attempt(what: string, body: () => RewriteOutcome): RewriteOutcome {
 /** Ops that batchnorm folds into: their records carry the `linear` facts. */
 const linearInWeights = withTrait('linear-in-weights');
 
+/** What rules 1 and 2 fold: batchnorm, and ops with a `channelAffine` fact (Keras Normalization). */
+const perChannelAffine = where('batchnorm or a per-channel affine map', (d) => d.name === 'batchnorm' || d.channelAffine !== undefined);
+
 const foldAfterRule: Rule = {
   name: 'batchnorm(linear(x, K, b)) -> linear(x, K*s, b*s + t)',
-  pattern: op('batchnorm', { as: 'bn', x: op(linearInWeights, { as: 'weighted' }) }),
+  pattern: op(perChannelAffine, { as: 'bn', x: op(linearInWeights, { as: 'weighted' }) }),
   guards: [hasSingleUser('weighted'), ownsItsWeights('weighted'), noEpilogue, normalizesChannels('bn'), hasWeightValues('weighted', 'bn')],
   subject: 'bn',
   refusal: (m, reason) => `${m['bn']!.result} not folded into ${m['weighted']!.result}: ${reason}`,
@@ -142,7 +158,7 @@ function affineOfQuiet(bn: Node, ed: GraphEditor): Float64Array | undefined {
 
 const foldBeforeRule: Rule = {
   name: 'linear(batchnorm(x), K, b) -> linear(x, K*s, b + K·t)',
-  pattern: op(linearInWeights, { as: 'weighted', x: op('batchnorm', { as: 'bn' }) }),
+  pattern: op(linearInWeights, { as: 'weighted', x: op(perChannelAffine, { as: 'bn' }) }),
   guards: [hasSingleUser('bn'), ownsItsWeights('weighted'), normalizesChannels('bn'), exactBeforeFold, hasWeightValues('weighted', 'bn')],
   subject: 'bn',
   refusal: (m, reason) => `${m['bn']!.result} not folded forward into ${m['weighted']!.result}: ${reason}`,

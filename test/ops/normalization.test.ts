@@ -4,7 +4,9 @@
  * inverse), config statistics (a single number for every channel) against
  * adapted ones (parameters mean and variance, Keras's count skipped), the
  * import and the refusals; and the generated module and the ONNX export of
- * a normalization feeding a convolution, against the interpreter.
+ * a normalization feeding a convolution, against the interpreter; -O folds
+ * it into the following Dense or valid convolution (fold-bn's rule 2), not
+ * into a same-padded one, whose zero padding would miss the shift.
  */
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +16,7 @@ import { importTfjs } from '../../src/frontend/tfjs.js';
 import { interpret } from '../../src/interp/interpret.js';
 import { tensorOf } from '../../src/ir/tensor.js';
 import { getLayer } from '../../src/ops/registry.js';
+import { createPassManager, defaultPipeline } from '../../src/passes/pipeline.js';
 import { attachWeights } from '../../src/weights/attach.js';
 import { importModule } from '../helpers/generated.js';
 import { diagnosticOf, lowerJson, model } from '../helpers/graphs.js';
@@ -69,5 +72,28 @@ describe('Normalization', () => {
     const onnx = (await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, [2, 3, 3, 2]) }))[session.outputNames[0]!]!.data as Float32Array;
     await session.release();
     for (const out of [got, onnx]) want.forEach((w, i) => expect(Math.abs(out[i]! - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w))));
+  });
+
+  it('-O folds it into the next Dense or valid convolution, exactly, but not into a same-padded convolution', () => {
+    const weights = (conv: string) => new Map([
+      ['n/mean', { shape: [2], data: Float32Array.of(0.5, -1) }],
+      ['n/variance', { shape: [2], data: Float32Array.of(4, 0.25) }],
+      ['c/kernel', { shape: conv === 'dense' ? [2, 3] : [2, 2, 2, 3], data: Float32Array.from({ length: conv === 'dense' ? 6 : 24 }, (_, i) => Math.sin(i)) }],
+      ['c/bias', { shape: [3], data: Float32Array.of(0.1, 0.2, 0.3) }],
+    ]);
+    const x = tensorOf([2, 3, 3, 2], Array.from({ length: 36 }, (_, i) => Math.cos(i)));
+    const cases = [
+      ['dense', { type: 'dense', name: 'c', units: 3 }, true],
+      ['valid conv', { type: 'conv2d', name: 'c', filters: 3, kernel_size: 2 }, true],
+      ['same conv', { type: 'conv2d', name: 'c', filters: 3, kernel_size: 2, padding: 'same' }, false],
+    ] as const;
+    for (const [what, layer, folds] of cases) {
+      const g = attachWeights(lowerJson(model([3, 3, 2], [{ type: 'normalization', name: 'n' }, layer])).graph, weights(layer.type));
+      const o = createPassManager().run(g, defaultPipeline);
+      expect(o.nodes.some((n) => n.op === 'normalize'), what).toBe(!folds);
+      const want = interpret(g, { x })['c']!.data;
+      const got = interpret(o, { x })['c']!.data;
+      want.forEach((w, i) => expect(Math.abs(got[i]! - w), what).toBeLessThan(1e-5 * Math.max(1, Math.abs(w))));
+    }
   });
 });
