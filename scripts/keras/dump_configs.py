@@ -18,6 +18,7 @@ into test/fixtures/keras/config/:
 The constructs: Keras 3 operator layers with a constant and between tensors
 (``operators``), activation strings whose meaning changed in Keras 3
 (``activations``), nested models (``nested``), initializers and call
+a Sequential in a Sequential (``nested_sequential``), initializers and call
 arguments that only training can tell apart (``training_only``), and one
 model per refusal (``refuse_*``).
 """
@@ -83,6 +84,12 @@ def nested():
     return keras.Model(x, out, name="nested"), None
 
 
+def nested_sequential():
+    """A Sequential inside a Sequential, its layers with a Keras 3 activation string."""
+    inner = keras.Sequential([layers.Dense(3, name="inner_dense"), layers.Activation("hard_sigmoid", name="inner_act")], name="inner")
+    return keras.Sequential([keras.Input((4,)), layers.Dense(5, activation="relu", name="first"), inner, layers.Dense(2, name="last")], name="nested_sequential"), None
+
+
 def training_only():
     """What only training can tell apart: initializers modelc cannot express, noise_shape, training=False."""
     x = keras.Input((4, 4, 3), name="x")
@@ -110,7 +117,7 @@ def refusals():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for name, build in [("operators", operators), ("activations", activations), ("nested", nested), ("training_only", training_only)]:
+    for name, build in [("operators", operators), ("activations", activations), ("nested", nested), ("nested_sequential", nested_sequential), ("training_only", training_only)]:
         model, inputs = build()
         write(name, model, inputs)
     for name, model in refusals():

@@ -167,7 +167,9 @@ export class Importer implements GraphHost {
       // TF.js names a Sequential's input `<first layer>_input`.
       this.declareInput(first, inputs, `${first.name}_input`);
     }
-    keras = keras.flatMap((l) => this.inlineSequential(l));
+    const paths = new Map<string, readonly string[]>();
+    keras = keras.flatMap((l) => this.inlineSequential(l, [], paths));
+    this.kerasPaths = paths;
     if (keras.length === 0) return this.fail(layersPath, 'the model has no layers besides its input');
     const layers: LayerSpec[] = keras.map((l, i) => {
       if (l.className === 'InputLayer') this.fail(l.path, `input layer ${q(l.name)} in the middle of a Sequential model`);
@@ -176,13 +178,17 @@ export class Importer implements GraphHost {
     return { name: this.modelName(config, cfgPath), inputs, layers };
   }
 
-  /** A Sequential nested in a Sequential is its layers (without its InputLayer); anything else is itself. */
-  private inlineSequential(l: KerasLayer): KerasLayer[] {
+  /**
+   * A Sequential nested in a Sequential is its layers (without its
+   * InputLayer), each with its Keras path in `kerasPaths`; anything else is itself.
+   */
+  private inlineSequential(l: KerasLayer, outer: readonly string[], paths: Map<string, readonly string[]>): KerasLayer[] {
+    if (outer.length > 0) paths.set(l.name, [...outer, l.name]);
     if (l.className !== 'Sequential') return [l];
     const list = l.config['layers'];
     if (!Array.isArray(list)) return this.fail([...l.path, 'config'], `nested Sequential ${q(l.name)} needs a "layers" list`);
     const inner = list.map((v, j) => this.layerOf(v, [...l.path, 'config', 'layers', j], false)).filter((x) => x.className !== 'InputLayer');
-    return inner.flatMap((x) => this.inlineSequential(x));
+    return inner.flatMap((x) => this.inlineSequential(x, [...outer, l.name], paths));
   }
 
   functional(topo: Obj, path: SpecPath): ModelSpec {

@@ -158,6 +158,17 @@ describe('Keras 3 model structure', () => {
     expect(spec.inputs).toEqual([{ name: 'x', shape: [6] }]);
   });
 
+  it('inlines a Sequential inside a Sequential, with its layers\' Keras paths', () => {
+    const { spec, kerasPaths } = imported('nested_sequential');
+    expect(spec.layers).toEqual([
+      { type: 'dense', units: 5, activation: 'relu', name: 'first' },
+      { type: 'dense', units: 3, name: 'inner_dense' },
+      { type: 'hard_sigmoid', alpha: 1 / 6, name: 'inner_act' },
+      { type: 'dense', units: 2, name: 'last' },
+    ]);
+    expect(Object.fromEntries(kerasPaths)).toEqual({ inner_dense: ['inner', 'inner_dense'], inner_act: ['inner', 'inner_act'] });
+  });
+
   it('refuses a mixed precision dtype policy at its key', () => {
     const d = located('refuse_mixed_precision');
     expect(d.message).toBe(`layer 'dense' (Dense): dtype "mixed_float16" is not supported (modelc computes in float32; mixed precision and other dtype policies are refused)`);
