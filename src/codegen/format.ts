@@ -9,12 +9,14 @@ import { ts } from 'ts-morph';
 const style = { printWidth: 110, trailingComma: 'all', singleQuote: false } as const;
 
 /**
- * The file name tells prettier the text is not TSX: without one it first runs
- * a multiline JSX-sniffing regex over the whole text (1.6 s of a DenseNet121
- * compile) and may try up to four parses.
+ * Babel's TypeScript parser: the same printed output as the `typescript`
+ * parser on generated modules (every example's module, trainer and test byte
+ * for byte) in half the time (1 s instead of 2 s for a DenseNet121). The file
+ * name says the text is not TSX, sparing a JSX-sniffing regex over the whole text
+ * and a second parse.
  */
 export function formatTypeScript(text: string): Promise<string> {
-  return format(text, { ...style, parser: 'typescript', filepath: 'module.ts' });
+  return format(text, { ...style, parser: 'babel-ts', filepath: 'module.ts' });
 }
 
 /** Types stripped, comments kept, ES2022 modules. */
