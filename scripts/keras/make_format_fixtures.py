@@ -12,7 +12,9 @@ into test/fixtures/keras/format/:
   Dense), ``conv`` (functional: Conv2D, BatchNormalization, ReLU, Add with a 1x1
   projection, global pooling, Dense), ``shared`` (functional: one Dense layer
   applied twice), plus ``nested`` (a Sequential inside a functional model, with two
-  batch norms, so a legacy file lists its weights trainable first across layers).
+  batch norms, so a legacy file lists its weights trainable first across layers, and
+  a Dense named as the outer model's, so modelc renames it and finds its weights by
+  its Keras path).
 - ``expected.json``: per model, a fixed input and Keras's ``model.predict``
   output for it (float32 values as JSON numbers).
 - Broken files, each for one diagnostic: ``weights-only.h5`` (``save_weights``:
@@ -71,7 +73,7 @@ def shared_model():
 
 def nested_model():
     inner = keras.Sequential(
-        [keras.Input((3,)), layers.Dense(4, name="a"), layers.BatchNormalization(name="nbn"), layers.BatchNormalization(name="nbn2")],
+        [keras.Input((3,)), layers.Dense(4, name="head"), layers.BatchNormalization(name="nbn"), layers.BatchNormalization(name="nbn2")],
         name="inner",
     )
     x = keras.Input((3,), name="x")

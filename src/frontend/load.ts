@@ -10,7 +10,7 @@
  * the text formats and refuse a Keras file with a message saying so.
  */
 import { readFileSync } from 'node:fs';
-import { fail } from '../diagnostics/diagnostic.js';
+import { fail, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { verifyGraph } from '../ops/verify.js';
 import { readSource } from '../util/fs.js';
@@ -50,6 +50,10 @@ export interface LoadedSpec {
    * `lowerLoaded` names them after the lowered parameters and attaches them.
    */
   readonly saved?: SavedWeights;
+  /** For spec layers inlined from a nested Keras model: the Keras layer names down to them (where their weights are). */
+  readonly kerasPaths?: ReadonlyMap<string, readonly string[]>;
+  /** Import warnings located in the model (an initializer kept as written, ...); the import went on. */
+  readonly warnings?: readonly Diagnostic[];
 }
 
 /** A JSON Keras model config at the root: `{"class_name": "Sequential" | "Functional" | "Model", "config": ...}`. */
@@ -80,12 +84,12 @@ export function detectFormat(file: SourceFile): SpecFormat {
 
 export function parseSpecSource(file: SourceFile, format = detectFormat(file)): LoadedSpec {
   if (format === 'tfjs') {
-    const { spec, locations, weights } = importTfjs(file);
-    return { file, format, spec: validateSpec(spec, locations), locations, ...(weights ? { weights } : {}) };
+    const { spec, locations, weights, warnings } = importTfjs(file);
+    return { file, format, spec: validateSpec(spec, locations), locations, ...(weights ? { weights } : {}), warnings };
   }
   if (format === 'keras') {
-    const { spec, locations } = importKerasConfig(file);
-    return { file, format, spec: validateSpec(spec, locations), locations };
+    const { spec, locations, warnings, kerasPaths } = importKerasConfig(file);
+    return { file, format, spec: validateSpec(spec, locations), locations, warnings, kerasPaths };
   }
   if (format === 'json') {
     const { spec, locations } = parseJsonSpec(file);
@@ -124,9 +128,9 @@ export function loadSpec(path: string): LoadedSpec {
 export async function loadSpecAsync(path: string): Promise<LoadedSpec> {
   const bytes = readBytes(path);
   if (kerasFileKind(bytes) === undefined) return parseSpecSource(sourceOf(path, bytes));
-  const { config, weights } = await readKerasFile(path, bytes);
-  const { spec, locations } = importKerasConfig(config);
-  return { file: config, format: 'keras', spec: validateSpec(spec, locations), locations, saved: weights };
+  const { config, weights, kerasVersion } = await readKerasFile(path, bytes);
+  const { spec, locations, warnings, kerasPaths } = importKerasConfig(config, kerasVersion ? { kerasVersion } : {});
+  return { file: config, format: 'keras', spec: validateSpec(spec, locations), locations, saved: weights, warnings, kerasPaths };
 }
 
 /**
@@ -136,7 +140,7 @@ export async function loadSpecAsync(path: string): Promise<LoadedSpec> {
 export function lowerLoaded(loaded: LoadedSpec): Lowered {
   const lowered = lowerSpec(loaded.spec, loaded.locations);
   verifyGraph(lowered.graph);
-  const weights = loaded.saved ? kerasWeights(lowered.graph, loaded.spec, loaded.saved) : loaded.weights;
+  const weights = loaded.saved ? kerasWeights(lowered.graph, loaded.spec, loaded.saved, loaded.kerasPaths) : loaded.weights;
   if (!weights) return lowered;
   return { ...lowered, graph: attachWeights(lowered.graph, weights, loaded.saved?.file ?? loaded.file.path) };
 }

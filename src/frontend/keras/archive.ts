@@ -51,6 +51,8 @@ export interface SavedVariable {
 export interface SavedGroup {
   /** The Keras layer's name. */
   readonly owner: string;
+  /** In a `.keras` archive: the Keras layer names from the outermost model's layer down to this one (nested models). */
+  readonly path?: readonly string[];
   /** The HDF5 group (`layers/dense/vars`), named in messages. */
   readonly where: string;
   readonly variables: readonly SavedVariable[];
@@ -68,6 +70,8 @@ export interface KerasFile {
   readonly kind: KerasFileKind;
   /** The Keras model config (`{"class_name": ..., "config": ...}`). */
   readonly config: SourceFile;
+  /** The Keras version that saved the file (metadata.json's, or the `.h5` file's `keras_version`), when it says. */
+  readonly kerasVersion?: string;
   readonly weights: SavedWeights;
 }
 
@@ -89,7 +93,7 @@ async function readArchive(path: string, bytes: Uint8Array): Promise<KerasFile> 
   let entries: Record<string, Uint8Array>;
   try {
     // only the entries modelc reads are inflated
-    entries = unzipSync(bytes, { filter: (f) => f.name === 'config.json' || f.name === 'model.weights.h5' || f.name === 'model.weights.json' });
+    entries = unzipSync(bytes, { filter: (f) => ['config.json', 'metadata.json', 'model.weights.h5', 'model.weights.json'].includes(f.name) });
   } catch (err) {
     return fail('import', `not a readable .keras archive (a damaged or truncated zip: ${(err as Error).message})`, undefined, path);
   }
@@ -104,11 +108,23 @@ async function readArchive(path: string, bytes: Uint8Array): Promise<KerasFile> 
   const file = `${path}:model.weights.h5`;
   const keys = structuralKeys(config.text);
   const groups = await withHdf5(weightsBytes, file, (h5) => archiveGroups(h5, keys, file));
-  return { kind: 'keras', config, weights: { file, kind: 'keras', groups } };
+  const kerasVersion = versionIn(entries['metadata.json']);
+  return { kind: 'keras', config, ...(kerasVersion ? { kerasVersion } : {}), weights: { file, kind: 'keras', groups } };
+}
+
+/** metadata.json's `keras_version`, if it has one. */
+function versionIn(metadata: Uint8Array | undefined): string | undefined {
+  try {
+    const v: unknown = metadata && JSON.parse(text(metadata));
+    const version = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)['keras_version'] : undefined;
+    return typeof version === 'string' ? version : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every `vars` group under `layers/` with variables, its owner named by its `name` attribute or the config's structure. */
-function archiveGroups(h5: Hdf5Reader, keys: ReadonlyMap<string, string>, file: string): SavedGroup[] {
+function archiveGroups(h5: Hdf5Reader, keys: ReadonlyMap<string, readonly string[]>, file: string): SavedGroup[] {
   // variables by their layer's key (`layers/dense`), from one listing of the file (walking it group by group is slow)
   const indices = new Map<string, string[]>();
   for (const p of h5.paths()) {
@@ -118,10 +134,11 @@ function archiveGroups(h5: Hdf5Reader, keys: ReadonlyMap<string, string>, file: 
   return [...indices].map(([at, list]) => {
     const vars = `${at}/vars`;
     const named = h5.attr(vars, 'name');
-    const owner = typeof named === 'string' ? named : keys.get(at);
+    const path = keys.get(at);
+    const owner = typeof named === 'string' ? named : path?.[path.length - 1];
     if (owner === undefined) return fail('weights', `the variables in ${q(vars)} belong to no layer of config.json`, undefined, file);
     const variables = list.sort((a, b) => Number(a) - Number(b)).map((i) => variable(h5, `${vars}/${i}`, i, file));
-    return { owner, where: vars, variables };
+    return { owner, ...(path ? { path } : {}), where: vars, variables };
   });
 }
 
@@ -139,8 +156,8 @@ function variable(h5: Hdf5Reader, where: string, name: string, file: string): Sa
  * does); nested models recursed into. Empty when config.json does not parse
  * (the importer reports that, located).
  */
-export function structuralKeys(configText: string): Map<string, string> {
-  const out = new Map<string, string>();
+export function structuralKeys(configText: string): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>();
   let root: unknown;
   try {
     root = JSON.parse(configText);
@@ -148,7 +165,7 @@ export function structuralKeys(configText: string): Map<string, string> {
     return out;
   }
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  const walk = (model: Record<string, unknown>, prefix: string) => {
+  const walk = (model: Record<string, unknown>, prefix: string, outer: readonly string[]) => {
     const config = model['config'];
     const list = Array.isArray(config) ? config : isObj(config) && Array.isArray(config['layers']) ? config['layers'] : [];
     const used = new Map<string, number>();
@@ -161,11 +178,12 @@ export function structuralKeys(configText: string): Map<string, string> {
       const key = `${prefix}/${n === undefined ? snake : `${snake}_${n + 1}`}`;
       const c = layer['config'];
       const name = isObj(c) && typeof c['name'] === 'string' ? c['name'] : layer['name'];
-      if (typeof name === 'string') out.set(key, name);
-      walk(layer, `${key}/layers`);
+      const path = typeof name === 'string' ? [...outer, name] : outer;
+      if (typeof name === 'string') out.set(key, path);
+      walk(layer, `${key}/layers`, path);
     });
   };
-  if (isObj(root)) walk(root, 'layers');
+  if (isObj(root)) walk(root, 'layers', []);
   return out;
 }
 
@@ -193,7 +211,9 @@ async function readLegacy(path: string, bytes: Uint8Array): Promise<KerasFile> {
       const variables = stringList(h5.attr(at, 'weight_names')).map((name) => variable(h5, `${at}/${name}`, name, path));
       if (variables.length > 0) groups.push({ owner: layer, where: at, variables });
     }
-    return { kind: 'h5' as const, config: new SourceFile(`${path}:model_config`, config), weights: { file: path, kind: 'h5' as const, groups } };
+    const version = h5.attr('/', 'keras_version');
+    const kerasVersion = typeof version === 'string' ? { kerasVersion: version } : {};
+    return { kind: 'h5' as const, config: new SourceFile(`${path}:model_config`, config), ...kerasVersion, weights: { file: path, kind: 'h5' as const, groups } };
   });
 }
 

@@ -42,12 +42,14 @@ export function kerasVariableOrder(def: LayerDef | undefined, layer: string, par
 }
 
 /** The saved variables as weights of `graph`'s parameters (lowered from `spec`). Throws every problem at once. */
-export function kerasWeights(graph: Graph, spec: ModelSpec, saved: SavedWeights): Map<string, Weight> {
+export function kerasWeights(graph: Graph, spec: ModelSpec, saved: SavedWeights, kerasPaths: ReadonlyMap<string, readonly string[]> = new Map()): Map<string, Weight> {
   const problems: Diagnostic[] = [];
   const problem = (message: string) => problems.push({ code: 'weights', message, path: saved.file });
   const defs = new Map<string, LayerDef | undefined>();
   for (const l of spec.layers) if ('type' in l && l.name !== undefined) defs.set(l.name, getLayer(l.type));
-  const byLayer = assignToLayers(saved, defs, problem);
+  // spec layers by their Keras path (`inner/conv` for a layer inlined from a nested model, else its name)
+  const byPath = new Map([...defs.keys()].map((name) => [(kerasPaths.get(name) ?? [name]).join('/'), name]));
+  const byLayer = assignToLayers(saved, defs, byPath, problem);
   const paramsOf = new Map<string, ParamDecl[]>();
   for (const p of graph.params) {
     const layer = p.name.slice(0, p.name.lastIndexOf('/'));
@@ -100,13 +102,14 @@ function weight(v: SavedVariable, p: ParamDecl, what: string, problem: (m: strin
  * split by its weight names (`outer/inner/dense/kernel`): each weight
  * belongs to the last layer its name mentions.
  */
-function assignToLayers(saved: SavedWeights, defs: ReadonlyMap<string, unknown>, problem: (m: string) => void): Map<string, SavedVariable[]> {
+function assignToLayers(saved: SavedWeights, defs: ReadonlyMap<string, unknown>, byPath: ReadonlyMap<string, string>, problem: (m: string) => void): Map<string, SavedVariable[]> {
   const out = new Map<string, SavedVariable[]>();
   const add = (layer: string, v: SavedVariable) => out.set(layer, [...(out.get(layer) ?? []), v]);
   for (const g of saved.groups) {
-    if (defs.has(g.owner)) {
-      if (out.has(g.owner)) problem(`layer ${q(g.owner)} has two groups of saved variables (the second is ${q(g.where)})`);
-      else g.variables.forEach((v) => add(g.owner, v));
+    const layer = (g.path && byPath.get(g.path.join('/'))) ?? (defs.has(g.owner) ? g.owner : undefined);
+    if (layer !== undefined) {
+      if (out.has(layer)) problem(`layer ${q(layer)} has two groups of saved variables (the second is ${q(g.where)})`);
+      else g.variables.forEach((v) => add(layer, v));
       continue;
     }
     if (saved.kind === 'keras') {
@@ -115,7 +118,8 @@ function assignToLayers(saved: SavedWeights, defs: ReadonlyMap<string, unknown>,
     }
     for (const v of g.variables) {
       const parts = v.name.replace(/:\d+$/, '').split('/').slice(0, -1);
-      const layer = parts.reverse().find((part) => defs.has(part));
+      const path = parts[0] === g.owner ? parts : [g.owner, ...parts];
+      const layer = byPath.get(path.join('/')) ?? parts.reverse().find((part) => defs.has(part));
       if (layer === undefined) problem(`weight ${q(v.where)} belongs to no layer of the model`);
       else add(layer, v);
     }
