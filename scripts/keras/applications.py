@@ -13,7 +13,8 @@ test/fixtures/keras/apps/:
                          Keras's logits for the inputs ``a`` and ``b``
                          (little-endian float32, base64)
 
-Regenerate (deterministic; about a minute):
+Regenerate (about two minutes; the same logits and config on every run, but for the
+"shared_object_id" numbers Keras writes, which are Python object ids):
 
   TF_CPP_MIN_LOG_LEVEL=3 /work/venv/bin/python scripts/keras/applications.py [Name ...]
 """
@@ -56,6 +57,8 @@ ARCHITECTURES = [
 
 
 def build(ctor, size: int):
+    # a fresh session: automatic names (input_layer, ...) restart, so the config is the same on every run
+    keras.utils.clear_session()
     return ctor(weights=None, classifier_activation=None, input_shape=(size, size, 3))
 
 

@@ -14,7 +14,8 @@ there). Written to test/fixtures/keras/layers/:
   <name>.json    the Keras classes in the model, the inputs (batch 2) and
                  model.predict's outputs, by name, in order
 
-Regenerate (deterministic; about half a minute):
+Regenerate (about half a minute; the .json files come out the same on every run,
+the .keras and .h5 archives differ only in the timestamps they carry):
 
   TF_CPP_MIN_LOG_LEVEL=3 /work/venv/bin/python scripts/keras/make_fixtures.py [name ...]
 """
