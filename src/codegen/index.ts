@@ -10,7 +10,7 @@
 import { endianness } from 'node:os';
 import type { Graph } from '../ir/graph.js';
 import { writeSafetensors } from '../formats/safetensors.js';
-import { fill, formatJavaScript, formatTypeScript } from './format.js';
+import { dataText, fill, formatJavaScript, formatTypeScript } from './format.js';
 import { buildInference, type InferenceOptions } from './inference.js';
 import type { KernelRecord } from './kernels.js';
 import { buildTraining, type TrainingModuleOptions } from './training.js';
@@ -73,7 +73,8 @@ async function formatBoth(text: string, choice: EmitChoice): Promise<{ ts: strin
 }
 
 /** Both texts with the weights in place of the placeholder (an empty, not emitted, twin stays empty). */
-function fillBoth(ts: string, js: string, placeholder: string, data: string): { ts: string; js: string } {
+function fillBoth(ts: string, js: string, placeholder: string, base64: string): { ts: string; js: string } {
+  const data = dataText(base64);
   return { ts: fill(ts, placeholder, data), js: js === '' ? '' : fill(js, placeholder, data) };
 }
 

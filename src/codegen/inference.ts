@@ -18,6 +18,7 @@ import type { Graph, Node } from '../ir/graph.js';
 import { exampleShape } from '../ir/types.js';
 import { perExample } from '../ops/emit.js';
 import { collectHelpers, kernelFunctions, kernelRecords, nameKernels, type KernelRecord, type NamedKernel } from './kernels.js';
+import { base64Length, dataExpression } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { planSimd, simdConstructor, simdGrow, simdHooks, simdModuleNames, simdSource, type SimdHooks, type SimdPlan } from './simd.js';
@@ -84,13 +85,14 @@ export function buildInference(graph: Graph, options: InferenceOptions = {}): In
   const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.nodes.get(node)?.kernel });
   if (!embedsWeights) return { text: printGroups(groups), params, kernels: records };
   // The weights literal is a placeholder that occurs nowhere else, swapped for the data after formatting.
+  const floats = params.reduce((s, p) => s + p.value.length, 0);
   for (let k = 0; ; k++) {
     const placeholder = `MODELC_WEIGHTS_${k}`;
     const text = printGroups([...groups, [
       decodeWeightsSource,
       embeddedWeightsSource,
-      `/** ${params.reduce((s, p) => s + p.value.length, 0)} float32 weights, little-endian, base64. */`,
-      `const WEIGHTS = "${placeholder}";`,
+      `/** ${floats} float32 weights, little-endian, base64. */`,
+      `const WEIGHTS = ${dataExpression(placeholder, base64Length(floats))};`,
     ]]);
     if (text.split(placeholder).length === 2) return { text, params, placeholder, kernels: records };
   }

@@ -22,7 +22,7 @@ import { fail } from '../diagnostics/diagnostic.js';
 import type { TrainingProgram } from '../autodiff/training.js';
 import type { Graph } from '../ir/graph.js';
 import { perExample } from '../ops/emit.js';
-import { placeholderFor } from './format.js';
+import { base64Length, dataExpression, placeholderFor } from './format.js';
 import { forwardBody, shapesOf, type ModelNames } from './inference.js';
 import { addKernels, collectHelpers, kernelRecords, nameKernels, type KernelRecord } from './kernels.js';
 import { commentText, Namer, str } from './names.js';
@@ -151,13 +151,14 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
     `const PER_EXAMPLE_SLOTS = ${perExampleSlots};`,
   ]);
   const placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
+  const floats = weights.reduce((s, w) => s + w.value.length, 0);
   if (simd) file.addStatements(simdRuntimeSource(simd.module));
   file.addStatements([
     base64BytesSource,
     decodeWeightsSource,
     embeddedWeightsSource,
-    `/** ${weights.reduce((s, w) => s + w.value.length, 0)} float32 initial weights, little-endian, base64. */`,
-    `const WEIGHTS = "${placeholder}";`,
+    `/** ${floats} float32 initial weights, little-endian, base64. */`,
+    `const WEIGHTS = ${dataExpression(placeholder, base64Length(floats))};`,
   ]);
   const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.kernels.get(node) });
   return { text: file.getFullText(), weights, placeholder, kernels: records };
