@@ -6,6 +6,7 @@
  * `mean_squared_error`).
  *
  *   layer `type`       the record's type, aliases, Keras names (ops/layer-names.ts)
+ *   `activation`       Keras's activation strings (`silu`: the records' `keras` names)
  *   `*_initializer`    initializerAliases, VarianceScaling arguments (ops/init.ts)
  *   training loss      lossAliases (spec/training.ts)
  *   training metrics   metricAliases: a named accuracy must agree with the loss
@@ -17,6 +18,7 @@
  * spec is copied where a name changes, never modified.
  */
 import { fail, q, suggest, type DiagnosticCode } from '../diagnostics/diagnostic.js';
+import { activationFromKeras } from '../ops/activation.js';
 import { initializerAliases, initializerNames, isInitializerAttr, kerasOnlyInitializers, varianceScalingName } from '../ops/init.js';
 import { getLayer } from '../ops/registry.js';
 import {
@@ -55,7 +57,19 @@ function resolveLayer(entry: unknown, path: SpecPath, loc: SpecLocations): unkno
   for (const [key, schema] of Object.entries(def.attrs)) {
     if (has(entry, key) && isInitializerAttr(schema)) out[key] = resolveInitializer(entry[key], [...path, key], loc);
   }
+  if (has(def.attrs, 'activation') && typeof entry['activation'] === 'string') out['activation'] = activationName(entry['activation']);
   return out;
+}
+
+/**
+ * An `activation` attribute's Keras spelling as modelc's name (`silu` is
+ * `swish`, `hard_silu` `hard_swish`, TF.js `hardSigmoid`); one that also
+ * fixes attributes (`gelu_new`) is left for validation to refuse, as the
+ * attribute holds a name only.
+ */
+function activationName(name: string): string {
+  const keras = activationFromKeras(name);
+  return keras !== undefined && Object.keys(keras.attrs).length === 0 ? keras.name : name;
 }
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  */
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { LayerDef } from '../ops/op-def.js';
-import { layers } from '../ops/registry.js';
+import { getLayer, layers, layerTypes } from '../ops/registry.js';
 import { TrainingSpec } from '../spec/training.js';
 
 export const SCHEMA_ID = 'https://modelc.dev/schema/model.schema.json';
@@ -41,11 +41,15 @@ function optionalize(props: TProperties): TProperties {
   return out;
 }
 
-/** The spec schema of one layer type (or alias). */
-export function layerSchema(type: string, def: LayerDef): TObject {
+/**
+ * The spec schema of one layer: its `type` is `names` (the canonical type;
+ * the schema editors see lists every name modelc resolves, Keras's included).
+ */
+export function layerSchema(def: LayerDef, names: readonly string[] = [def.type]): TObject {
+  const type = names.length === 1 ? Type.Literal(names[0]!) : Type.Union(names.map((n) => Type.Literal(n)));
   return Type.Object(
-    { type: Type.Literal(type), ...layerCommon, ...optionalize(def.attrs) },
-    { additionalProperties: false, title: type, description: `${def.summary} (Keras ${def.keras})` },
+    { type, ...layerCommon, ...optionalize(def.attrs) },
+    { additionalProperties: false, title: def.type, description: `${def.summary} (Keras ${def.keras})` },
   );
 }
 
@@ -56,9 +60,8 @@ export const ReuseSpec = Type.Object(
 );
 export type ReuseSpec = Static<typeof ReuseSpec>;
 
-const allLayerSchemas: TSchema[] = layers.flatMap((def) =>
-  [def.type, ...(def.aliases ?? [])].map((t) => layerSchema(t, def)),
-);
+// Every name of each layer (canonical first): validation sees canonical names only (frontend/keras-names.ts resolves the others first).
+const allLayerSchemas: TSchema[] = layers.map((def) => layerSchema(def, [def.type, ...layerTypes().filter((n) => n !== def.type && getLayer(n) === def)]));
 
 /** Any layer entry: the schema editors see. */
 export const LayerEntry = Type.Union([...allLayerSchemas, ReuseSpec]);

@@ -39,7 +39,7 @@ function validateLayer(entry: unknown, path: SpecPath, loc: SpecLocations): void
   if (typeof type !== 'string') fail('schema', `a layer "type" must be a string, got ${kind(type)}`, loc.value([...path, 'type']));
   const def = getLayer(type);
   if (!def) fail('unknownLayer', `unknown layer type ${q(type)}${suggest(type, layerTypes())}`, loc.value([...path, 'type']));
-  check(layerSchema(type, def), e, path, loc, type);
+  check(layerSchema(def), e, path, loc, type);
 }
 
 /** Throws a located diagnostic for the first schema violation of `value`. */

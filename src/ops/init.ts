@@ -78,10 +78,11 @@ export function varianceScalingName(scale = 1, mode: unknown = 'fan_in', distrib
   return family && kind ? `${family}_${kind}` : undefined;
 }
 
-const InitializerName = Type.Union(
-  initializerNames.map((n) => Type.Literal(n)),
+// Keras's other names too, for editors; typed as modelc's, which frontend/keras-names.ts resolves them to before validation.
+const InitializerName = Type.Unsafe<InitializerName>(Type.Union(
+  [...initializerNames, ...Object.keys(initializerAliases)].map((n) => Type.Literal(n)),
   { description: 'a Keras initializer name' },
-);
+));
 
 const initializerForms = () => [
     InitializerName,

@@ -111,11 +111,20 @@ export const OptimizerSpec = Type.Union([
 ]);
 export type OptimizerSpec = Static<typeof OptimizerSpec>;
 
+/**
+ * A name the schema accepts: modelc's and Keras's (editors see them all);
+ * typed as modelc's, since frontend/keras-names.ts resolves the others before
+ * a spec is validated.
+ */
+function acceptedNames<T extends string>(names: readonly string[]) {
+  return Type.Unsafe<T>(Type.Union(names.map((n) => Type.Literal(n))));
+}
+
 export const TrainingSpec = Type.Object(
   {
-    loss: Type.Union(lossNames.map((n) => Type.Literal(n))),
+    loss: acceptedNames<LossName>([...lossNames, ...Object.keys(lossAliases)]),
     optimizer: OptimizerSpec,
-    metrics: Type.Optional(Type.Array(Type.Literal(metricNames[0]))),
+    metrics: Type.Optional(Type.Array(acceptedNames<MetricName>([...metricNames, ...Object.keys(metricAliases)]))),
     batch_size: Type.Optional(Type.Integer({ minimum: 1, default: 32 })),
     epochs: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
   },

@@ -5,6 +5,7 @@
  * prints the canonical form; names modelc lacks fail with what it supports;
  * near misses get a suggestion; no name types two layers.
  */
+import Ajv from 'ajv';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { main } from '../../src/cli/main.js';
 import { SourceFile } from '../../src/diagnostics/source.js';
 import { printDsl } from '../../src/frontend/dsl/print.js';
 import { printJsonSpec } from '../../src/frontend/json.js';
+import { schemaDocument } from '../../src/frontend/spec.js';
 import { parseSpecSource } from '../../src/frontend/load.js';
 import { printGraph } from '../../src/ir/print.js';
 import { distributionOf, initializerAliases, initializerNames } from '../../src/ops/init.js';
@@ -238,6 +240,40 @@ describe('fmt prints the canonical names', () => {
     const out: string[] = [];
     expect(await main(['node', 'modelc', 'fmt', path], { ...io, stdout: (t: string) => void out.push(t) })).toBe(0);
     expect(out.join('')).toBe(canonical);
+  });
+});
+
+describe('activation names', () => {
+  it("an activation attribute takes Keras's spellings", () => {
+    const spec = load(model([4], [{ type: 'dense', units: 2, activation: 'silu' }, { type: 'activation', activation: 'hard_silu' }, { type: 'Activation', activation: 'hardSigmoid' }]));
+    expect(spec.layers).toEqual([{ type: 'dense', units: 2, activation: 'swish' }, { type: 'activation', activation: 'hard_swish' }, { type: 'activation', activation: 'hard_sigmoid' }]);
+  });
+
+  it('a spelling that fixes attributes is refused naming the activations', () => {
+    expect(diagnosticOf(() => load(model([4], [{ type: 'dense', units: 2, activation: 'gelu_new' }]))).message).toMatch(/^dense attribute 'activation': expected one of 'relu', /);
+  });
+});
+
+describe('the JSON Schema editors see', () => {
+  const validate = new Ajv.default({ strict: false }).compile(JSON.parse(JSON.stringify(schemaDocument())) as object);
+
+  it('accepts the Keras names modelc resolves', () => {
+    const spec = {
+      ...model([8, 8, 1], [{ type: 'Conv2D', filters: 2, kernel_size: 3, kernel_initializer: 'HeNormal' }, { type: 'max_pooling2d' }, { type: 'global_average_pooling2d' }, { type: 'dense', units: 2, bias_initializer: { type: 'RandomNormal', stddev: 0.1 } }]),
+      training: { loss: 'mean_squared_error', optimizer: 'sgd', metrics: ['acc'] },
+    };
+    expect(validate(spec)).toBe(true);
+    expect(() => load(spec)).not.toThrow();
+  });
+
+  it('still refuses names nobody resolves', () => {
+    expect(validate(model([4], [{ type: 'max_poling2d' }]))).toBe(false);
+    expect(validate(withTraining({ loss: 'mape', optimizer: 'sgd' }))).toBe(false);
+    expect(validate(model([4], [{ ...dense, kernel_initializer: 'Orthogonal' }]))).toBe(false);
+  });
+
+  it('a loss that is not a name is left to the schema', () => {
+    expect(diagnosticOf(() => trained({ loss: 3 })).message).toMatch(/^'training\.loss': expected one of 'binary_crossentropy', /);
   });
 });
 
