@@ -344,7 +344,6 @@ export const batchnormGradOp = defineOp({
 
 export const batchnormLayer = defineLayer({
   type: 'batchnorm',
-  aliases: ['batch_normalization'],
   keras: 'BatchNormalization',
   kerasImport: {
     classes: ['BatchNormalization'],

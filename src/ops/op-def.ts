@@ -253,6 +253,10 @@ export interface LowerContext {
 export interface LayerDef<P extends TProperties = TProperties> {
   /** The spec's `type`. */
   readonly type: string;
+  /**
+   * Other names a spec may type it by. Not the Keras names: those derive
+   * from `kerasImport.classes` (`max_pooling2d`, `MaxPooling2D`; layer-names.ts).
+   */
   readonly aliases?: readonly string[];
   /** The Keras class this layer follows (summaries, schema descriptions). */
   readonly keras: string;

@@ -144,7 +144,6 @@ export const upsample2dGradOp = defineOp({
 
 export const upsampling2dLayer = defineLayer({
   type: 'upsampling2d',
-  aliases: ['up_sampling2d'],
   keras: 'UpSampling2D',
   kerasImport: {
     classes: ['UpSampling2D'],

@@ -3,7 +3,9 @@
  * schemas, which are also its TypeScript types. It sits at the bottom of the
  * layering and imports nothing from src/: the frontend builds the model
  * schema on it, the autodiff reads it, and the `loss` op takes its kinds from
- * `lossNames`, so a loss is named in one place.
+ * `lossNames`, so a loss is named in one place. Keras's other names for
+ * losses, metrics and optimizers are listed here too; frontend/keras-names.ts
+ * resolves them to these before a spec is validated.
  */
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 
