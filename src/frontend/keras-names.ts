@@ -85,7 +85,7 @@ function resolveInitializer(v: unknown, path: SpecPath, loc: SpecLocations): unk
 }
 
 /** `{type: "VarianceScaling", scale, mode, distribution, seed?}` as the glorot, he or lecun initializer it is. */
-function varianceScaling(v: Obj, path: SpecPath, loc: SpecLocations): Obj {
+function varianceScaling(v: Obj, path: SpecPath, loc: SpecLocations): Obj | string {
   const { type: _, scale, mode, distribution, ...args } = v;
   if (scale !== undefined && typeof scale !== 'number') fail('attributeType', `VarianceScaling scale: expected a number, got ${JSON.stringify(scale)}`, loc.value([...path, 'scale']));
   const name = varianceScalingName(typeof scale === 'number' ? scale : undefined, mode, distribution);
@@ -93,7 +93,8 @@ function varianceScaling(v: Obj, path: SpecPath, loc: SpecLocations): Obj {
     const shown = `scale=${JSON.stringify(scale ?? 1)}, mode=${JSON.stringify(mode ?? 'fan_in')}, distribution=${JSON.stringify(distribution ?? 'truncated_normal')}`;
     fail('attributeType', `VarianceScaling(${shown}) has no modelc initializer (glorot, he and lecun, uniform or truncated normal, have one)`, loc.value(path));
   }
-  return { type: name, ...args };
+  // Only VarianceScaling's own arguments given: the bare name, as a Keras class name alone resolves.
+  return Object.keys(args).length === 0 ? name : { type: name, ...args };
 }
 
 function initializerName(name: string, path: SpecPath, loc: SpecLocations): string {
