@@ -48,7 +48,7 @@ export function resolveKerasNames(raw: unknown, loc: SpecLocations): unknown {
   return out;
 }
 
-/** A layer entry with its canonical `type` and initializer names. */
+/** A layer entry with its canonical `type`, initializer and activation names. */
 function resolveLayer(entry: unknown, path: SpecPath, loc: SpecLocations): unknown {
   if (!isObj(entry) || typeof entry['type'] !== 'string') return entry;
   const def = getLayer(entry['type']);
