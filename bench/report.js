@@ -157,7 +157,7 @@ ${table}
   Conv2DBackpropFilter kernel.
 - Compile: in-process through the library API, what \`modelc compile <spec>\` does without writing
   files: parse and lower, sample the weights (seed 0), the -O passes, and the generated module
-  (ts-morph, prettier, the TypeScript transpiler, embedded weights). Warm process; the first compile of
+  (ts-morph, prettier, embedded weights; the .ts, as the command writes by default). Warm process; the first compile of
   each spec is in the details.
 - \`modelc --simd\`: modules generated with the code generator's \`simd: true\` option, benchmarked
   automatically once the library has it; "not built yet" until then.

@@ -65,6 +65,19 @@ if (args.help) {
 const quick = args.quick ?? false;
 const log = (/** @type {string} */ line) => process.stderr.write(line + '\n');
 
+/** The hand-run section (bench/micro/big-models.js) at the end of the old document, kept on a rewrite. */
+function keptSection(/** @type {string} */ path) {
+  let old = '';
+  try {
+    old = readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+  const at = old.indexOf(BIG_MODELS_HEADING);
+  return at < 0 ? '' : '\n' + old.slice(at);
+}
+const BIG_MODELS_HEADING = '## Big models: compile time, module size, load time';
+
 // ---------------------------------------------------------------------------
 // Runtimes and cases
 
@@ -136,6 +149,9 @@ const ALL_CASES = [
     ['res_block', join(root, 'examples/res_block.nn')],
     ['mini_resnet', join(here, 'models/mini_resnet.nn')],
     ['deep_mlp_200', ''],
+    // Big models (issue 15): many layers and kernels, and 151 MB of embedded weights.
+    ['densenet121', join(here, 'models/densenet121.nn')],
+    ['vgg16', join(here, 'models/vgg16.nn')],
   ].map(([model, specPath]) => /** @type {Case} */ ({
     id: `compile/${model}`,
     kind: 'compile',
@@ -356,7 +372,7 @@ async function main() {
   if (write) {
     const target = join(root, 'docs/benchmarks.md');
     const tmpFile = join(root, 'docs', `.benchmarks.md.${process.pid}.tmp`);
-    writeFileSync(tmpFile, report.document);
+    writeFileSync(tmpFile, report.document + keptSection(target));
     renameSync(tmpFile, target);
     log(`wrote docs/benchmarks.md`);
   } else {

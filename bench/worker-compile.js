@@ -2,7 +2,7 @@
 // iteration is what `modelc compile <spec>` does in memory, writing no file:
 //
 //   lowerFile(spec) -> materialize(graph, seed 0) -> default -O pipeline
-//     -> generateInferenceModule (ts-morph, prettier, the TypeScript transpiler; weights embedded)
+//     -> generateInferenceModule (ts-morph, prettier; weights embedded; the .ts only, as the command's default --emit ts)
 const t0 = performance.now();
 const lib = await import('../dist/index.js');
 const importMs = performance.now() - t0;
@@ -17,8 +17,8 @@ async function compileOnce() {
   const compiled = lib.lowerFile(job.specPath);
   const weighted = lib.materialize(compiled.graph, 0);
   const optimized = lib.createPassManager().run(weighted, lib.defaultPipeline);
-  const mod = await lib.generateInferenceModule(optimized, { name: weighted.name, source: job.specPath, passes: lib.defaultPipeline });
-  return mod.js.length;
+  const mod = await lib.generateInferenceModule(optimized, { name: weighted.name, source: job.specPath, passes: lib.defaultPipeline, emit: 'ts' });
+  return mod.ts.length;
 }
 
 serve({
