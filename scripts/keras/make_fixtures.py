@@ -57,6 +57,8 @@ def randomize(model) -> None:
         for v in layer._trainable_variables + layer._non_trainable_variables:
             if "float" in str(v.dtype) and v.name != "seed_generator_state":
                 v.assign(lively(f"{layer.name}/{v.name}", tuple(v.shape)))
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()  # Normalization's statistics from its new variables
 
 
 def classes(model) -> list:

@@ -107,6 +107,10 @@ def fill_model(model) -> list:
             name = modelc_name(layer, v)
             v.assign(seeded_weight(name, tuple(v.shape)))
             names.append(name)
+        # Normalization computes with tensors it derives from its variables at build
+        # time (as after adapt()); without this, predict would use the old statistics
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
     return names
 
 
