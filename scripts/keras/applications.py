@@ -11,7 +11,12 @@ test/fixtures/keras/apps/:
                          ``.keras`` archive, gzipped (no weights)
   <Name>.json            input shape and range, the variable names, and
                          Keras's logits for the inputs ``a`` and ``b``
-                         (little-endian float32, base64)
+                         (little-endian float32, base64); the same model
+                         built in float64 (``keras.config.set_floatx``) with
+                         the same weights gives ``outputs_float64`` (float64,
+                         base64) and ``keras_float32_error``, how far Keras's
+                         float32 logits are from those (max |diff| over the
+                         logits' scale): the conditioning of the fixture.
 
 Regenerate (about two minutes; the same logits and config on every run, but for the
 "shared_object_id" numbers Keras writes, which are Python object ids):
@@ -56,9 +61,10 @@ ARCHITECTURES = [
 ]
 
 
-def build(ctor, size: int):
+def build(ctor, size: int, floatx: str = "float32"):
     # a fresh session: automatic names (input_layer, ...) restart, so the config is the same on every run
     keras.utils.clear_session()
+    keras.config.set_floatx(floatx)
     return ctor(weights=None, classifier_activation=None, input_shape=(size, size, 3))
 
 
@@ -75,8 +81,18 @@ def keras_config(model) -> str:
             return z.read("config.json").decode("utf-8")
 
 
-def b64(a: np.ndarray) -> str:
-    return base64.b64encode(np.asarray(a, dtype="<f4").tobytes()).decode("ascii")
+def b64(a: np.ndarray, dtype: str = "<f4") -> str:
+    return base64.b64encode(np.asarray(a, dtype=dtype).tobytes()).decode("ascii")
+
+
+def float64_outputs(ctor, size: int, lo: float, hi: float) -> dict:
+    """The logits of the same model and weights computed in float64 (the exact values, near enough)."""
+    model = build(ctor, size, "float64")
+    fill_model(model)
+    shape = (1, size, size, 3)
+    outputs = {tag: np.asarray(model.predict(seeded_input(tag, shape, lo, hi).astype("float64"), verbose=0)[0], dtype=np.float64) for tag in ("a", "b")}
+    keras.config.set_floatx("float32")
+    return outputs
 
 
 def write_fixture(name: str, ctor, size: int, preprocessing: bool) -> None:
@@ -88,6 +104,8 @@ def write_fixture(name: str, ctor, size: int, preprocessing: bool) -> None:
     scale = float(np.abs(outputs["a"]).max())
     spread = float(np.abs(outputs["a"] - outputs["b"]).max()) / scale
     config = keras_config(model).encode("utf-8")
+    exact = float64_outputs(ctor, size, lo, hi)
+    error = max(float(np.abs(outputs[t] - exact[t]).max()) / float(np.abs(exact[t]).max()) for t in ("a", "b"))
     with open(os.path.join(OUT, f"{name}.config.json.gz"), "wb") as f:
         # mtime 0 and no file name: the same bytes on every run
         with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as g:
@@ -100,11 +118,13 @@ def write_fixture(name: str, ctor, size: int, preprocessing: bool) -> None:
         "parameters": model.count_params(),
         "variables": names,
         "outputs": {tag: b64(y) for tag, y in outputs.items()},
+        "outputs_float64": {tag: b64(y, "<f8") for tag, y in exact.items()},
+        "keras_float32_error": error,
     }
     with open(os.path.join(OUT, f"{name}.json"), "w") as f:
         json.dump(fixture, f, indent=1)
         f.write("\n")
-    print(f"{name}: {size}x{size}, {model.count_params()} parameters, logits scale {scale:.3g}, a vs b {spread:.3g}", flush=True)
+    print(f"{name}: {size}x{size}, {model.count_params()} parameters, logits scale {scale:.3g}, a vs b {spread:.3g}, Keras float32 vs float64 {error:.3g}", flush=True)
 
 
 def main(selected) -> None:

@@ -7,7 +7,7 @@ repository root (TF_CPP_MIN_LOG_LEVEL=3 quiets TensorFlow):
 
 For every spec in examples/ (.nn and .json, TF.js model.json files aside)
 and test/fixtures/keras/export-*.nn, and the Keras-saved models seq, conv,
-shared and nested of test/fixtures/keras/format (imported with their weights), scripts/keras/export_examples.mjs
+shared, nested and ops of test/fixtures/keras/format (imported with their weights), scripts/keras/export_examples.mjs
 writes the .keras file modelc exports (initializers sampled with seed 0), a
 seeded input batch and modelc's outputs for it (the reference interpreter,
 before any pass), and every layer's output. This script loads each file
@@ -21,7 +21,7 @@ nothing (a variable Keras could not place, an optimizer state it skipped).
 The result goes to test/fixtures/keras/export-check.json, with each export's
 fingerprint: the sha256 of its config.json followed by the listing of
 model.weights.h5 (one line per group name attribute and per dataset: path,
-dtype, shape, sorted). test/formats/keras-export.test.ts recomputes the
+dtype, shape, sorted). test/export/keras-export.test.ts recomputes the
 fingerprints in CI, so a change to the exporter that changes either fails
 there until this script is run again.
 """
@@ -51,7 +51,7 @@ def specs():
     found = sorted(glob.glob("examples/*.nn") + glob.glob("examples/*.json"))
     found = [p for p in found if "modelTopology" not in open(os.path.join(ROOT, p)).read()]
     # models Keras saved (test/fixtures/keras/format), imported and exported again: Keras -> modelc -> Keras
-    saved = [f"test/fixtures/keras/format/{m}.keras" for m in ("seq", "conv", "shared", "nested")]
+    saved = [f"test/fixtures/keras/format/{m}.keras" for m in ("seq", "conv", "shared", "nested", "ops")]
     return found + sorted(glob.glob("test/fixtures/keras/export-*.nn")) + saved
 
 

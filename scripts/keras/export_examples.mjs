@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { materialize } from '../../dist/ops/init.js';
-import { exportKeras } from '../../dist/formats/keras.js';
+import { exportKeras } from '../../dist/export/keras.js';
 import { lowerFileAsync } from '../../dist/frontend/load.js';
 import { interpretAll } from '../../dist/interp/interpret.js';
 

@@ -8,13 +8,16 @@ into test/fixtures/keras/format/:
 
 - ``<model>.keras`` (what ``model.save`` writes: a zip of config.json,
   metadata.json and model.weights.h5) and ``<model>.h5`` (the legacy HDF5
-  format) for four tiny models: ``seq`` (a Sequential Dense, BatchNormalization,
+  format) for five tiny models: ``seq`` (a Sequential Dense, BatchNormalization,
   Dense), ``conv`` (functional: Conv2D, BatchNormalization, ReLU, Add with a 1x1
   projection, global pooling, Dense), ``shared`` (functional: one Dense layer
   applied twice), plus ``nested`` (a Sequential inside a functional model, with two
   batch norms, so a legacy file lists its weights trainable first across layers, and
   a Dense named as the outer model's, so modelc renames it and finds its weights by
-  its Keras path).
+  its Keras path), and ``ops`` (Keras 3 operator layers with constants: MobileNetV3's
+  hard swish ``h * ReLU(6)(h + 3) * (1/6)``, ``1 - h``, ``/ 2`` and ``-h``; a legacy
+  ``.h5`` writes these without their module, as ``{"class_name": "Add", "config":
+  {"name": "add"}}`` called with ``[tensor, 3.0]``).
 - ``expected.json``: per model, a fixed input and Keras's ``model.predict``
   output for it (float32 values as JSON numbers).
 - Broken files, each for one diagnostic: ``weights-only.h5`` (``save_weights``:
@@ -80,6 +83,17 @@ def nested_model():
     return keras.Model(x, layers.Dense(2, name="head")(inner(x)), name="nested")
 
 
+def ops_model():
+    """Keras 3 operator layers with constant operands (MobileNetV3's hard swish, and the rest)."""
+    x = keras.Input((4, 4, 2), name="image")
+    h = layers.Conv2D(3, 1, name="conv")(x)
+    gate = layers.ReLU(6.0, name="relu6")(h + 3.0) * (1.0 / 6.0)
+    h = layers.Multiply(name="hard_swish")([h, gate])
+    h = -((1.0 - h) / 2.0)
+    h = layers.GlobalAveragePooling2D(name="pool")(h)
+    return keras.Model(x, layers.Dense(2, name="logits")(h), name="ops")
+
+
 def randomize(model, rng):
     """Seeded values for every variable; variances positive and away from 0."""
     for layer in model.layers:
@@ -131,7 +145,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20261204)
     expected = {}
-    models = {"seq": seq_model(), "conv": conv_model(), "shared": shared_model(), "nested": nested_model()}
+    models = {"seq": seq_model(), "conv": conv_model(), "shared": shared_model(), "nested": nested_model(), "ops": ops_model()}
     for name, model in models.items():
         randomize(model, rng)
         model.save(os.path.join(OUT, f"{name}.keras"))

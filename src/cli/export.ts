@@ -11,7 +11,7 @@ import { Option, type Command } from 'commander';
 import { createRequire } from 'node:module';
 import { pipelineFor } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
-import { exportKeras } from '../formats/keras.js';
+import { exportKeras } from '../export/keras.js';
 import { exportOnnx } from '../formats/onnx.js';
 import { lowerFileAsync } from '../frontend/load.js';
 import { writeFileAtomic } from '../util/fs.js';

@@ -113,6 +113,7 @@ function printGroups(groups: readonly Group[]): string {
   const project = new Project({ useInMemoryFileSystem: true });
   let text = '';
   for (const group of groups) {
+    if (group.length === 0) continue; // e.g. no kernels: -O emptied the graph
     const printed = project.createSourceFile('group.ts', { statements: [...group] }, { overwrite: true }).getFullText().replace(/\n+$/, '');
     const first = group[0]!;
     const blank = typeof first !== 'string' && (first.kind !== StructureKind.VariableStatement || text.endsWith('}'));

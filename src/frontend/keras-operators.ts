@@ -19,9 +19,17 @@ import type { Call, Operand, TensorRef } from './keras-nodes.js';
 import type { SpecPath } from './locations.js';
 import type { Failer, KerasLayer } from './tfjs-config.js';
 
-/** Whether a layer object of the config is a Keras 3 operator (module `keras.src.ops.*`). */
+/**
+ * Whether a layer object of the config is a Keras 3 operator: module
+ * `keras.src.ops.*` in a `.keras` config; in a legacy `.h5` Keras 3 writes
+ * no module, and the config of an operator class holds its name only (a
+ * merge layer's also has `trainable` and `dtype`).
+ */
 export function isOperatorLayer(raw: unknown): boolean {
-  return isObj(raw) && typeof raw['module'] === 'string' && /^keras(\.src)?\.ops(\.|$)/.test(raw['module']);
+  if (!isObj(raw)) return false;
+  if (typeof raw['module'] === 'string') return /^keras(\.src)?\.ops(\.|$)/.test(raw['module']);
+  const config = raw['config'];
+  return OPERATORS.has(String(raw['class_name'])) && isObj(config) && Object.keys(config).every((k) => k === 'name');
 }
 
 /** The spec entry an operator call imports as, with where each attribute came from and its tensor inputs. */
@@ -102,7 +110,9 @@ function unsupported(f: Failer, l: KerasLayer, how: string): never {
   );
 }
 
-/** Whether a call is an operator's: a Keras 3 operator layer, or a merge class called with a number as keyword operand (`{"y": 3}`). */
+/** Whether a call is an operator's: a Keras 3 operator layer, or a merge class called with a number as an operand (`[x, 3]`, `{"y": 3}`). */
 export function isOperatorCall(l: KerasLayer, call: Call): boolean {
-  return isOperatorLayer(l.raw) || call.kwargs.some((a) => [...FIRST, ...SECOND].includes(a.key) && typeof a.value === 'number');
+  return isOperatorLayer(l.raw)
+    || call.operands.some((o) => 'constant' in o)
+    || call.kwargs.some((a) => [...FIRST, ...SECOND].includes(a.key) && typeof a.value === 'number');
 }

@@ -10,7 +10,7 @@
  * gives some activation strings another function than Keras 2 and TF.js do.
  */
 import { q, type DiagnosticCode } from '../diagnostics/diagnostic.js';
-import { activationFromKeras, activationNames } from '../ops/activation.js';
+import { activationFromKeras, activationNames, isKeras3Meaning, type KerasDialect } from '../ops/activation.js';
 import { initializerNames, type Initializer } from '../ops/init.js';
 import { isObj, show, type KerasActivation, type KerasConfig } from '../ops/keras-def.js';
 import type { SpecPath } from './locations.js';
@@ -39,23 +39,9 @@ export interface Failer {
 /**
  * Which Keras wrote the config: `keras2` (tf.keras 2, TF.js, legacy .h5) or
  * `keras3` (`.keras`, Keras 3's `to_json`). The layer configs are nearly the
- * same; some activation strings are not (see `keras3Activations`).
+ * same; some activation strings are not (the activation records' `keras3`).
  */
-export type KerasDialect = 'keras2' | 'keras3';
-
-/**
- * Keras 3 activation strings whose function differs from what the same
- * string means to Keras 2 and TF.js (checked against Keras 3.15):
- * `hard_sigmoid` is relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1), not
- * clip(0.2 x + 0.5, 0, 1); `leaky_relu` has negative slope 0.2 where the
- * LeakyReLU layer (and modelc's leaky_relu) defaults to 0.3. The others
- * (`gelu` exact by default, `relu6`, `silu`/`swish`, `hard_silu`/`hard_swish`,
- * `elu`, `selu`) mean what the activation records say.
- */
-const keras3Activations: ReadonlyMap<string, KerasActivation> = new Map([
-  ['hard_sigmoid', { name: 'hard_sigmoid', attrs: { alpha: 1 / 6 } }],
-  ['leaky_relu', { name: 'leaky_relu', attrs: { alpha: 0.2 } }],
-]);
+export type { KerasDialect };
 
 /** Reads one layer's config: typed getters, the attributes set, and a check that nothing was left unread. */
 export class Config implements KerasConfig {
@@ -162,7 +148,7 @@ export class Config implements KerasConfig {
     if (fn === undefined) return undefined;
     if (Object.keys(fn.attrs).length > 0) {
       const v = this.layer.config[key] as string;
-      const meaning = this.dialect === 'keras3' && keras3Activations.has(v) ? ` (Keras 3's ${q(v)}: ${fn.name} with ${show(fn.attrs)})` : '';
+      const meaning = this.dialect === 'keras3' && isKeras3Meaning(v) ? ` (Keras 3's ${q(v)}: ${fn.name} with ${show(fn.attrs)})` : '';
       return this.fail(key, `activation ${q(v)}${meaning} inside a layer is not supported (as an Activation layer it is)`);
     }
     return fn.name;
@@ -173,7 +159,7 @@ export class Config implements KerasConfig {
     const v = this.optional(key, (k) => this.get(k));
     if (v === undefined) return undefined;
     if (typeof v !== 'string') return this.fail(key, `activation ${show(v)} is not supported (expected an activation name)`);
-    const fn = (this.dialect === 'keras3' ? keras3Activations.get(v) : undefined) ?? activationFromKeras(v);
+    const fn = activationFromKeras(v, this.dialect);
     if (fn === undefined) {
       // the functions importable under their own name (leaky_relu is not: Keras's string means another slope)
       const names = activationNames.filter((n) => activationFromKeras(n)?.name === n);

@@ -386,12 +386,19 @@ export const activationGradOps = [activationGradOp, softmaxGradOp] as const;
 // ---------------------------------------------------------------------------
 // Interop: Keras/TF.js activation strings in, ONNX nodes out, fused losses.
 
+/** Which Keras wrote a config: `keras2` (tf.keras 2, TF.js, legacy .h5 before Keras 3) or `keras3`. */
+export type KerasDialect = 'keras2' | 'keras3';
+
 const kerasNames = new Map<string, { name: Name; attrs: Attrs }>();
+/** Keras 3's strings whose meaning differs from Keras 2's (the records' `keras3`). */
+const keras3Names = new Map<string, { name: Name; attrs: Attrs }>();
 for (const d of activationDefs) {
   const def = d as ActivationDef;
-  for (const k of def.keras ?? [def.name]) {
-    if (typeof k === 'string') kerasNames.set(k, { name: def.name as Name, attrs: {} });
-    else kerasNames.set(k.name, { name: def.name as Name, attrs: k.attrs as Attrs });
+  for (const [names, table] of [[def.keras ?? [def.name], kerasNames], [def.keras3 ?? [], keras3Names]] as const) {
+    for (const k of names) {
+      if (typeof k === 'string') table.set(k, { name: def.name as Name, attrs: {} });
+      else table.set(k.name, { name: def.name as Name, attrs: k.attrs as Attrs });
+    }
   }
 }
 
@@ -399,9 +406,16 @@ for (const d of activationDefs) {
  * The activation a Keras/TF.js `activation` string means, with the
  * attributes the string fixes (TF.js `gelu_new`: `gelu` with `approximate:
  * true`; the others `{}`, the defaults): `hardSigmoid` and `silu` read too.
+ * In a Keras 3 config some strings mean other attributes (`hard_sigmoid`:
+ * slope 1/6; `leaky_relu`: slope 0.2), as the records' `keras3` say.
  */
-export function activationFromKeras(kerasName: string): { name: Name; attrs: Attrs } | undefined {
-  return kerasNames.get(kerasName);
+export function activationFromKeras(kerasName: string, dialect: KerasDialect = 'keras2'): { name: Name; attrs: Attrs } | undefined {
+  return (dialect === 'keras3' ? keras3Names.get(kerasName) : undefined) ?? kerasNames.get(kerasName);
+}
+
+/** Whether Keras 3 gives the string another meaning than Keras 2 and TF.js do. */
+export function isKeras3Meaning(kerasName: string): boolean {
+  return keras3Names.has(kerasName);
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
  * Keras export facts of a layer (`LayerDef.kerasExport`): the Keras 3 class a
  * layer's attributes become and that class's config, as `config.json` of a
- * `.keras` archive spells it. `formats/keras-config.ts` adds what every layer
+ * `.keras` archive spells it. `export/keras-config.ts` adds what every layer
  * shares (name, trainable, dtype policy, build_config, inbound nodes) and
- * `formats/keras.ts` writes the weights. The helpers below write the pieces
+ * `export/keras.ts` writes the weights. The helpers below write the pieces
  * layers share (window, kernel and bias, initializers, activation strings) in
  * Keras 3's spelling; one that has no Keras 3 form throws `NoKerasForm`, which
  * the exporter reports naming the layer.

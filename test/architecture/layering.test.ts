@@ -18,6 +18,8 @@
  *   passes              the built-in passes (`verify` and const-fold run the interpreter)
  *   autodiff            training graphs, which it optimizes with the passes
  *   codegen             modules from graphs and training programs (safetensors for external weights)
+ *   export              specs to other tools' formats that need the spec, not only the graph
+ *                       (Keras 3 `.keras`: layer configs, optimizer state, hence frontend and autodiff)
  *   data, report        training data (labels encoded for the spec's loss) and charts, for `modelc train`
  *   compile             the library pipeline: spec or graph -> passes -> files
  *   cli, index          the command line and the public API, on top
@@ -51,10 +53,11 @@ const layers: readonly Layer[] = [
   { name: 'passes', uses: ['rewrite', 'interp'] },
   { name: 'autodiff', uses: ['passes', 'spec'] },
   { name: 'codegen', uses: ['autodiff', 'formats'] },
+  { name: 'export', uses: ['autodiff', 'frontend', 'formats'] },
   { name: 'data', uses: ['util', 'spec'] },
   { name: 'report', uses: [] },
   { name: 'compile', uses: ['codegen', 'frontend', 'weights'] },
-  { name: 'cli', uses: ['compile', 'data', 'report'] },
+  { name: 'cli', uses: ['compile', 'data', 'report', 'export'] },
   { name: 'index', uses: ['compile'] },
 ];
 

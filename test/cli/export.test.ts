@@ -1,7 +1,7 @@
 /**
  * `modelc export` end to end through the CLI: the ONNX file it writes runs in
  * onnxruntime and agrees with the reference interpreter on the same weights;
- * `-o x.keras` writes a Keras archive (its contents: test/formats/keras-export.test.ts).
+ * `-o x.keras` writes a Keras archive (its contents: test/export/keras-export.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -20,6 +20,12 @@ const attrsOf: Partial<Record<string, ScalarActivationAttrs[]>> = {
   leaky_relu: [{ alpha: 0.3 }, { alpha: 0.01 }],
   elu: [{ alpha: 1 }, { alpha: 0.5 }],
   gelu: [{ approximate: false }, { approximate: true }],
+  hard_sigmoid: [{ alpha: 0.2 }, { alpha: 1 / 6 }],
+  relu_general: [
+    { max_value: 4, negative_slope: 0.1, threshold: 0.5 },
+    { max_value: null, negative_slope: 0, threshold: 1 },
+    { max_value: 6, negative_slope: 0.2, threshold: 0 },
+  ],
 };
 
 /**

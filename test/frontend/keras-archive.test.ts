@@ -46,7 +46,7 @@ function interpreted(graph: Graph, input: Tensor): ArrayLike<number> {
   return out[graph.outputs[0]!]!.data;
 }
 
-describe.each(['seq', 'conv', 'shared', 'nested'])('%s', (model) => {
+describe.each(['seq', 'conv', 'shared', 'nested', 'ops'])('%s', (model) => {
   const { input, output } = expected[model]!;
   it.each(['keras', 'h5'])('.%s: imported with its weights, the interpreter predicts what Keras does', async (ext) => {
     const loaded = await lowerFileAsync(join(dir, `${model}.${ext}`));
@@ -108,7 +108,7 @@ describe('reading Keras files', () => {
   });
 
   it("finds each layer's variables where Keras 3 puts them: the config's structure agrees with the names Keras writes", async () => {
-    for (const model of ['seq', 'conv', 'shared', 'nested']) {
+    for (const model of ['seq', 'conv', 'shared', 'nested', 'ops']) {
       const path = join(dir, `${model}.keras`);
       const k = await readKerasFile(path, readFileSync(path));
       const keys = structuralKeys(k.config.text);

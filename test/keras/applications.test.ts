@@ -10,11 +10,21 @@
  * 1e-4 of Keras's, relative to the logits' scale (unoptimized on input `a`,
  * `-O` on both), and the two inputs' logits far apart (a network whose output ignored its input would pass a 1e-4
  * check with wrong weights).
+ *
+ * The fixture also holds the logits of the same model built by Keras in
+ * float64, and how far Keras's own float32 logits are from them: 1e-6 or
+ * less for 12 architectures, but 6.8e-4 for EfficientNetV2B0 at 32x32 (random
+ * batch-norm statistics amplify float32 rounding there; at 224x224 it is
+ * 2e-5). No float32 implementation can agree with another to 1e-4 where
+ * each is that far from the exact values, so the bounds widen to the
+ * fixture's conditioning: within max(1e-4, 2 e) of Keras's float32 logits
+ * and within max(1e-4, e) of the float64 ones (modelc no farther from exact
+ * than Keras itself), e being Keras's float32 error.
  */
 import { describe, expect, it } from 'vitest';
 import type { Graph } from '../../src/ir/graph.js';
-import { ARCHITECTURES, float32, seededGraph, type AppFixture } from './apps.js';
-import { expectClose, generatedModel, maxDiff, optimize, scaleOf } from './run.js';
+import { ARCHITECTURES, float32, float64, seededGraph, type AppFixture } from './apps.js';
+import { expectClose, generatedModel, maxDiff, optimize, RTOL, scaleOf } from './run.js';
 import { seededInput } from './seeded-weights.js';
 
 /**
@@ -29,7 +39,9 @@ async function checkAgainstKeras(label: string, graph: Graph, fx: AppFixture, ta
   for (const tag of tags) {
     const x = seededInput(tag, [1, ...fx.input_shape], lo, hi);
     got[tag] = run({ [graph.inputs[0]!.name]: x }, 1)[output]!;
-    expectClose(`${fx.architecture} ${label} input ${tag}`, { [output]: got[tag] }, output, float32(fx.outputs[tag]));
+    const e = fx.keras_float32_error;
+    expectClose(`${fx.architecture} ${label} input ${tag}`, { [output]: got[tag] }, output, float32(fx.outputs[tag]), 1e-6, Math.max(RTOL, 2 * e));
+    expectClose(`${fx.architecture} ${label} input ${tag} (Keras in float64)`, { [output]: got[tag] }, output, float64(fx.outputs_float64[tag]), 1e-6, Math.max(RTOL, e));
   }
   if (tags.length < 2) return;
   // the logits depend on the input: a and b differ by over 1% of their scale (100 times the tolerance)

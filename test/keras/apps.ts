@@ -23,6 +23,10 @@ export interface AppFixture {
   readonly variables: readonly string[];
   /** Logits for the inputs `a` and `b`: little-endian float32, base64. */
   readonly outputs: { readonly a: string; readonly b: string };
+  /** The same model and weights built by Keras in float64: logits as little-endian float64, base64. */
+  readonly outputs_float64: { readonly a: string; readonly b: string };
+  /** Max |Keras float32 - Keras float64| over the float64 logits' scale: how well conditioned the fixture is. */
+  readonly keras_float32_error: number;
 }
 
 export const ARCHITECTURES = [
@@ -35,6 +39,11 @@ const dir = fileURLToPath(new URL('../fixtures/keras/apps/', import.meta.url));
 export function float32(b64: string): Float32Array {
   const bytes = Buffer.from(b64, 'base64');
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+export function float64(b64: string): Float64Array {
+  const bytes = Buffer.from(b64, 'base64');
+  return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
 /** The architecture's graph with every parameter drawn from the seeded generator. */

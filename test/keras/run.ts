@@ -64,14 +64,14 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: num
   return { diff, at };
 }
 
-/** Asserts `got[name]` is within RTOL of Keras's values, relative to their scale (at least `floor`). */
-export function expectClose(label: string, got: Outputs, name: string, want: ArrayLike<number>, floor = 1e-6): number {
+/** Asserts `got[name]` is within `rtol` (RTOL unless told) of Keras's values, relative to their scale (at least `floor`). */
+export function expectClose(label: string, got: Outputs, name: string, want: ArrayLike<number>, floor = 1e-6, rtol = RTOL): number {
   const values = got[name];
   if (!values) throw new Error(`${label}: no output '${name}' (the module has ${Object.keys(got).join(', ')})`);
   expect(values.length, `${label} '${name}': size`).toBe(want.length);
   const { diff, at } = maxDiff(values, want);
   const scale = Math.max(scaleOf(want), floor);
   const relative = diff / scale;
-  expect(relative, `${label} '${name}': max |diff| ${diff.toExponential(3)} at [${at}] (got ${values[at]}, Keras ${want[at]}) is ${relative.toExponential(2)} of the output scale ${scale.toExponential(3)}`).toBeLessThanOrEqual(RTOL);
+  expect(relative, `${label} '${name}': max |diff| ${diff.toExponential(3)} at [${at}] (got ${values[at]}, Keras ${want[at]}) is ${relative.toExponential(2)} of the output scale ${scale.toExponential(3)}`).toBeLessThanOrEqual(rtol);
   return relative;
 }

@@ -58,6 +58,12 @@ interface ActivationCommon<N extends string, P extends TProperties> {
   /** The Keras/TF.js `activation` strings that mean this function; `[name]` when absent. */
   readonly keras?: readonly KerasName<Static<TObject<P>>>[];
   /**
+   * Keras 3 `activation` strings that mean this function with other
+   * attributes than the same string in Keras 2 and TF.js (Keras 3's
+   * `hard_sigmoid` has slope 1/6); they win over `keras` in a Keras 3 config.
+   */
+  readonly keras3?: readonly KerasName<Static<TObject<P>>>[];
+  /**
    * Losses with a `from_logits` form that computes this activation inside:
    * a training graph scores its input instead (no log(0), no vanishing
    * gradient when it saturates). A `rows` activation only over the last axis.

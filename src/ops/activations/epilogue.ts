@@ -25,6 +25,10 @@ import {
 export interface ScalarActivationAttrs {
   readonly alpha?: number | undefined;
   readonly approximate?: boolean | undefined;
+  /** relu_general's three (Keras's ReLU options) */
+  readonly max_value?: number | null | undefined;
+  readonly negative_slope?: number | undefined;
+  readonly threshold?: number | undefined;
 }
 
 /** `attrs` as `def` reads them, each of its attributes present: a missing one is an error, not a silent default. */

@@ -56,8 +56,10 @@ export const leakyRelu = defineActivation({
   summary: 'x if x > 0 else alpha * x',
   attrs: { alpha: Type.Number({ default: 0.3, description: 'slope for x < 0 (Keras LeakyReLU default 0.3)' }) },
   // Keras's `leaky_relu` activation string has slope 0.2 where the LeakyReLU layer, whose default
-  // this record keeps, has 0.3: importing the string would silently change the slope.
+  // this record keeps, has 0.3: importing the string would silently change the slope. Keras 3's
+  // configs say which Keras wrote them, so there it imports with its slope.
   keras: [],
+  keras3: [{ name: 'leaky_relu', attrs: { alpha: 0.2 } }],
   form: 'elementwise',
   reference: ({ alpha }) => (x) => (x >= 0 ? x : alpha * x),
   helper: ({ alpha }) => scalarHelper(`leaky_relu_${numberTag(alpha)}`, `leaky_relu, alpha = ${lit(alpha)}`, `x >= 0 ? x : ${lit(alpha)} * x`),

@@ -120,6 +120,7 @@ export const hardSigmoid = defineActivation({
   summary: 'clip(alpha * x + 0.5, 0, 1) (alpha 0.2: Keras 2 and TF.js; 1/6: Keras 3)',
   attrs: { alpha: Type.Number({ exclusiveMinimum: 0, default: 0.2, description: 'the slope: 0.2 in Keras 2 and TF.js, 1/6 in Keras 3 (relu6(x + 3) / 6)' }) },
   keras: ['hard_sigmoid', 'hardSigmoid'],
+  keras3: [{ name: 'hard_sigmoid', attrs: { alpha: 1 / 6 } }],
   form: 'elementwise',
   reference: ({ alpha }) => (x) => Math.min(Math.max(alpha * x + 0.5, 0), 1),
   // The default keeps its untagged names, so modules generated before the slope existed stay byte-identical.

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportCommand, exportFormat } from '../../src/cli/export.js';
 import { ModelcError } from '../../src/diagnostics/diagnostic.js';
-import { exportKeras } from '../../src/formats/keras.js';
+import { exportKeras } from '../../src/export/keras.js';
 import { lowerFile, lowerFileAsync } from '../../src/frontend/load.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { materialize } from '../../src/ops/init.js';
@@ -42,7 +42,7 @@ function checkedSpecs(): string[] {
     .filter((f) => /\.(nn|json)$/.test(f) && !readFileSync(join('examples', f), 'utf8').includes('modelTopology'))
     .map((f) => `examples/${f}`);
   const fixtures = readdirSync('test/fixtures/keras').filter((f) => /^export-.*\.nn$/.test(f)).map((f) => `test/fixtures/keras/${f}`);
-  return [...examples, ...fixtures, ...['seq', 'conv', 'shared', 'nested'].map((m) => `test/fixtures/keras/format/${m}.keras`)];
+  return [...examples, ...fixtures, ...['seq', 'conv', 'shared', 'nested', 'ops'].map((m) => `test/fixtures/keras/format/${m}.keras`)];
 }
 
 /** Where `layer`'s variables are: the group whose `vars` carries its name. */

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/export.js';
-import { exportKeras } from '../../src/formats/keras.js';
+import { exportKeras } from '../../src/export/keras.js';
 import { lowerFile, lowerFileAsync } from '../../src/frontend/load.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { interpret } from '../../src/interp/interpret.js';
