@@ -6,6 +6,7 @@
 import { checkFileStem, compile } from '../compile/index.js';
 import { writeIntoDirectory } from '../util/fs.js';
 import { explainText, printBetweenPasses, weightsOf, type OptimizeOptions } from './optimize.js';
+import { printWarnings } from './warnings.js';
 
 export interface CompileOptions extends OptimizeOptions {
   output: string;
@@ -39,6 +40,7 @@ export async function compileCommand(path: string, opts: CompileOptions, stderr:
       afterPass: printBetweenPasses(opts, stderr),
     },
   );
+  printWarnings(result.warnings, stderr);
   if (opts.explain && result.passes.length > 0) stderr(explainText(result.explain));
   return writeIntoDirectory(opts.output, result.files.map((f) => [f.path, f.contents] as const));
 }

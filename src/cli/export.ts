@@ -14,6 +14,7 @@ import { fail } from '../diagnostics/diagnostic.js';
 import { exportKeras } from '../export/keras.js';
 import { exportOnnx } from '../formats/onnx.js';
 import { lowerFileAsync } from '../frontend/load.js';
+import { warned } from './warnings.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 
@@ -33,7 +34,7 @@ export function exportFormat(opts: Pick<ExportOptions, 'output' | 'format'>): Ex
 
 /** Exports `path` to `opts.output`; returns the path written. IR printing and --explain go to `stderr`. */
 export async function exportCommand(path: string, opts: ExportOptions, stderr: (text: string) => void = () => {}): Promise<string> {
-  const loaded = await lowerFileAsync(path);
+  const loaded = warned(await lowerFileAsync(path), stderr);
   const original = withWeights(loaded.graph, opts);
   const passes = pipelineFor(opts, false);
   if (exportFormat(opts) === 'keras') {
@@ -54,7 +55,7 @@ export function registerExport(program: Command, io: { stdout: (text: string) =>
     program
       .command('export')
       .description('write an ONNX model (opset 17) that onnxruntime runs, optimized with -O or --passes, or a Keras 3 .keras model')
-      .argument('<spec>', 'a .nn or .json model spec')
+      .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
       .requiredOption('-o, --output <file>', 'the .onnx or .keras file to write')
       .addOption(new Option('--format <format>', 'onnx or keras (default: from the extension of -o, else onnx)').choices(['onnx', 'keras'])),
     false,

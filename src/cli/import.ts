@@ -12,6 +12,7 @@ import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { printJsonSpec } from '../frontend/json.js';
 import { loadSpecAsync, lowerLoaded } from '../frontend/load.js';
+import { warned, type Stderr } from './warnings.js';
 import { writeIntoDirectory } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
 
@@ -21,9 +22,9 @@ export interface ImportOptions {
 }
 
 /** Imports `path`; returns the paths written, in order. */
-export async function importCommand(path: string, opts: ImportOptions): Promise<string[]> {
+export async function importCommand(path: string, opts: ImportOptions, stderr: Stderr = () => {}): Promise<string[]> {
   if (opts.name !== undefined) checkFileStem(opts.name, '--name');
-  const loaded = await loadSpecAsync(path);
+  const loaded = warned(await loadSpecAsync(path), stderr);
   if (loaded.format !== 'tfjs' && loaded.format !== 'keras') {
     fail('import', 'not a TF.js model.json (a JSON object with "modelTopology") or a Keras model (.keras, .h5, or a Keras model config); specs need no import', undefined, path);
   }

@@ -8,21 +8,22 @@ import { Option } from 'commander';
 import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { loadSpecAsync, lowerLoaded } from '../frontend/load.js';
+import { warned, type Stderr } from './warnings.js';
 import { materialize } from '../ops/init.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
 
-export async function initCommand(path: string, opts: { seed: string; output: string }): Promise<string> {
+export async function initCommand(path: string, opts: { seed: string; output: string }, stderr: Stderr = () => {}): Promise<string> {
   const seed = Number(opts.seed);
   if (!Number.isSafeInteger(seed)) fail('weights', `--seed must be an integer, got '${opts.seed}'`);
   // initial weights: a TF.js or Keras model's own weights are left out
-  const graph = materialize(lowerLoaded({ ...(await loadSpecAsync(path)), weights: undefined, saved: undefined }).graph, seed);
+  const graph = materialize(lowerLoaded({ ...warned(await loadSpecAsync(path), stderr), weights: undefined, saved: undefined }).graph, seed);
   const bytes = writeSafetensors(extractWeights(graph), { 'modelc.model': graph.name, 'modelc.seed': String(seed) });
   writeFileAtomic(opts.output, bytes);
   return opts.output;
 }
 
-export function registerInit(program: Command, io: { stdout: (t: string) => void }): void {
+export function registerInit(program: Command, io: { stdout: (t: string) => void; stderr: Stderr }): void {
   program
     .command('init')
     .description('sample the initial weights of a spec (Keras initializers, seeded) into a safetensors file')
@@ -30,6 +31,6 @@ export function registerInit(program: Command, io: { stdout: (t: string) => void
     .addOption(new Option('--seed <n>', 'seed for the initializers').default('0'))
     .requiredOption('-o, --output <file>', 'the safetensors file to write')
     .action(async (path: string, opts: { seed: string; output: string }) => {
-      io.stdout((await initCommand(path, opts)) + '\n');
+      io.stdout((await initCommand(path, opts, io.stderr)) + '\n');
     });
 }

@@ -22,6 +22,7 @@ import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './
 import { summarize } from './summary.js';
 import { trainCommand, type TrainOptions } from './train.js';
 import { verifyOptimization } from './verify.js';
+import { warned } from './warnings.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -72,7 +73,7 @@ function build(io: Io, state: RunState): Command {
     .description('validate a spec and print its layer summary (like Keras model.summary())')
     .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
     .action(async (path: string) => {
-      const { spec, graph, layers } = await lowerFileAsync(path);
+      const { spec, graph, layers } = warned(await lowerFileAsync(path), io.stderr, io.color);
       io.stdout(printed(summarize(spec, graph, layers)));
     });
 
@@ -84,7 +85,7 @@ function build(io: Io, state: RunState): Command {
       .option('-o, --output <file>', 'write the IR to a file instead of stdout'),
     false,
   ).action(async (path: string, opts: OptimizeOptions & { output?: string }) => {
-    let graph = (await lowerFileAsync(path)).graph;
+    let graph = warned(await lowerFileAsync(path), io.stderr, io.color).graph;
     const passes = pipelineFor(opts, false);
     if (passes.length > 0) graph = optimize(withWeights(graph, opts), passes, opts, io.stderr).optimized;
     const text = printGraph(graph);
@@ -105,7 +106,7 @@ function build(io: Io, state: RunState): Command {
     const batch = Number(opts.batch);
     if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be a non-negative number, got '${opts.tolerance}'`);
     if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got '${opts.batch}'`);
-    const graph = withWeights((await lowerFileAsync(path)).graph, opts);
+    const graph = withWeights(warned(await lowerFileAsync(path), io.stderr, io.color).graph, opts);
     const report = verifyOptimization(graph, pipelineFor(opts, true), opts, io.stderr, { tolerance, batch });
     io.stdout(report.text);
     if (!report.ok) state.exitCode = 1;
@@ -171,7 +172,7 @@ function build(io: Io, state: RunState): Command {
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
     .option('--name <id>', 'file name of <name>.json and <name>.safetensors (default: the model name)')
     .action(async (path: string, opts: ImportOptions) => {
-      for (const file of await importCommand(path, opts)) io.stdout(file + '\n');
+      for (const file of await importCommand(path, opts, io.stderr)) io.stdout(file + '\n');
     });
 
   program
@@ -182,7 +183,7 @@ function build(io: Io, state: RunState): Command {
     .addOption(new Option('--to <format>', 'output format (default: from the -o extension)').choices(['nn', 'json']))
     .action(async (path: string, opts: { output?: string; to?: string }) => {
       if (!opts.output && !opts.to) throw new UsageError('convert needs -o <file> or --to nn|json');
-      const loaded = await loadSpecAsync(path);
+      const loaded = warned(await loadSpecAsync(path), io.stderr, io.color);
       const format = formatFor(opts.output ?? '', opts.to);
       const text = format === 'nn' ? printDsl(loaded.spec) : printJsonSpec(loaded.spec);
       if (opts.output) writeFileAtomic(opts.output, text);
@@ -199,7 +200,7 @@ function build(io: Io, state: RunState): Command {
       if (opts.write && opts.check) throw new UsageError('--write and --check exclude each other');
       let unformatted = 0;
       for (const path of paths) {
-        const loaded = await loadSpecAsync(path);
+        const loaded = warned(await loadSpecAsync(path), io.stderr, io.color);
         if (loaded.format === 'tfjs') fail('import', 'a TF.js model.json is not a spec: `modelc import` converts it to one', undefined, path);
         if (loaded.format === 'keras') fail('import', 'a Keras model is not a spec: `modelc import` converts it to one', undefined, path);
         const file = readSource(path);

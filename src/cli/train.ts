@@ -18,6 +18,7 @@ import { fail } from '../diagnostics/diagnostic.js';
 import { loadData, splitValidation, type DataSource, type Dataset, type LoadedData } from '../data/index.js';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
 import { lowerFileAsync } from '../frontend/load.js';
+import { warned } from './warnings.js';
 import type { Graph } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
 import { accuracyOp, type AccuracyKind } from '../ops/loss.js';
@@ -136,7 +137,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 /** Trains `path`; returns what was written and measured. */
 export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo): Promise<TrainResult> {
   if (opts.name !== undefined) checkFileStem(opts.name, '--name');
-  const compiled = await lowerFileAsync(path);
+  const compiled = warned(await lowerFileAsync(path), io.stderr);
   const spec: TrainingSpec | undefined = compiled.spec.training;
   if (spec === undefined) fail('train', `the model has no training block: add \`train { loss: ..., optimizer: ... }\` to the spec`, undefined, path);
   const initial = withWeights(compiled.graph, { weights: opts.weights, seed: opts.seed ?? '0' });

@@ -12,6 +12,7 @@
  * so that commands which generate nothing start fast.
  */
 import { buildTrainingProgram, type TrainingProgram } from '../autodiff/training.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Graph } from '../ir/graph.js';
 import { interpret } from '../interp/interpret.js';
 import { randomFeeds } from '../passes/equivalence.js';
@@ -61,6 +62,8 @@ export interface CompileResult {
   readonly explain: ExplainLog;
   /** With a training target: the step, evaluate and predict graphs of the Trainer. */
   readonly training?: TrainingProgram;
+  /** Import warnings of a TF.js or Keras input (severity `warning`): what the import kept or left out. */
+  readonly warnings: readonly Diagnostic[];
 }
 
 /** Compiles a spec or graph to standalone modules; nothing is written. */
@@ -82,7 +85,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
     training = buildTrainingProgram(graph, loaded.training, options.learningRate === undefined ? {} : { learningRate: options.learningRate });
     const trainer = await codegen.generateTrainingModule(training, { name, emit: options.emit ?? 'ts', ...(source ? { source } : {}), ...(options.simd ? { simd: true } : {}) });
     files.push(...emit(`${name}.train`, trainer));
-    if (target === 'training') return { files, graph, optimized: graph, passes: [], explain: new ExplainLog(), training };
+    if (target === 'training') return { files, graph, optimized: graph, passes: [], explain: new ExplainLog(), training, warnings: loaded.warnings };
   }
   const passes = pipelineFor(options, true);
   const run = passes.length > 0 ? runPasses(graph, passes, options) : undefined;
@@ -92,7 +95,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
   files.push(...emit(name, inference));
   if (inference.weights) files.push({ path: `${name}.safetensors`, contents: inference.weights });
   if (options.emitTest) files.push(...emit(`${name}.test`, await codegen.generateGoldenTest(goldenVectors(graph), { name, externalWeights: weightsMode === 'external' })));
-  return { files, graph, optimized, passes, explain: run?.explain ?? new ExplainLog(), ...(training ? { training } : {}) };
+  return { files, graph, optimized, passes, explain: run?.explain ?? new ExplainLog(), ...(training ? { training } : {}), warnings: loaded.warnings };
 }
 
 /**

@@ -4,7 +4,7 @@
  * the file names made from it.
  */
 import { readFileSync } from 'node:fs';
-import { fail } from '../diagnostics/diagnostic.js';
+import { fail, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { readSafetensors } from '../formats/safetensors.js';
 import { kerasFileKind } from '../frontend/keras/archive.js';
@@ -33,11 +33,13 @@ export interface LoadedInput {
   readonly spec?: ModelSpec;
   /** The path the input came from, named in the modules' header comments. */
   readonly path?: string;
+  /** Import warnings (TF.js and Keras files): what the import kept or left out, located. */
+  readonly warnings: readonly Diagnostic[];
 }
 
 /** Loads, validates and lowers the input; located diagnostics name `path`. */
 export async function loadInput(input: CompileInput): Promise<LoadedInput> {
-  if ('graph' in input) return { graph: input.graph, ...(input.training ? { training: input.training } : {}) };
+  if ('graph' in input) return { graph: input.graph, warnings: [], ...(input.training ? { training: input.training } : {}) };
   let loaded;
   if ('spec' in input) {
     // Printed as JSON so that validation and lowering locate their errors as in a spec file.
@@ -48,7 +50,7 @@ export async function loadInput(input: CompileInput): Promise<LoadedInput> {
   const { spec } = loaded;
   // the file's path, also for a Keras file, whose source is the config inside it (`model.keras:config.json`)
   const path = 'spec' in input ? loaded.file.path : input.path;
-  return { graph: lowerLoaded(loaded).graph, spec, path, ...(spec.training ? { training: spec.training } : {}) };
+  return { graph: lowerLoaded(loaded).graph, spec, path, warnings: loaded.warnings ?? [], ...(spec.training ? { training: spec.training } : {}) };
 }
 
 /** Parameter values: a safetensors file's path or bytes, or tensors by parameter name. */

@@ -25,7 +25,7 @@ export const codes = {
   weights: 'parameter values that cannot be read, made or attached (weights files, initializers)',
   pass: 'an unknown pass, or a pass that breaks the IR',
   export: 'a model with a layer or option that the export format (Keras) cannot express',
-  import: 'a TF.js/Keras model (model.json) with a layer, option or weight format that modelc cannot import',
+  import: 'a TF.js or Keras model (model.json, .keras, .h5, a Keras config) with a layer, option or weight format that modelc cannot import',
   train: 'a model that cannot be trained as specified: no training block, no gradient through a layer, a parameter that does not reach the loss',
   data: 'training data that cannot be read or does not fit the model: a malformed CSV or .npy file, a non-numeric cell, a shape mismatch, a label out of range',
 } as const;
@@ -39,6 +39,8 @@ export interface Diagnostic {
   readonly span?: Span | undefined;
   /** A file path to name when there is no span (e.g. an unreadable file). */
   readonly path?: string | undefined;
+  /** `warning`: reported, and the work went on (an import that kept what it could not express); absent: an error. */
+  readonly severity?: 'warning' | undefined;
 }
 
 export class ModelcError extends Error {

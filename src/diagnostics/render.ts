@@ -4,6 +4,8 @@
  *   examples/bad.nn:3:9: error: unknown layer type 'dens'; did you mean 'dense'?
  *     dens(64)
  *     ^~~~
+ *
+ * A diagnostic with severity `warning` says `warning:` instead.
  */
 import pc from 'picocolors';
 import type { Diagnostic } from './diagnostic.js';
@@ -14,7 +16,8 @@ export interface RenderOptions {
 
 export function renderDiagnostic(d: Diagnostic, options: RenderOptions = {}): string {
   const c = pc.createColors(options.color ?? false);
-  const head = `${c.red(c.bold('error'))}: ${c.bold(d.message)}`;
+  const label = d.severity === 'warning' ? c.yellow(c.bold('warning')) : c.red(c.bold('error'));
+  const head = `${label}: ${c.bold(d.message)}`;
   if (!d.span) return d.path ? `${d.path}: ${head}` : `modelc: ${head}`;
   const { file, start, end } = d.span;
   const { line, col } = file.position(start);

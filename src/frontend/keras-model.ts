@@ -86,7 +86,7 @@ export class Importer implements GraphHost {
   }
 
   warn(path: SpecPath, message: string): void {
-    this.warnings.push({ code: 'import', message, span: this.raw.value(path) });
+    this.warnings.push({ code: 'import', message, span: this.raw.value(path), severity: 'warning' });
   }
 
   /** Locates spec path `to` at model.json path `from` (value and key spans). */

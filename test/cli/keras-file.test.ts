@@ -75,6 +75,34 @@ describe('commands on a .keras file', () => {
   });
 });
 
+describe('import warnings', () => {
+  // a Keras 3 config whose Conv2D initializer modelc cannot name and whose Dropout has a noise_shape
+  const config = 'test/fixtures/keras/config/training_only.json';
+  const lines = (text: string) => text.split('\n').filter((l) => / warning: /.test(l));
+
+  it('are printed on stderr, located in the config, and the command succeeds', async () => {
+    const r = await run('check', config);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Total params/);
+    const warnings = lines(r.stderr);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(new RegExp(`^${config}:\\d+:\\d+: warning: layer 'conv' \\(Conv2D\\): 'kernel_initializer': VarianceScaling`));
+    expect(warnings[1]).toMatch(/: warning: layer 'drop' \(Dropout\): noise_shape \[null,1,1,1\] is not kept/);
+    expect(r.stderr).not.toMatch(/error/);
+  });
+
+  it('compile and import print them too, and still write their files', async () => {
+    const out = tempDir();
+    const compiled = await run('compile', config, '-o', out);
+    expect(compiled.code).toBe(0);
+    expect(lines(compiled.stderr)).toHaveLength(2);
+    expect(compiled.stdout).toMatch(/training_only\.ts/);
+    const imported = await run('import', config, '-o', tempDir());
+    expect(imported.code).toBe(0);
+    expect(lines(imported.stderr)).toHaveLength(2);
+  });
+});
+
 describe('broken Keras files', () => {
   const bytes = readFileSync(seq);
   const broken = (name: string, data: Uint8Array) => {
