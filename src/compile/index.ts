@@ -39,7 +39,14 @@ export interface CompileOptions extends PipelineChoice, PassRunOptions {
   readonly weights?: WeightsInput;
   /** Seed of the initializers (default 0). */
   readonly seed?: number;
-  /** Where the model came from, for the modules' header comment (default: the input's path). */
+  /** Accept NaN and infinite weight values (the input's own or `weights`); by default they are an error naming the tensor. */
+  readonly allowNonfinite?: boolean;
+  /**
+   * Where the model came from, for the modules' header comment, as given
+   * (default: the input's file name, without its folder, so the same spec
+   * compiled in two checkouts gives the same bytes and no build-machine path
+   * ships with the code).
+   */
   readonly source?: string;
 }
 
@@ -66,13 +73,18 @@ export interface CompileResult {
   readonly warnings: readonly Diagnostic[];
 }
 
+/** The last component of a path (either separator): what a generated module's header names. */
+function fileName(path: string): string {
+  return path.split(/[\\/]/).pop() || path;
+}
+
 /** Compiles a spec or graph to standalone modules; nothing is written. */
 export async function compile(input: CompileInput, options: CompileOptions = {}): Promise<CompileResult> {
   if (options.name !== undefined) checkFileStem(options.name);
-  const loaded = await loadInput(input);
-  const graph = withWeights(loaded.graph, options.weights, options.seed);
+  const loaded = await loadInput(input, { allowNonfinite: options.allowNonfinite ?? false });
+  const graph = withWeights(loaded.graph, options.weights, options.seed, { allowNonfinite: options.allowNonfinite ?? false });
   const name = options.name ?? fileStem(graph.name);
-  const source = options.source ?? loaded.path;
+  const source = options.source ?? (loaded.path === undefined ? undefined : fileName(loaded.path));
   const codegen = await import('../codegen/index.js');
   const target = options.target ?? 'inference';
   const emit = (stem: string, generated: { ts: string; js: string }): CompiledFile[] => [
