@@ -12,8 +12,8 @@
  * shape or flattened to (n, prod(inputShape)); y has shape (n,) or (n, k).
  * Errors name the file (diagnostic `path`) and, for values, the element index.
  */
-import { readFileSync } from 'node:fs';
 import { fail } from '../diagnostics/diagnostic.js';
+import { readRegularFile } from '../util/fs.js';
 import type { LoadedData, Target } from './types.js';
 import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './labels.js';
 
@@ -111,15 +111,7 @@ function reader(kind: Kind, size: number, v: DataView): (at: number) => number {
 
 /** Reads and parses a .npy file; read errors are `io` diagnostics naming the path. */
 export function readNpy(path: string): NpyArray {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-    return fail('io', `cannot read file: ${why}`, undefined, path);
-  }
-  return parseNpy(bytes, path);
+  return parseNpy(readRegularFile(path, 'npy'), path);
 }
 
 /** x's trailing dimensions fit `inputShape`: equal to it, or flattened to its size. */

@@ -13,11 +13,12 @@
  * (HDF5 compiled to WebAssembly); its Node build reads and writes the real
  * file system, so the file goes through a temporary directory.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { kerasJson } from '../ops/keras-export-def.js';
+import { readRegularFile } from '../util/fs.js';
 import { kerasModel, type KerasLayerWeights, type KerasModel, type KerasModelSource } from './keras-config.js';
 
 export type { KerasModelSource } from './keras-config.js';
@@ -73,7 +74,7 @@ async function writeWeights(model: KerasModel, modelName: string): Promise<Uint8
     } finally {
       file.close();
     }
-    return new Uint8Array(readFileSync(path));
+    return readRegularFile(path, 'h5');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,11 +6,11 @@
  * Every problem is a diagnostic: in model.json for the manifest, or naming
  * the shard file and the weight that needs it.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fail, q } from '../diagnostics/diagnostic.js';
 import type { SourceFile } from '../diagnostics/source.js';
 import { isObj, show } from '../ops/keras-def.js';
+import { readRegularFile, resolveInside } from '../util/fs.js';
 import type { Weight } from '../weights/attach.js';
 import type { SpecPath } from './locations.js';
 import type { Failer } from './tfjs-config.js';
@@ -77,17 +77,13 @@ function groupBytes(imp: WeightsSource, paths: readonly unknown[], specs: readon
   paths.forEach((p, s) => {
     if (typeof p !== 'string' || p === '') return imp.fail([...gPath, 'paths', s], `a shard path must be a file name, got ${show(p)}`);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) imp.fail([...gPath, 'paths', s], `shard ${q(p)} is a URL; download it next to model.json and use a relative path`);
-    const file = join(dir, p);
-    try {
-      const bytes = readFileSync(file);
-      shards.push(bytes);
-      size += bytes.length;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-      const w = holding(size);
-      fail('io', `cannot read weight shard ${q(p)} of ${imp.file.path}${w ? ` (needed for weight ${q(w)})` : ''}: ${why}`, undefined, file);
-    }
+    // inside model.json's folder (symbolic links resolved), refused before anything is read
+    const real = resolveInside(imp.file.path, p, { what: 'weight shard', refuse: (message) => imp.fail([...gPath, 'paths', s], message, 'io') });
+    const w = holding(size);
+    const label = `weight shard ${q(p)} of ${imp.file.path}${w ? ` (needed for weight ${q(w)})` : ''}`;
+    const bytes = readRegularFile(real, 'shard', { label, shownAs: join(dir, p), noFollow: true });
+    shards.push(bytes);
+    size += bytes.length;
   });
   const lastShard = String(paths[paths.length - 1] ?? '');
   if (size < total) {
@@ -111,8 +107,14 @@ function manifestWeight(imp: Failer, w: unknown, path: SpecPath): ManifestWeight
   if (w['quantization'] !== undefined && w['quantization'] !== null) {
     imp.fail([...path, 'quantization'], `weight ${q(name)} is quantized; only float32 weights can be imported (convert the model without quantization)`);
   }
-  if (w['dtype'] !== 'float32') imp.fail([...path, 'dtype'], `weight ${q(name)} has dtype ${show(w['dtype'])}; only float32 weights can be imported`);
+  if (w['dtype'] !== 'float32') {
+    const has = w['dtype'] === undefined ? 'has no "dtype"' : `has dtype ${show(w['dtype'])}`;
+    imp.fail(w['dtype'] === undefined ? path : [...path, 'dtype'], `weight ${q(name)} ${has}; only float32 weights can be imported`);
+  }
   const n = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(4 * n)) {
+    imp.fail([...path, 'shape'], `weight ${q(name)}: shape ${show(shape)} is too large for any weight shard (4 bytes per element)`);
+  }
   return { name, shape: shape as number[], bytes: 4 * n, skip: w['group'] === 'optimizer' };
 }
 
