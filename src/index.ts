@@ -50,7 +50,7 @@ export {
   type SafetensorsDtype,
   type WriteTensor,
 } from './formats/safetensors.js';
-export { attachWeights, extractWeights, type Weight } from './weights/attach.js';
+export { attachWeights, extractWeights, type AttachOptions, type Weight } from './weights/attach.js';
 
 // Graph rewriting: the API the built-in passes are written with.
 export { GraphEditor } from './rewrite/editor.js';

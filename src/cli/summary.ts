@@ -23,9 +23,10 @@ function outputShape(t: TensorType): string {
 export function summarize(spec: ModelSpec, graph: Graph, layers: readonly LayerInfo[]): string {
   const functional = spec.inputs.length > 1 || spec.layers.some((l) => l.inputs !== undefined);
   const connections = new Map<string, string>();
+  const params = new Set(graph.params.map((p) => p.name));
   for (const n of graph.nodes) {
     if (connections.has(n.layer)) continue;
-    connections.set(n.layer, n.operands.filter((o) => !graph.params.some((p) => p.name === o)).join(', '));
+    connections.set(n.layer, n.operands.filter((o) => !params.has(o)).join(', '));
   }
   const header = ['Layer (type)', 'Output Shape', 'Param #', ...(functional ? ['Connected to'] : [])];
   const rows: string[][] = [

@@ -3,7 +3,6 @@
  * object) or an IR graph, turned into one graph with parameter values, and
  * the file names made from it.
  */
-import { readFileSync } from 'node:fs';
 import { fail, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { readSafetensors } from '../formats/safetensors.js';
@@ -13,7 +12,8 @@ import type { ModelSpec } from '../frontend/spec.js';
 import type { Graph } from '../ir/graph.js';
 import { materialize } from '../ops/init.js';
 import type { TrainingSpec } from '../spec/training.js';
-import { attachWeights, type Weight } from '../weights/attach.js';
+import { readRegularFile } from '../util/fs.js';
+import { attachWeights, type AttachOptions, type Weight } from '../weights/attach.js';
 
 /**
  * A spec file (`.nn`, `.json`, a TF.js `model.json` or a Keras `.keras` or
@@ -37,8 +37,8 @@ export interface LoadedInput {
   readonly warnings: readonly Diagnostic[];
 }
 
-/** Loads, validates and lowers the input; located diagnostics name `path`. */
-export async function loadInput(input: CompileInput): Promise<LoadedInput> {
+/** Loads, validates and lowers the input; located diagnostics name `path`. `options` apply to weights that come with it. */
+export async function loadInput(input: CompileInput, options: AttachOptions = {}): Promise<LoadedInput> {
   if ('graph' in input) return { graph: input.graph, warnings: [], ...(input.training ? { training: input.training } : {}) };
   let loaded;
   if ('spec' in input) {
@@ -50,7 +50,7 @@ export async function loadInput(input: CompileInput): Promise<LoadedInput> {
   const { spec } = loaded;
   // the file's path, also for a Keras file, whose source is the config inside it (`model.keras:config.json`)
   const path = 'spec' in input ? loaded.file.path : input.path;
-  return { graph: lowerLoaded(loaded).graph, spec, path, warnings: loaded.warnings ?? [], ...(spec.training ? { training: spec.training } : {}) };
+  return { graph: lowerLoaded(loaded, options).graph, spec, path, warnings: loaded.warnings ?? [], ...(spec.training ? { training: spec.training } : {}) };
 }
 
 /** Parameter values: a safetensors file's path or bytes, or tensors by parameter name. */
@@ -60,22 +60,18 @@ export type WeightsInput = string | Uint8Array | ReadonlyMap<string, Weight>;
  * The graph with every parameter's value: `weights` replace all of them;
  * otherwise parameters without a value are sampled from their initializers
  * with `seed` (default 0), and values that came with the input are kept.
+ * `options.allowNonfinite` accepts NaN and infinite values in `weights`.
  */
-export function withWeights(graph: Graph, weights: WeightsInput | undefined, seed = 0): Graph {
+export function withWeights(graph: Graph, weights: WeightsInput | undefined, seed = 0, options: AttachOptions = {}): Graph {
   if (weights === undefined) return materialize(graph, seed);
-  if (typeof weights !== 'string' && !(weights instanceof Uint8Array)) return attachWeights(graph, weights);
+  if (typeof weights !== 'string' && !(weights instanceof Uint8Array)) return attachWeights(graph, weights, undefined, options);
   const path = typeof weights === 'string' ? weights : undefined;
-  let bytes: Uint8Array;
-  try {
-    bytes = typeof weights === 'string' ? readFileSync(weights) : weights;
-  } catch (err) {
-    return fail('io', `cannot read file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, undefined, path);
-  }
+  const bytes = typeof weights === 'string' ? readRegularFile(weights, 'safetensors') : weights;
   if (kerasFileKind(bytes) !== undefined) {
     // a Keras file's weights are named by its layers, known only with its config: it is read as the spec
     fail('weights', 'this is a Keras .keras/.h5 file, not safetensors: give it as the spec itself (its weights come with it), or convert it with `modelc import model.keras -o dir`', undefined, path);
   }
-  return attachWeights(graph, readSafetensors(bytes, path).tensors, path);
+  return attachWeights(graph, readSafetensors(bytes, path).tensors, path, options);
 }
 
 /** A file stem from a model name: letters, digits, `_`, `-` and `.`, not starting with a dot. */

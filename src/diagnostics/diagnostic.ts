@@ -18,6 +18,7 @@ export const codes = {
   cycle: 'layers that depend on each other',
   emptyModel: 'a model without layers',
   shape: 'an input shape a layer cannot take',
+  limit: 'a size beyond what modelc can hold: a tensor of 2^31 elements or more, a model above 2^32, a batch too large, JSON nested too deep, a number out of range',
   arity: 'the wrong number of inputs for a layer',
   irSyntax: 'textual IR that does not parse',
   verify: 'an IR graph that breaks an invariant',

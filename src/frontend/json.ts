@@ -1,7 +1,10 @@
 /**
  * The JSON front end: spec text -> plain object + locations of every value and
  * key, so that every later error points at `path:line:col` in the JSON file.
- * Strict JSON: no comments, no trailing commas, no duplicate keys.
+ * Strict JSON: no comments, no trailing commas, no duplicate keys, numbers
+ * within float64's range, and at most MAX_JSON_DEPTH levels of nesting
+ * (checked by a flat scan before parsing: the parser and every walker after
+ * it recurse; real configs nest about 15 levels).
  */
 import { parseTree, printParseErrorCode, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import { fail } from '../diagnostics/diagnostic.js';
@@ -29,7 +32,31 @@ const errorText: Record<string, string> = {
   InvalidCharacter: 'invalid character in string',
 };
 
+/** How deep JSON input may nest (objects and arrays). */
+export const MAX_JSON_DEPTH = 256;
+
+/**
+ * The offset of the first bracket nested deeper than `max` levels, if any:
+ * one flat pass over the text, skipping strings (no recursion, so any depth
+ * is safe to scan).
+ */
+export function tooDeepAt(text: string, max = MAX_JSON_DEPTH): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: skip to its closing quote (an unterminated one is the parser's error)
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return undefined;
+}
+
 export function parseJsonSpec(file: SourceFile): { spec: unknown; locations: SpecLocations } {
+  const deep = tooDeepAt(file.text);
+  if (deep !== undefined) fail('limit', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, span(file, deep, deep + 1));
   const errors: ParseError[] = [];
   const root = parseTree(file.text, errors, { disallowComments: true, allowTrailingComma: false });
   const first = errors[0];
@@ -66,6 +93,12 @@ function build(node: JsonNode, path: SpecPath, locations: SpecLocations, key?: J
     }
     case 'array':
       return (node.children ?? []).map((c, i) => build(c, [...path, i], locations));
+    case 'number':
+      if (!Number.isFinite(node.value)) {
+        const text = locations.file.text.slice(node.offset, node.offset + node.length);
+        fail('syntax', `number ${text} is out of range for a float64 (largest magnitude about 1.8e308)`, span(locations.file, node.offset, node.offset + node.length));
+      }
+      return node.value;
     default:
       return node.value;
   }

@@ -9,12 +9,11 @@
  * (which read every format); the synchronous `loadSpec` / `lowerFile` read
  * the text formats and refuse a Keras file with a message saying so.
  */
-import { readFileSync } from 'node:fs';
 import { fail, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { verifyGraph } from '../ops/verify.js';
-import { readSource } from '../util/fs.js';
-import { attachWeights, type Weight } from '../weights/attach.js';
+import { readRegularFile } from '../util/fs.js';
+import { attachWeights, type AttachOptions, type Weight } from '../weights/attach.js';
 import { parseDsl, type DslComments } from './dsl/parse.js';
 import { parseJsonSpec } from './json.js';
 import { kerasFileKind, readKerasFile, type SavedWeights } from './keras/archive.js';
@@ -99,14 +98,9 @@ export function parseSpecSource(file: SourceFile, format = detectFormat(file)): 
   return { file, format, spec: validateSpec(spec, locations), locations, comments };
 }
 
-/** A file's bytes; read errors are the diagnostics `readSource` gives. */
+/** A spec file's bytes, capped as a Keras file when its first bytes say it is one, else as a text spec. */
 function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    readSource(path);
-    throw err;
-  }
+  return readRegularFile(path, (head) => kerasFileKind(head) ?? 'spec');
 }
 
 /** The text of a spec file (a UTF-8 byte order mark dropped). */
@@ -137,29 +131,30 @@ export async function loadSpecAsync(path: string): Promise<LoadedSpec> {
  * Lower a loaded spec and verify the graph (a verifier failure here is a
  * modelc bug); weights that came with the spec are attached.
  */
-export function lowerLoaded(loaded: LoadedSpec): Lowered {
+export function lowerLoaded(loaded: LoadedSpec, options: AttachOptions = {}): Lowered {
   const lowered = lowerSpec(loaded.spec, loaded.locations);
   verifyGraph(lowered.graph);
   const weights = loaded.saved ? kerasWeights(lowered.graph, loaded.spec, loaded.saved, loaded.kerasPaths) : loaded.weights;
   if (!weights) return lowered;
-  return { ...lowered, graph: attachWeights(lowered.graph, weights, loaded.saved?.file ?? loaded.file.path) };
+  return { ...lowered, graph: attachWeights(lowered.graph, weights, loaded.saved?.file ?? loaded.file.path, options) };
 }
 
 /**
  * Reads, validates and lowers a spec file of a text format: the verified IR
  * graph (with a TF.js model's own weights), the spec and its layer table. No
  * code: `compile()` (src/compile/) turns a spec or graph into modules. For
- * `.keras` and `.h5` files use `lowerFileAsync`.
+ * `.keras` and `.h5` files use `lowerFileAsync`. `options.allowNonfinite`
+ * accepts NaN and infinite values in the weights that come with the spec.
  */
-export function lowerFile(path: string): LoadedSpec & Lowered {
+export function lowerFile(path: string, options: AttachOptions = {}): LoadedSpec & Lowered {
   const loaded = loadSpec(path);
-  return { ...loaded, ...lowerLoaded(loaded) };
+  return { ...loaded, ...lowerLoaded(loaded, options) };
 }
 
 /** `lowerFile` for every format, `.keras` archives and legacy `.h5` files (with their weights) included. */
-export async function lowerFileAsync(path: string): Promise<LoadedSpec & Lowered> {
+export async function lowerFileAsync(path: string, options: AttachOptions = {}): Promise<LoadedSpec & Lowered> {
   const loaded = await loadSpecAsync(path);
-  return { ...loaded, ...lowerLoaded(loaded) };
+  return { ...loaded, ...lowerLoaded(loaded, options) };
 }
 
 /**

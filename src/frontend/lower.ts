@@ -15,6 +15,7 @@ import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { fail, ModelcError, q, suggest } from '../diagnostics/diagnostic.js';
 import type { Graph, InitSpec, InputDecl, Node, ParamDecl } from '../ir/graph.js';
+import { formatCount, MAX_MODEL_ELEMENTS, tensorSizeProblem } from '../ir/limits.js';
 import { batched, formatType, sameType, tensor, type Attrs, type TensorType } from '../ir/types.js';
 import { ShapeError, type LayerDef, type LowerContext } from '../ops/op-def.js';
 import { getLayer, getOp } from '../ops/registry.js';
@@ -69,6 +70,8 @@ function declareInputs(spec: ModelSpec, loc: SpecLocations): InputDecl[] {
   return spec.inputs.map((input, i) => {
     if (seen.has(input.name)) fail('duplicateName', `duplicate input name ${q(input.name)}`, loc.value(['inputs', i, 'name']));
     seen.add(input.name);
+    const tooBig = tensorSizeProblem(input.shape, `input ${q(input.name)} would need a tensor`, true);
+    if (tooBig) fail('limit', tooBig, loc.value(['inputs', i, 'shape']));
     return { name: input.name, type: batched(input.shape) };
   });
 }
@@ -153,24 +156,29 @@ class Lowering {
   readonly params: ParamDecl[] = [];
   readonly nodes: Node[] = [];
   private readonly types = new Map<string, TensorType>();
+  private readonly paramsByName = new Map<string, ParamDecl>();
   private readonly entriesByName: Map<string, Entry>;
+  /** Elements of the parameters and of one example's activations so far (inputs included), against MAX_MODEL_ELEMENTS. */
+  private elements = { params: 0, activations: 0 };
 
   constructor(
     private readonly inputs: readonly InputDecl[],
     entries: readonly Entry[],
     private readonly loc: SpecLocations,
   ) {
-    for (const i of inputs) this.types.set(i.name, i.type);
+    for (const i of inputs) {
+      this.types.set(i.name, i.type);
+      this.elements.activations += elementsOf(i.type);
+    }
     this.entriesByName = new Map(entries.map((e) => [e.name, e]));
   }
 
   lower(e: Entry): LayerInfo {
     const target = this.reuseTarget(e);
     const def = getLayer(target.spec.type)!;
-    const known = [...this.entriesByName.keys(), ...this.inputs.map((i) => i.name)];
     e.inputs.forEach((ref, j) => {
       if (!this.types.has(ref)) {
-        const hint = attributeHint(def, ref) ?? suggest(ref, known);
+        const hint = attributeHint(def, ref) ?? suggest(ref, [...this.entriesByName.keys(), ...this.inputs.map((i) => i.name)]);
         fail('undefinedName', `${q(ref)} is not a layer or input${hint}`, this.loc.value(e.inputPaths[j]!));
       }
     });
@@ -217,6 +225,26 @@ class Lowering {
     return { spec: cur.spec, name: cur.name };
   }
 
+  /**
+   * Size limits (ir/limits.ts), checked as each tensor is declared, before
+   * anything is allocated: the tensor itself, then the model's running total.
+   */
+  private checkSize(e: Entry, shape: readonly number[], what: string, kind: 'params' | 'activations'): void {
+    const at = this.loc.value(['layers', e.index]);
+    const tooBig = tensorSizeProblem(shape, `layer ${q(e.name)} would need ${what}`, kind === 'activations');
+    if (tooBig) fail('limit', tooBig, at);
+    this.elements[kind] += shape.reduce((a, b) => a * b, 1);
+    const { params, activations } = this.elements;
+    if (params + activations > MAX_MODEL_ELEMENTS) {
+      fail(
+        'limit',
+        `at layer ${q(e.name)} the model needs ${formatCount(params + activations)} elements (${formatCount(params)} of parameters, ` +
+          `${formatCount(activations)} of activations per example); a model holds at most 2^32 (4,294,967,296; 16 GiB as float32)`,
+        at,
+      );
+    }
+  }
+
   private context(e: Entry, layerName: string): LowerContext {
     const define = (name: string, type: TensorType): string => {
       if (this.types.has(name)) fail('duplicateName', `the value name ${q(name)} of ${q(e.name)} is already taken`, this.loc.value(['layers', e.index]));
@@ -228,24 +256,42 @@ class Lowering {
       typeOf: (v) => this.types.get(v)!,
       param: (role: string, shape: readonly number[], init: InitSpec, trainable = true) => {
         const name = `${layerName}/${role}`;
-        const existing = this.params.find((p) => p.name === name);
+        const existing = this.paramsByName.get(name);
         if (existing) {
           if (!sameType(existing.type, tensor(shape))) {
             throw new ShapeError(`${layerName} is applied to inputs that need ${role} ${formatType(tensor(shape))}, but its ${role} is ${formatType(existing.type)}`);
           }
           return name;
         }
-        this.params.push({ name: define(name, tensor(shape)), type: tensor(shape), trainable, init });
+        this.checkSize(e, shape, `${article(role)} ${role}`, 'params');
+        const decl: ParamDecl = { name: define(name, tensor(shape)), type: tensor(shape), trainable, init };
+        this.params.push(decl);
+        this.paramsByName.set(name, decl);
         return name;
       },
       op: (opName: string, operands: readonly string[], attrs: Attrs, suffix?: string) => {
         const op = getOp(opName);
         if (!op) throw new ModelcError({ code: 'verify', message: `internal: layer lowered to unknown op ${q(opName)}` });
         const type = op.infer(operands.map((o) => this.types.get(o)!), attrs as never);
+        this.checkSize(e, exampleDims(type), suffix === undefined ? 'an output' : `an output ${q(suffix)}`, 'activations');
         const result = define(suffix === undefined ? e.name : `${e.name}/${suffix}`, type);
         this.nodes.push({ op: opName, result, type, operands: [...operands], attrs, layer: e.name });
         return result;
       },
     };
   }
+}
+
+/** The static dimensions of a type: an activation's per-example shape, a parameter's shape. */
+function exampleDims(t: TensorType): number[] {
+  return t.shape.filter((d): d is number => d !== 'N');
+}
+
+function elementsOf(t: TensorType): number {
+  return exampleDims(t).reduce((a, b) => a * b, 1);
+}
+
+/** "a kernel", "an offset". */
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? 'an' : 'a';
 }

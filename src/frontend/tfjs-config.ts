@@ -11,7 +11,7 @@
  */
 import { q, type DiagnosticCode } from '../diagnostics/diagnostic.js';
 import { activationFromKeras, activationNames, isKeras3Meaning, type KerasDialect } from '../ops/activation.js';
-import { initializerNames, type Initializer } from '../ops/init.js';
+import { initializerNames, initializerProblem, initSpec, type Initializer } from '../ops/init.js';
 import { isObj, show, type KerasActivation, type KerasConfig } from '../ops/keras-def.js';
 import type { SpecPath } from './locations.js';
 
@@ -177,9 +177,13 @@ export class Config implements KerasConfig {
     return this.optional(key, (k) => {
       const v = this.get(k);
       try {
-        return initializerOf(v, (msg) => {
+        const init = initializerOf(v, (msg) => {
           throw new Unexpressible(msg);
         });
+        // arguments modelc refuses (a stddev of 0, a constant of 1e30) are kept out the same way
+        const problem = initializerProblem(initSpec(init));
+        if (problem) throw new Unexpressible(problem);
+        return init;
       } catch (e) {
         if (!(e instanceof Unexpressible)) throw e;
         this.warn(k, `${q(k)}: ${e.message}; the layer keeps modelc's default initializer (inference and imported weights are unaffected)`);

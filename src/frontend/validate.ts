@@ -42,18 +42,43 @@ function validateLayer(entry: unknown, path: SpecPath, loc: SpecLocations): void
   check(layerSchema(def), e, path, loc, type);
 }
 
+/**
+ * An object form inside an attribute (an initializer, an optimizer) whose
+ * arguments are being checked: `'random_normal' (dense attribute 'kernel_initializer')`.
+ */
+interface Within {
+  readonly type: string;
+  readonly owner: string;
+}
+
 /** Throws a located diagnostic for the first schema violation of `value`. */
-function check(schema: TSchema, value: unknown, base: SpecPath, loc: SpecLocations, subject: string): void {
+function check(schema: TSchema, value: unknown, base: SpecPath, loc: SpecLocations, subject: string, within?: Within): void {
   const first = Value.Errors(schema, value).First();
   if (!first) return;
   const inner = unionMember(first);
   if (inner) {
     // `{"type": "random_normal", "stdev": 0.1}`: report what is wrong inside the object form.
     const rel = first.path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-    return check(inner, first.value, [...base, ...rel], loc, subject);
+    const type = (first.value as Record<string, unknown>)['type'];
+    const owner = subject === 'model' ? q(rel.join('.')) : `${subject} attribute ${q(rel.join('.'))}`;
+    return check(inner, first.value, [...base, ...rel], loc, subject, typeof type === 'string' ? { type, owner } : within);
   }
-  const { code, message, path, atKey } = explain(first, base, subject);
+  const { code, message, path, atKey } = within ? explainArgument(first, base, within) : explain(first, base, subject);
   fail(code, message, atKey ? loc.key(path) : loc.value(path));
+}
+
+/** A violation inside an object form: `random_normal argument 'stddev' (dense attribute 'kernel_initializer'): ...`. */
+function explainArgument(err: ValueError, base: SpecPath, within: Within): Explained {
+  const rel = err.path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const path = [...base, ...rel];
+  const key = String(rel[rel.length - 1] ?? '');
+  const code: DiagnosticCode = within.owner.startsWith("'") ? 'schema' : 'attributeType';
+  if (err.message === 'Unexpected property') {
+    const known = Object.keys((err.schema as { properties?: object }).properties ?? {}).filter((k) => k !== 'type');
+    const takes = known.length > 0 ? `takes ${known.map(q).join(', ')}` : 'takes no arguments';
+    return { code, message: `unknown argument ${q(key)} of ${within.type} (${within.owner}); ${within.type} ${takes}${suggest(key, known)}`, path, atKey: true };
+  }
+  return { code, message: `${within.type} argument ${q(rel.join('.'))} (${within.owner}): ${expected(err.schema)}, got ${show(err.value)}`, path, atKey: false };
 }
 
 /**
@@ -109,10 +134,11 @@ function expected(schema: TSchema): string {
   if (schema['const'] !== undefined) return `expected ${q(String(schema['const']))}`;
   if (members) return `expected ${schema['description'] ?? members.map((m) => expected(m).replace(/^expected /, '')).join(' or ')}`;
   const bounds: string[] = [];
-  if (schema['minimum'] !== undefined) bounds.push(`>= ${schema['minimum']}`);
-  if (schema['exclusiveMinimum'] !== undefined) bounds.push(`> ${schema['exclusiveMinimum']}`);
-  if (schema['maximum'] !== undefined) bounds.push(`<= ${schema['maximum']}`);
-  if (schema['exclusiveMaximum'] !== undefined) bounds.push(`< ${schema['exclusiveMaximum']}`);
+  const num = (n: number) => (Math.abs(n) >= 1e15 ? n.toExponential().replace('e+', 'e') : String(n));
+  if (schema['minimum'] !== undefined) bounds.push(`>= ${num(schema['minimum'])}`);
+  if (schema['exclusiveMinimum'] !== undefined) bounds.push(`> ${num(schema['exclusiveMinimum'])}`);
+  if (schema['maximum'] !== undefined) bounds.push(`${bounds.length > 0 ? 'and ' : ''}<= ${num(schema['maximum'])}`);
+  if (schema['exclusiveMaximum'] !== undefined) bounds.push(`${bounds.length > 0 ? 'and ' : ''}< ${num(schema['exclusiveMaximum'])}`);
   if (schema['minItems'] !== undefined && schema['minItems'] === schema['maxItems']) bounds.push(`of ${schema['minItems']} items`);
   else if (schema['minItems'] !== undefined) bounds.push(`of at least ${schema['minItems']} item${schema['minItems'] === 1 ? '' : 's'}`);
   if (schema['minLength'] !== undefined) bounds.push('that is not empty');

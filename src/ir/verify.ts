@@ -8,7 +8,9 @@
  *    exactly the attributes its schema declares;
  *  - each node's declared type equals the type its op infers;
  *  - inputs have the batch dimension first, parameters are fully static;
- *  - outputs name defined values.
+ *  - outputs name defined values;
+ *  - every tensor fits the size limits (ir/limits.ts; code `limit`), for
+ *    graphs that did not come through the frontend, which checks them first.
  *
  * The op table is a parameter because it lives above ir/ (in ops/): the IR
  * depends on nothing that depends on it. `ops/verify.ts` binds the registry,
@@ -19,6 +21,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ModelcError, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Graph, Node } from './graph.js';
 import { formatType, sameType, ShapeError, type TensorType } from './types.js';
+import { tensorSizeProblem } from './limits.js';
 import { formatValueRef } from './print.js';
 
 /** What the verifier needs of an op (the op registry's `OpDef` is one). */
@@ -59,7 +62,12 @@ export function checkGraph(g: Graph, ops: OpSignatures): Diagnostic[] {
   }
   if (g.outputs.length === 0) problems.push('the graph has no outputs');
   for (const o of g.outputs) if (!types.has(o)) problems.push(`output ${formatValueRef(o)} is not defined`);
-  return problems.map((message) => ({ code: 'verify', message: `invalid IR in graph ${g.name}: ${message}` }));
+  const tooBig: Diagnostic[] = [];
+  for (const [name, t] of types) {
+    const message = tensorSizeProblem(t.shape.filter((d): d is number => d !== 'N'), `${formatValueRef(name)} would need a tensor`, t.shape[0] === 'N');
+    if (message) tooBig.push({ code: 'limit', message: `graph ${g.name}: ${message}` });
+  }
+  return [...problems.map((message): Diagnostic => ({ code: 'verify', message: `invalid IR in graph ${g.name}: ${message}` })), ...tooBig];
 }
 
 function checkNode(n: Node, types: Map<string, TensorType>, ops: OpSignatures): string | undefined {

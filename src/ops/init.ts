@@ -17,7 +17,8 @@
  * Values are bitwise reproducible on one JavaScript engine (normals go through
  * Math.log/sin/cos, which the ECMAScript spec lets engines approximate).
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TProperties } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { fail, q, suggest } from '../diagnostics/diagnostic.js';
 import type { Graph, InitSpec, ParamDecl } from '../ir/graph.js';
 import { paramStream, type Pcg32 } from '../util/prng.js';
@@ -84,21 +85,58 @@ const InitializerName = Type.Unsafe<InitializerName>(Type.Union(
   { description: 'a Keras initializer name' },
 ));
 
-const initializerForms = () => [
-    InitializerName,
-    Type.Object(
-      {
-        type: InitializerName,
-        value: Type.Optional(Type.Number({ description: 'constant: the value' })),
-        minval: Type.Optional(Type.Number({ description: 'random_uniform: lower bound' })),
-        maxval: Type.Optional(Type.Number({ description: 'random_uniform: upper bound' })),
-        mean: Type.Optional(Type.Number({ description: 'random_normal, truncated_normal: mean' })),
-        stddev: Type.Optional(Type.Number({ description: 'random_normal, truncated_normal: standard deviation' })),
-        seed: Type.Optional(Type.Integer({ description: 'a per-initializer seed' })),
-      },
-      { additionalProperties: false, title: 'an initializer' },
-    ),
-  ];
+/**
+ * How large an initializer's arguments may be: 1e18, about the square root of
+ * float32's largest value (3.4e38), so that sampled weights are finite in
+ * float32 and a weight times an input of like size still is (a constant 1e38
+ * fits float32 but makes any dense layer's output infinite).
+ */
+export const MAX_INIT_MAGNITUDE = 1e18;
+
+const bounded = (description: string) =>
+  Type.Optional(Type.Number({ minimum: -MAX_INIT_MAGNITUDE, maximum: MAX_INIT_MAGNITUDE, description }));
+const Seed = Type.Optional(Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, description: 'a per-initializer seed' }));
+
+/** The object form's arguments, per initializer; each object form takes only its own (and any may name a `seed`). */
+const initializerArgs: readonly (readonly [readonly InitializerName[], TProperties])[] = [
+  [['zeros', 'ones'], { seed: Seed }],
+  [['constant'], { value: bounded('the value'), seed: Seed }],
+  [['uniform', 'random_uniform'], { minval: bounded('lower bound'), maxval: bounded('upper bound'), seed: Seed }],
+  [
+    ['random_normal', 'truncated_normal'],
+    {
+      mean: bounded('mean'),
+      stddev: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_INIT_MAGNITUDE, description: 'standard deviation' })),
+      seed: Seed,
+    },
+  ],
+  [['glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal'], { seed: Seed }],
+];
+
+/** The object form of these initializers: their names (Keras's too, for editors) and their arguments. */
+function initializerObject(names: readonly InitializerName[], args: TProperties) {
+  const all = [...names, ...Object.keys(initializerAliases).filter((a) => names.includes(initializerAliases[a]!))];
+  return Type.Object(
+    { type: Type.Unsafe<InitializerName>(Type.Union(all.map((n) => Type.Literal(n)))), ...args },
+    { additionalProperties: false, title: `initializer ${names.join(' | ')}` },
+  );
+}
+
+const initializerForms = () => [InitializerName, ...initializerArgs.map(([names, args]) => initializerObject(names, args))];
+
+/**
+ * Why an initializer's arguments are invalid (its object form's schema
+ * above), or undefined: for IR graphs, whose initializers did not come
+ * through spec validation.
+ */
+export function initializerProblem(init: InitSpec): string | undefined {
+  const form = initializerArgs.find(([names]) => (names as readonly string[]).includes(init.type));
+  if (!form) return undefined; // an unknown name: reported where it is sampled
+  const error = Value.Errors(initializerObject(form[0], form[1]), { type: init.type, ...init.args }).First();
+  if (!error) return undefined;
+  const arg = error.path.slice(1);
+  return arg ? `${init.type} argument ${q(arg)} = ${JSON.stringify(error.value) ?? String(error.value)}: ${error.message.toLowerCase()}` : `${init.type}: ${error.message.toLowerCase()}`;
+}
 
 const initializerDescription = 'an initializer: a name, or {"type": name, ...arguments}';
 export const Initializer = Type.Union(initializerForms(), { description: initializerDescription });
@@ -253,6 +291,8 @@ export function materialize(graph: Graph, seed: number): Graph {
     if (own !== undefined && !Number.isSafeInteger(own)) {
       fail('weights', `the initializer seed of parameter ${q(p.name)} must be an integer, got ${own}`);
     }
+    const bad = initializerProblem(p.init);
+    if (bad) fail('weights', `cannot initialize parameter ${q(p.name)}: ${bad}`);
     const stream = paramStream(own ?? seed, p.name);
     return { ...p, value: sampleInit(p.init, paramShape(p), stream) };
   });

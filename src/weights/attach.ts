@@ -5,8 +5,11 @@
  * parameter names (`dense/kernel`, `batch_normalization/moving_mean`), so a
  * safetensors file maps onto a graph by name alone. Attaching is all or
  * nothing: every parameter must be in the file with the graph's shape, and the
- * file may hold nothing else. All problems are reported at once, one
- * diagnostic each, naming the tensor (and the file, in the diagnostic's path).
+ * file may hold nothing else, and every value must be finite (NaN or
+ * Infinity in a weight only ever makes a model that returns NaN; the
+ * `allowNonfinite` option accepts them). All problems are reported at once,
+ * one diagnostic each, naming the tensor (and the file, in the diagnostic's
+ * path).
  */
 import { ModelcError, q, suggest, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Graph, ParamDecl } from '../ir/graph.js';
@@ -21,12 +24,18 @@ export interface Weight {
 const fmtShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+export interface AttachOptions {
+  /** Accept NaN and ±Infinity in the values (by default an error naming the tensor and the first bad index). */
+  readonly allowNonfinite?: boolean;
+}
+
 /**
  * The graph with every parameter's value taken from `tensors` (replacing any
  * value it had). Throws one ModelcError (code `weights`) listing every
- * missing parameter, shape mismatch and extra tensor; `path` names the file.
+ * missing parameter, shape mismatch, extra tensor and (unless
+ * `allowNonfinite`) tensor with a NaN or infinite value; `path` names the file.
  */
-export function attachWeights(graph: Graph, tensors: ReadonlyMap<string, Weight>, path?: string): Graph {
+export function attachWeights(graph: Graph, tensors: ReadonlyMap<string, Weight>, path?: string, options: AttachOptions = {}): Graph {
   const problems: Diagnostic[] = [];
   const problem = (message: string) => problems.push({ code: 'weights', message, path });
   const params = graph.params.map((p): ParamDecl => {
@@ -45,6 +54,11 @@ export function attachWeights(graph: Graph, tensors: ReadonlyMap<string, Weight>
       problem(`tensor ${q(p.name)} has ${t.data.length} values, but its shape ${fmtShape(shape)} needs ${size}`);
       return p;
     }
+    const bad = options.allowNonfinite ? undefined : nonfinite(p.name, shape, t.data);
+    if (bad) {
+      problem(bad);
+      return p;
+    }
     return { ...p, value: Float32Array.from(t.data) };
   });
   const names = new Set(graph.params.map((p) => p.name));
@@ -55,6 +69,33 @@ export function attachWeights(graph: Graph, tensors: ReadonlyMap<string, Weight>
   }
   if (problems.length > 0) throw new ModelcError(problems);
   return { ...graph, params };
+}
+
+/**
+ * Where a tensor holds NaN or an infinity, as a message naming its first
+ * such value by flat and multi-index; undefined when every value is finite.
+ */
+export function nonfinite(name: string, shape: readonly number[], data: Float32Array): string | undefined {
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) {
+      // NaN - NaN and Inf - Inf are NaN; every finite v gives 0
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (first < 0) return undefined;
+  const index: number[] = [];
+  for (let rest = first, k = shape.length - 1; k >= 0; k--) {
+    index.unshift(rest % shape[k]!);
+    rest = Math.floor(rest / shape[k]!);
+  }
+  const value = data[first]!;
+  const what = Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
+  const others = count > 1 ? ` (${count} non-finite values in all)` : '';
+  return `tensor ${q(name)} holds ${what} at index ${first} ${fmtShape(index)}${others}; weights must be finite numbers (--allow-nonfinite, or the allowNonfinite option, accepts them)`;
 }
 
 /** The parameters that have values, by name in declaration order (what a weights file holds); the data is shared, not copied. */

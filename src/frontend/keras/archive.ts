@@ -22,6 +22,7 @@
 import { unzipSync } from 'fflate';
 import { fail, q } from '../../diagnostics/diagnostic.js';
 import { SourceFile } from '../../diagnostics/source.js';
+import { tooDeepAt } from '../json.js';
 import { withHdf5, type Hdf5Reader } from './hdf5.js';
 
 export type KerasFileKind = 'keras' | 'h5';
@@ -159,6 +160,7 @@ function variable(h5: Hdf5Reader, where: string, name: string, file: string): Sa
 export function structuralKeys(configText: string): Map<string, readonly string[]> {
   const out = new Map<string, readonly string[]>();
   let root: unknown;
+  if (tooDeepAt(configText) !== undefined) return out; // too deep to walk; the importer reports it, located
   try {
     root = JSON.parse(configText);
   } catch {
