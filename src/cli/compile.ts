@@ -37,6 +37,7 @@ export async function compileCommand(path: string, opts: CompileOptions, stderr:
       passes: opts.passes,
       optimize: opts.optimize,
       ...weightsOf(opts),
+      allowNonfinite: opts.allowNonfinite ?? false,
       afterPass: printBetweenPasses(opts, stderr),
     },
   );

@@ -34,7 +34,7 @@ export function exportFormat(opts: Pick<ExportOptions, 'output' | 'format'>): Ex
 
 /** Exports `path` to `opts.output`; returns the path written. IR printing and --explain go to `stderr`. */
 export async function exportCommand(path: string, opts: ExportOptions, stderr: (text: string) => void = () => {}): Promise<string> {
-  const loaded = warned(await lowerFileAsync(path), stderr);
+  const loaded = warned(await lowerFileAsync(path, { allowNonfinite: opts.allowNonfinite ?? false }), stderr);
   const original = withWeights(loaded.graph, opts);
   const passes = pipelineFor(opts, false);
   if (exportFormat(opts) === 'keras') {

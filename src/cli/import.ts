@@ -19,6 +19,8 @@ import { extractWeights } from '../weights/attach.js';
 export interface ImportOptions {
   output: string;
   name?: string;
+  /** --allow-nonfinite: accept NaN and infinite weight values. */
+  allowNonfinite?: boolean;
 }
 
 /** Imports `path`; returns the paths written, in order. */
@@ -28,7 +30,7 @@ export async function importCommand(path: string, opts: ImportOptions, stderr: S
   if (loaded.format !== 'tfjs' && loaded.format !== 'keras') {
     fail('import', 'not a TF.js model.json (a JSON object with "modelTopology") or a Keras model (.keras, .h5, or a Keras model config); specs need no import', undefined, path);
   }
-  const { graph } = lowerLoaded(loaded);
+  const { graph } = lowerLoaded(loaded, { allowNonfinite: opts.allowNonfinite ?? false });
   const name = opts.name ?? fileStem(loaded.spec.name);
   const files: [string, string | Uint8Array][] = [[`${name}.json`, printJsonSpec(loaded.spec)]];
   if (loaded.weights || loaded.saved) files.push([`${name}.safetensors`, writeSafetensors(extractWeights(graph))]);

@@ -12,15 +12,17 @@ import { renderDiagnostics } from '../diagnostics/render.js';
 import { printDsl } from '../frontend/dsl/print.js';
 import { printJsonSpec } from '../frontend/json.js';
 import { detectFormat, loadSpecAsync, lowerFileAsync, type SpecFormat } from '../frontend/load.js';
+import { activationSizes, batchProblem } from '../ir/limits.js';
 import { printGraph } from '../ir/print.js';
-import { readSource, writeFileAtomic } from '../util/fs.js';
+import { readSource, removeTempFiles, writeFileAtomic } from '../util/fs.js';
 import { compileCommand, type CompileOptions } from './compile.js';
 import { importCommand, type ImportOptions } from './import.js';
 import { registerExport } from './export.js';
 import { registerInit } from './init.js';
-import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
+import { allowNonfiniteOption, optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
+import { fileStemValue, seedValue } from './options.js';
 import { summarize } from './summary.js';
-import { trainCommand, type TrainOptions } from './train.js';
+import { dataSource, trainCommand, type TrainOptions } from './train.js';
 import { verifyOptimization } from './verify.js';
 import { warned } from './warnings.js';
 
@@ -34,12 +36,35 @@ interface Io {
   terminal?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-const defaultIo = (): Io => ({
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-  color: Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'],
-  ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
-});
+const defaultIo = (): Io => {
+  guardStreams();
+  return {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    color: Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'],
+    ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
+  };
+};
+
+let streamsGuarded = false;
+
+/**
+ * A closed pipe on stdout (`modelc ir big.nn | head -1`) ends the run quietly
+ * with exit 0, as `git` and `ls` do; any other stdout error ends it with exit
+ * 1 and a one-line message. Errors on stderr are dropped: there is nowhere
+ * left to report them, and the run's own outcome decides the exit code.
+ */
+function guardStreams(): void {
+  if (streamsGuarded) return;
+  streamsGuarded = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    removeTempFiles();
+    if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`modelc: cannot write to standard output: ${err.message}\n`);
+    process.exit(1);
+  });
+  process.stderr.on('error', () => {});
+}
 
 /** Usage errors found after commander's own parsing. */
 class UsageError extends Error {}
@@ -58,6 +83,8 @@ function formatFor(path: string, explicit?: string): SpecFormat {
 /** What a run ends with, set by commands that fail without a diagnostic (fmt --check). */
 interface RunState {
   exitCode: number;
+  /** What a SIGINT does while a command runs that handles it itself (train); otherwise the run ends with 130. */
+  interrupt?: (() => void) | undefined;
 }
 
 function build(io: Io, state: RunState): Command {
@@ -72,8 +99,9 @@ function build(io: Io, state: RunState): Command {
     .command('check')
     .description('validate a spec and print its layer summary (like Keras model.summary())')
     .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
-    .action(async (path: string) => {
-      const { spec, graph, layers } = warned(await lowerFileAsync(path), io.stderr, io.color);
+    .addOption(allowNonfiniteOption())
+    .action(async (path: string, opts: { allowNonfinite?: boolean }) => {
+      const { spec, graph, layers } = warned(await lowerFileAsync(path, { allowNonfinite: opts.allowNonfinite ?? false }), io.stderr, io.color);
       io.stdout(printed(summarize(spec, graph, layers)));
     });
 
@@ -85,7 +113,7 @@ function build(io: Io, state: RunState): Command {
       .option('-o, --output <file>', 'write the IR to a file instead of stdout'),
     false,
   ).action(async (path: string, opts: OptimizeOptions & { output?: string }) => {
-    let graph = warned(await lowerFileAsync(path), io.stderr, io.color).graph;
+    let graph = warned(await lowerFileAsync(path, { allowNonfinite: opts.allowNonfinite ?? false }), io.stderr, io.color).graph;
     const passes = pipelineFor(opts, false);
     if (passes.length > 0) graph = optimize(withWeights(graph, opts), passes, opts, io.stderr).optimized;
     const text = printGraph(graph);
@@ -106,7 +134,10 @@ function build(io: Io, state: RunState): Command {
     const batch = Number(opts.batch);
     if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be a non-negative number, got '${opts.tolerance}'`);
     if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got '${opts.batch}'`);
-    const graph = withWeights(warned(await lowerFileAsync(path), io.stderr, io.color).graph, opts);
+    const lowered = warned(await lowerFileAsync(path, { allowNonfinite: opts.allowNonfinite ?? false }), io.stderr, io.color).graph;
+    const tooBig = batchProblem(batch, activationSizes(lowered));
+    if (tooBig) throw new UsageError(`--batch ${opts.batch}: ${tooBig}`);
+    const graph = withWeights(lowered, opts);
     const report = verifyOptimization(graph, pipelineFor(opts, true), opts, io.stderr, { tolerance, batch });
     io.stdout(report.text);
     if (!report.ok) state.exitCode = 1;
@@ -118,7 +149,7 @@ function build(io: Io, state: RunState): Command {
       .description('generate a standalone TypeScript inference module (optimized by default) and/or training module')
       .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
-      .option('--name <id>', 'file and module name (default: the model name)')
+      .addOption(new Option('--name <id>', 'file and module name (default: the model name)').argParser(fileStemValue))
       .addOption(new Option('--emit <kind>', 'which files to write').choices(['ts', 'js', 'both']).default('ts'))
       .addOption(new Option('--weights-mode <mode>', 'embed the weights, or read safetensors bytes at run time (written next to the module)').choices(['embed', 'external']).default('embed'))
       .option('--no-optimize', 'run no passes: one kernel per spec op')
@@ -140,27 +171,28 @@ function build(io: Io, state: RunState): Command {
     .addOption(new Option('--epochs <n>', "epochs (default: the spec's, else 1)").argParser(positiveInteger))
     .addOption(new Option('--batch-size <n>', "batch size (default: the spec's, else 32)").argParser(positiveInteger))
     .addOption(new Option('--learning-rate <x>', "learning rate (default: the spec's)").argParser(positiveNumber))
-    .addOption(new Option('--seed <n>', 'seed of the initial weights, dropout masks and shuffling').default('0'))
+    .addOption(new Option('--seed <n>', 'seed of the initial weights, dropout masks and shuffling').default('0').argParser(seedValue))
     .option('--weights <file>', 'initial weights (safetensors) instead of the seeded initializers')
+    .addOption(allowNonfiniteOption())
     .addOption(new Option('--validation-split <f>', 'hold out this last fraction of the training examples for validation').argParser(fraction))
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
-    .option('--name <id>', 'file name of the outputs (default: the model name)')
+    .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
     .action(async (path: string, opts: TrainOptions) => {
+      usableDataSource(opts);
       // Ctrl-C once: stop after the current batch and save; twice: quit now.
       const stop = new AbortController();
-      const onSigint = () => {
-        if (stop.signal.aborted) process.exit(130);
+      state.interrupt = () => {
+        if (stop.signal.aborted) quit(130);
         io.stderr('\nstopping after the current batch (Ctrl-C again to quit without saving)\n');
         stop.abort();
       };
-      process.on('SIGINT', onSigint);
       try {
         const progress = io.terminal ?? new Writable({ write: (chunk, _encoding, done) => (io.stderr(String(chunk)), done()) });
         const result = await trainCommand(path, opts, { stdout: io.stdout, stderr: io.stderr, progress, interactive: io.terminal !== undefined, signal: stop.signal });
         for (const file of result.files) io.stdout(file + '\n');
         if (result.partial) state.exitCode = 130;
       } finally {
-        process.off('SIGINT', onSigint);
+        state.interrupt = undefined;
       }
     });
   registerInit(program, io);
@@ -170,7 +202,8 @@ function build(io: Io, state: RunState): Command {
     .description('import a Keras model (.keras, legacy .h5) or a TF.js LayersModel (model.json and its weight shards) as a JSON spec and safetensors weights')
     .argument('<model>', 'a Keras .keras or .h5 file (model.save), a Keras model config (.json), or a TF.js model.json')
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
-    .option('--name <id>', 'file name of <name>.json and <name>.safetensors (default: the model name)')
+    .addOption(new Option('--name <id>', 'file name of <name>.json and <name>.safetensors (default: the model name)').argParser(fileStemValue))
+    .addOption(allowNonfiniteOption())
     .action(async (path: string, opts: ImportOptions) => {
       for (const file of await importCommand(path, opts, io.stderr)) io.stdout(file + '\n');
     });
@@ -224,6 +257,11 @@ function build(io: Io, state: RunState): Command {
 export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
   const state: RunState = { exitCode: 0 };
   const program = build(io, state);
+  // Ctrl-C and SIGTERM end the run (train handles its first Ctrl-C itself), removing temp files first.
+  const onSigint = () => (state.interrupt ? state.interrupt() : quit(130));
+  const onSigterm = () => quit(143);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   try {
     await program.parseAsync([...argv]);
     return state.exitCode;
@@ -242,6 +280,36 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     }
     io.stderr(`modelc: internal error: ${(err as Error)?.message ?? String(err)}\n(this is a bug in modelc; please report it with the input that caused it)\n`);
     return 70;
+  } finally {
+    await handlePendingSignals();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  }
+}
+
+/**
+ * Lets a signal that arrived during synchronous work (writing the files) reach
+ * its handler before the handlers go: a run interrupted while it wrote ends
+ * with 130 (its files complete, no temp file) rather than 0. The loop polls
+ * for signals between turns; the first immediate can run before that poll.
+ */
+async function handlePendingSignals(): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** Ends the process now with `code`, leaving no temp file behind. */
+function quit(code: number): never {
+  removeTempFiles();
+  process.exit(code);
+}
+
+/** --data and its companion options, checked before anything runs: a bad combination is a usage error. */
+function usableDataSource(opts: TrainOptions): void {
+  try {
+    dataSource(opts);
+  } catch (err) {
+    if (err instanceof ModelcError) throw new UsageError(err.message);
+    throw err;
   }
 }
 

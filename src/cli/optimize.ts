@@ -11,6 +11,7 @@ import type { Graph } from '../ir/graph.js';
 import { printGraph } from '../ir/print.js';
 import { createPassManager, defaultPipeline } from '../passes/pipeline.js';
 import type { ExplainLog } from '../rewrite/explain.js';
+import { passList, passNames, seedValue } from './options.js';
 
 export interface OptimizeOptions {
   optimize?: boolean;
@@ -20,18 +21,26 @@ export interface OptimizeOptions {
   printAfterAll?: boolean;
   printAfter?: string[];
   explain?: boolean;
+  /** --allow-nonfinite: accept NaN and infinite weight values. */
+  allowNonfinite?: boolean;
+}
+
+/** --allow-nonfinite, on every command that attaches weights (a weights file, or a model's own). */
+export function allowNonfiniteOption(): Option {
+  return new Option('--allow-nonfinite', 'accept NaN and infinite weight values (by default an error naming the tensor and the first bad index)');
 }
 
 /** Adds the weight and pipeline options to a command. */
 export function pipelineOptions(cmd: Command, optimizeDefault: boolean): Command {
   return cmd
     .option('-O, --optimize', `run the default inference pipeline (${defaultPipeline.join(',')})${optimizeDefault ? ' (default)' : ''}`)
-    .option('--passes <list>', 'run these passes, comma-separated, instead of the default pipeline')
+    .addOption(new Option('--passes <list>', 'run these passes, comma-separated, instead of the default pipeline').argParser(passList))
     .option('--weights <file>', 'parameter values from a safetensors file (default: the initializers, seeded)')
-    .addOption(new Option('--seed <n>', 'seed for the initializers').default('0'))
+    .addOption(new Option('--seed <n>', 'seed for the initializers').default('0').argParser(seedValue))
     .option('--print-after-all', 'print the IR after every pass (on stderr)')
-    .option('--print-after <pass...>', 'print the IR after the named passes (on stderr)')
-    .option('--explain', 'list every fold and fusion applied or skipped, with the reason (on stderr)');
+    .addOption(new Option('--print-after <pass...>', 'print the IR after the named passes (on stderr)').argParser(passNames))
+    .option('--explain', 'list every fold and fusion applied or skipped, with the reason (on stderr)')
+    .addOption(allowNonfiniteOption());
 }
 
 /** --weights, or else the --seed of the initializers (checked only then, as the seed is unused otherwise). */
@@ -45,7 +54,8 @@ export function weightsOf(opts: Pick<OptimizeOptions, 'weights' | 'seed'>): { we
 /** The graph with parameter values, from --weights or the seeded initializers. */
 export function withWeights(graph: Graph, opts: OptimizeOptions): Graph {
   const w = weightsOf(opts);
-  return 'weights' in w ? weightsFrom(graph, w.weights) : weightsFrom(graph, undefined, w.seed);
+  const options = { allowNonfinite: opts.allowNonfinite ?? false };
+  return 'weights' in w ? weightsFrom(graph, w.weights, 0, options) : weightsFrom(graph, undefined, w.seed, options);
 }
 
 /**

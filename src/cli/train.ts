@@ -7,24 +7,29 @@
  * 3. Train with `Trainer.fitAsync`, showing progress; Ctrl-C stops after the
  *    current batch.
  * 4. Write `<name>.safetensors`, `history.json` and `<name>.svg` atomically
- *    (marked partial after an interrupt).
+ *    (marked partial after an interrupt). The output folder is checked
+ *    before step 1, and if the save fails anyway, the weights go to a
+ *    fallback file that the error names.
  * 5. After a full run, fold batchnorm into the inference module `<name>.ts`,
  *    and check on the test data that it predicts what the Trainer does.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { accuracyKind } from '../autodiff/loss.js';
 import type { TrainingProgram } from '../autodiff/training.js';
 import { checkFileStem, compile, fileStem, type CompileResult } from '../compile/index.js';
-import { fail } from '../diagnostics/diagnostic.js';
+import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { loadData, splitValidation, type DataSource, type Dataset, type LoadedData } from '../data/index.js';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
 import { lowerFileAsync } from '../frontend/load.js';
 import { warned } from './warnings.js';
 import type { Graph } from '../ir/graph.js';
+import { activationSizes, batchProblem } from '../ir/limits.js';
 import type { TensorType } from '../ir/types.js';
 import { accuracyOp, type AccuracyKind } from '../ops/loss.js';
 import { renderChart } from '../report/chart.js';
 import type { TrainingSpec } from '../spec/training.js';
-import { writeIntoDirectory } from '../util/fs.js';
+import { checkOutputDirectory, writeFileAtomic, writeIntoDirectory } from '../util/fs.js';
 import { attachWeights } from '../weights/attach.js';
 import { withWeights } from './optimize.js';
 import { createProgress } from './progress.js';
@@ -43,6 +48,8 @@ export interface TrainOptions {
   seed?: string;
   /** Initial weights (safetensors) instead of the seeded initializers. */
   weights?: string;
+  /** --allow-nonfinite: accept NaN and infinite values in the initial weights. */
+  allowNonfinite?: boolean;
   validationSplit?: number;
   output: string;
   name?: string;
@@ -134,14 +141,49 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/** The files train writes into its output folder. */
+function outputNames(name: string): string[] {
+  return [`${name}.safetensors`, 'history.json', `${name}.svg`, `${name}.ts`];
+}
+
+/** Where the weights go when the output folder cannot take them: the OS temp folder, else the current folder. */
+function saveFallback(name: string, weights: Uint8Array): string | undefined {
+  const file = `modelc-${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.safetensors`;
+  for (const folder of [tmpdir(), process.cwd()]) {
+    try {
+      writeFileAtomic(join(folder, file), weights);
+      return join(folder, file);
+    } catch {
+      // try the next folder
+    }
+  }
+  return undefined;
+}
+
+/** Writes the outputs; if that fails, keeps the trained weights in a fallback file and fails naming it. */
+function save(dir: string, files: [string, string | Uint8Array][], weights: Uint8Array, name: string): string[] {
+  try {
+    return writeIntoDirectory(dir, files);
+  } catch (err) {
+    if (!(err instanceof ModelcError)) throw err;
+    const kept = saveFallback(name, weights);
+    const message = kept
+      ? `the outputs were not written; the trained weights were saved to ${kept} instead`
+      : 'the outputs were not written, and the trained weights could not be saved elsewhere either (tried the temp folder and the current folder)';
+    throw new ModelcError([...err.diagnostics, { code: 'io', message }]);
+  }
+}
+
 /** Trains `path`; returns what was written and measured. */
 export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo): Promise<TrainResult> {
   if (opts.name !== undefined) checkFileStem(opts.name, '--name');
-  const compiled = warned(await lowerFileAsync(path), io.stderr);
+  const compiled = warned(await lowerFileAsync(path, { allowNonfinite: opts.allowNonfinite ?? false }), io.stderr);
   const spec: TrainingSpec | undefined = compiled.spec.training;
   if (spec === undefined) fail('train', `the model has no training block: add \`train { loss: ..., optimizer: ... }\` to the spec`, undefined, path);
-  const initial = withWeights(compiled.graph, { weights: opts.weights, seed: opts.seed ?? '0' });
+  const initial = withWeights(compiled.graph, { weights: opts.weights, seed: opts.seed ?? '0', allowNonfinite: opts.allowNonfinite ?? false });
   const name = opts.name ?? fileStem(initial.name);
+  // before any work: an -o that cannot take the outputs fails now, not after training
+  checkOutputDirectory(opts.output, outputNames(name));
   const trainingModule = await compile({ graph: initial, training: spec }, { name, source: path, target: 'training', emit: 'js', learningRate: opts.learningRate });
   const program = trainingModule.training!;
   const epochs = opts.epochs ?? spec.epochs ?? 1;
@@ -161,6 +203,12 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   // Checked before and after folding: the test split, else the validation split, else the training data.
   const test = loaded.test ?? validation ?? train;
   const on = loaded.test ? 'test' : validation ? 'validation' : 'training';
+  // A batch is Math.min(batch size, examples) examples; each of its tensors must fit a typed array.
+  const tooBig = batchProblem(Math.min(batchSize, Math.max(1, train.count)), activationSizes(initial));
+  if (tooBig) {
+    const fromSpec = opts.batchSize === undefined && spec.batch_size !== undefined;
+    fail('limit', `${fromSpec ? 'batch_size' : '--batch-size'} ${batchSize}: ${tooBig}`, fromSpec ? compiled.locations.value(['training', 'batch_size']) : undefined, path);
+  }
   io.stderr(`${loaded.description}\n`);
   io.stderr(`training ${initial.name} on ${train.count} examples${validation ? `, validating on ${validation.count}` : ''}: ${epochs} epoch${epochs === 1 ? '' : 's'}, batch size ${batchSize}, ${program.optimizer.type} at learning rate ${program.optimizer.learning_rate}\n`);
 
@@ -200,11 +248,11 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   if (stopped) {
     files.push(['history.json', JSON.stringify(record, null, 2) + '\n']);
     io.stderr(`interrupted: ${completed} of ${epochs} epochs completed; writing the weights and history so far (marked partial)\n`);
-    return { files: writeIntoDirectory(opts.output, files), history, partial: stopped };
+    return { files: save(opts.output, files, weights, name), history, partial: stopped };
   }
 
   // Fold batchnorm into the inference module and check it on the test data against the Trainer.
-  const trained: Graph = attachWeights(compiled.graph, saved.tensors, `${name}.safetensors`);
+  const trained: Graph = attachWeights(compiled.graph, saved.tensors, `${name}.safetensors`, { allowNonfinite: true });
   const inference = await compile({ graph: trained }, { name, source: path, emit: 'both' });
   const { predict } = await importSource<{ predict: (x: Float32Array, n: number) => Float32Array }>(contentsOf(inference, `${name}.js`));
   const evaluated = trainer.evaluate(test.x, test.y, batchSize);
@@ -217,7 +265,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   const summary = { examples: test.count, loss: evaluated.loss, ...check };
   record['test'] = { data: on, examples: test.count, loss: evaluated.loss, [`${check.metric}_before_folding`]: check.before, [`${check.metric}_after_folding`]: check.after };
   files.push(['history.json', JSON.stringify(record, null, 2) + '\n'], [`${name}.ts`, contentsOf(inference, `${name}.ts`)]);
-  const written = writeIntoDirectory(opts.output, files);
+  const written = save(opts.output, files, weights, name);
   if (check.metric === 'accuracy') {
     io.stdout(`${on} accuracy (${test.count} examples): ${(check.before * 100).toFixed(2)}% before folding, ${(check.after * 100).toFixed(2)}% after folding${check.before === check.after ? ' (equal)' : ''}\n`);
   } else {

@@ -156,11 +156,11 @@ describe('files and names', () => {
     expect(readFileSync(join(dir, 'foo.test.js'), 'utf8')).toContain('"./foo.js"');
   });
 
-  it.each(['../x', 'a/b', '.hidden', '', 'x y'])('a bad --name %j fails with exit 1 and writes nothing', async (name) => {
+  it.each(['../x', 'a/b', '.hidden', '', 'x y'])('a bad --name %j is a usage error (exit 2) and writes nothing', async (name) => {
     const parent = tempDir();
     const out = join(parent, 'out');
     const r = await run('compile', mlp, '-o', out, '--name', name);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('--name');
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -448,22 +448,22 @@ describe('errors', () => {
     expect(sorted(dir)).toEqual([]);
   });
 
-  it('an unknown pass in --passes: exit 1 naming it, no files', async () => {
+  it('an unknown pass in --passes: a usage error (exit 2) naming it, no files', async () => {
     const dir = tempDir();
     const r = await run('compile', mlp, '-o', join(dir, 'out'), '--passes', 'fold-bn,fold-nb');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown pass 'fold-nb'; did you mean 'fold-bn'\?/);
     expect(existsSync(join(dir, 'out'))).toBe(false);
   });
 
-  it('-o naming a file, or a bad --seed: exit 1, nothing written', async () => {
+  it('-o naming a file (exit 1), or a bad --seed (a usage error, exit 2): nothing written', async () => {
     const dir = tempDir({ file: 'x' });
     const r = await run('compile', mlp, '-o', join(dir, 'file'));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('cannot create the output directory');
     const s = await run('compile', mlp, '-o', join(dir, 'out'), '--seed', 'abc');
-    expect(s.code).toBe(1);
-    expect(s.stderr).toContain("--seed must be an integer, got 'abc'");
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain("option '--seed <n>' argument 'abc' is invalid. expected an integer");
     expect(sorted(dir)).toEqual(['file']);
   });
 

@@ -55,8 +55,8 @@ describe('modelc init', () => {
   it('errors: a bad seed, a bad spec, a missing -o', async () => {
     const dir = tempDir({ 'bad.nn': 'model m {\n  input x: [3]\n  dens(2)\n}\n' });
     const seed = await run('init', mnist, '--seed', 'x', '-o', join(dir, 'w.safetensors'));
-    expect(seed.code).toBe(1);
-    expect(seed.stderr).toContain("--seed must be an integer, got 'x'");
+    expect(seed.code).toBe(2);
+    expect(seed.stderr).toContain("option '--seed <n>' argument 'x' is invalid");
     const bad = await run('init', join(dir, 'bad.nn'), '-o', join(dir, 'w.safetensors'));
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/bad\.nn:3:3: error: unknown layer type 'dens'/);

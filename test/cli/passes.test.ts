@@ -44,10 +44,10 @@ describe('modelc ir -O', () => {
     expect(r.stderr).toContain('fold-bn: bn became affine');
   });
 
-  it('an unknown pass name is an error naming it, before anything runs', async () => {
+  it('an unknown pass name is a usage error (exit 2) naming it, before anything runs', async () => {
     const r = await run('ir', 'examples/seed_mlp.nn', '--passes', 'fold-bn,fold-nb');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^modelc: error: unknown pass 'fold-nb'; did you mean 'fold-bn'\? \(known: remove-dropout, /);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: option '--passes <list>' argument 'fold-bn,fold-nb' is invalid\. unknown pass 'fold-nb'; did you mean 'fold-bn'\? \(known: remove-dropout, /);
   });
 });
 

@@ -114,7 +114,7 @@ describe('modelc train', () => {
     expect(stdout).toContain(join(out, 'seed_mlp.safetensors'));
   }, 60_000);
 
-  it('bad data: a located error, exit 1, and no output directory', async () => {
+  it('bad data: a located error, exit 1 (a bad --data value: exit 2), and no output directory', async () => {
     const good = csv(8);
     const lines = good.split('\n');
     lines[5] = lines[5]!.replace(/^[^,]+/, 'abc');
@@ -127,10 +127,10 @@ describe('modelc train', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/label/);
     const noLabel = await run('train', mlp, '--data', join(dir, 'bad.csv'), '-o', join(dir, 'out'));
-    expect(noLabel.code).toBe(1);
+    expect(noLabel.code).toBe(2); // usage errors: bad option values
     expect(noLabel.stderr).toMatch(/needs --label/);
     const unknown = await run('train', mlp, '--data', join(dir, 'x.parquet'), '-o', join(dir, 'out'));
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown data source/);
     expect(existsSync(join(dir, 'out'))).toBe(false);
     const usage = await run('train', mlp, '--epochs', '0', '-o', join(dir, 'out'));
