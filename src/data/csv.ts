@@ -9,8 +9,9 @@
  *
  * Parsing is csv-parse's (quotes, `\r\n`, cells trimmed, empty lines skipped);
  * a cell must be a decimal number. Every error points at its cell as
- * `file.csv:LINE:COL`: csv-parse reports the line on which each record ends,
- * and the cell's column is found by re-scanning the record's text (quote-aware).
+ * `file.csv:LINE:COL`: csv-parse reports where each record ends (its byte
+ * offset), the next one begins after it, and the cell's column is found from
+ * there by re-scanning the record's text (quote-aware).
  */
 import { CsvError, parse } from 'csv-parse/sync';
 import { fail, q, suggest } from '../diagnostics/diagnostic.js';
@@ -21,69 +22,110 @@ import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './l
 
 interface Row {
   readonly cells: readonly string[];
-  /** 1-based line on which the record ends (csv-parse's `info.lines`). */
-  readonly endLine: number;
+  /** The offset in the text at which the record begins. */
+  readonly start: number;
+  /** The offset just past the record (its record delimiter included). */
+  readonly end: number;
 }
 
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
-/** The 1-based line on which `row` starts: its end line less the newlines inside quoted cells. */
-function startLine(row: Row): number {
-  let newlines = 0;
-  for (const cell of row.cells) for (const ch of cell) if (ch === '\n') newlines++;
-  return row.endLine - newlines;
+/**
+ * Converts csv-parse's byte offsets (of the UTF-8 text) to offsets in the
+ * string; asked with ascending offsets, it walks the text once.
+ */
+function charOffsets(text: string): (byte: number) => number {
+  if (Buffer.byteLength(text) === text.length) return (byte) => Math.min(byte, text.length);
+  let at = 0;
+  let bytes = 0;
+  return (byte) => {
+    if (byte < bytes) {
+      at = 0;
+      bytes = 0;
+    }
+    while (at < text.length && bytes < byte) {
+      const code = text.codePointAt(at)!;
+      bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+      at += code >= 0x10000 ? 2 : 1;
+    }
+    return at;
+  };
 }
 
-/** The span of cell `col` of `row` in the source text (trimmed), found by scanning from the row's first line. */
+/** The first offset at or after `at` that is not white space (empty lines and the space csv-parse trims). */
+function skipBlank(text: string, at: number): number {
+  while (at < text.length && /\s/.test(text[at]!)) at++;
+  return at;
+}
+
+/**
+ * The span of cell `col` of `row` in the source text, trimmed, found by
+ * scanning the record's text (a line break outside quotes may be part of a
+ * cell: csv-parse ends records only at the line break it detected first).
+ */
 function cellSpan(file: SourceFile, row: Row, col: number): Span {
   const text = file.text;
-  let p = file.lineStarts[startLine(row) - 1] ?? text.length;
+  const blank = (at: number) => /\s/.test(text[at]!);
+  let p = row.start;
   let quoted = false;
-  for (let field = 0; field < col && p < text.length; p++) {
+  for (let field = 0; field < col && p < row.end; p++) {
     const ch = text[p];
     if (ch === '"') quoted = !quoted;
     else if (ch === ',' && !quoted) field++;
   }
-  while (text[p] === ' ' || text[p] === '\t') p++;
+  while (p < row.end && blank(p)) p++;
   let end = p;
   quoted = false;
-  for (; end < text.length; end++) {
+  for (; end < row.end; end++) {
     const ch = text[end];
     if (ch === '"') quoted = !quoted;
-    else if (!quoted && (ch === ',' || ch === '\n' || ch === '\r')) break;
+    else if (!quoted && ch === ',') break;
   }
-  while (end > p && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--;
+  while (end > p && blank(end - 1)) end--;
   return span(file, p, end);
 }
 
-/** The span of a whole line (1-based), without its terminator. */
-function lineSpan(file: SourceFile, line: number): Span {
-  const start = file.lineStarts[line - 1] ?? file.text.length;
-  return span(file, start, start + file.lineText(line).length);
+/** The span of the line that begins at `start`, without its terminator. */
+function lineSpan(file: SourceFile, start: number): Span {
+  const end = file.text.slice(start).search(/[\r\n]/);
+  return span(file, start, end < 0 ? file.text.length : start + end);
 }
 
-/** The records of the file with their end lines; csv-parse's errors become located diagnostics. */
+/**
+ * The records of the file with where each begins; csv-parse's errors become
+ * located diagnostics. A record begins where the one before it ended
+ * (csv-parse's `info.bytes`, just past its record delimiter) after the
+ * empty lines and the white space that csv-parse skips.
+ */
 function parseRows(file: SourceFile): Row[] {
-  let records: { record: string[]; info: { lines: number } }[];
+  const text = file.text;
+  const toChar = charOffsets(text);
+  const rows: Row[] = [];
+  let next = skipBlank(text, 0);
+  const onRecord = (cells: string[], info: { bytes: number }): string[] => {
+    const row = { cells, start: next, end: Math.max(next, toChar(info.bytes)) };
+    const header = rows[0];
+    if (header && cells.length !== header.cells.length) {
+      fail('data', `this row has ${cells.length} cell${cells.length === 1 ? '' : 's'}, but the header has ${header.cells.length}`, lineSpan(file, row.start));
+    }
+    rows.push(row);
+    next = skipBlank(text, row.end);
+    return cells;
+  };
   try {
-    records = parse(file.text, { info: true, trim: true, skip_empty_lines: true }) as unknown as typeof records;
+    parse(text, { trim: true, skip_empty_lines: true, relax_column_count: true, on_record: onRecord });
   } catch (err) {
     if (!(err instanceof CsvError)) throw err;
-    const line = typeof err['lines'] === 'number' ? err['lines'] : 1;
-    if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' && Array.isArray(err['record'])) {
-      const expected = err.message.match(/expect (\d+)/)?.[1] ?? '?';
-      fail('data', `this row has ${err['record'].length} cells, but the header has ${expected}`, lineSpan(file, line));
-    }
-    fail('data', `malformed CSV: ${err.message.replace(/ (on|at) line \d+/, '')}`, lineSpan(file, line));
+    fail('data', `malformed CSV: ${err.message.replace(/ (on|at) line \d+/, '')}`, lineSpan(file, next));
   }
-  return records.map(({ record, info }) => ({ cells: record, endLine: info.lines }));
+  return rows;
 }
 
 /** The column index of `label` in the header row. */
 function labelColumn(file: SourceFile, header: Row, label: string): number {
   const names = header.cells;
   const at = names.indexOf(label);
-  const where = lineSpan(file, startLine(header));
+  const where = lineSpan(file, header.start);
   if (at < 0) {
     const list = names.map(q).join(', ');
     fail('data', `no label column ${q(label)} in the header (columns: ${list})${suggest(label, names)}`, where);
@@ -96,7 +138,7 @@ function labelColumn(file: SourceFile, header: Row, label: string): number {
 }
 
 export function loadCsv(path: string, label: string, target: Target): LoadedData {
-  const file = readSource(path);
+  const file = readSource(path, 'csv');
   const rows = parseRows(file);
   if (rows.length === 0) fail('data', 'the CSV file is empty: expected a header row naming the columns, then one row per example', span(file, 0));
   const header = rows[0]!;
@@ -108,11 +150,11 @@ export function loadCsv(path: string, label: string, target: Target): LoadedData
       'data',
       `the CSV has ${features.length} feature column${features.length === 1 ? '' : 's'} (every column but the label ${q(label)}), ` +
         `but the model takes ${inSize} input${inSize === 1 ? '' : 's'} per example (shape ${shapeText(target.inputShape)})`,
-      lineSpan(file, startLine(header)),
+      lineSpan(file, header.start),
     );
   }
   const data = rows.slice(1);
-  if (data.length === 0) fail('data', 'the CSV file has a header but no data rows', lineSpan(file, startLine(header)));
+  if (data.length === 0) fail('data', 'the CSV file has a header but no data rows', lineSpan(file, header.start));
 
   const count = data.length;
   const x = new Float32Array(count * inSize);

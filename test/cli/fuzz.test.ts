@@ -22,35 +22,9 @@ import { checkGraph } from '../../src/ops/verify.js';
 import { layers } from '../../src/ops/registry.js';
 import { run, tempDir } from '../helpers/cli.js';
 import { randomModel, type Layer } from '../helpers/random-models.js';
+import { Tally } from '../helpers/tally.js';
 
 type Outcome = 'ok' | DiagnosticCode;
-
-/** How often each outcome occurred in one property's runs. */
-class Tally {
-  private readonly counts = new Map<Outcome, number>();
-
-  add(o: Outcome): void {
-    this.counts.set(o, (this.counts.get(o) ?? 0) + 1);
-  }
-
-  get ok(): number {
-    return this.counts.get('ok') ?? 0;
-  }
-
-  get rejected(): number {
-    return [...this.counts.values()].reduce((a, b) => a + b, 0) - this.ok;
-  }
-
-  /** The distinct diagnostic codes seen. */
-  get reasons(): number {
-    return this.counts.size - (this.counts.has('ok') ? 1 : 0);
-  }
-
-  /** The counts, for failure messages: the distribution is what a reader needs to judge a drop. */
-  toString(): string {
-    return JSON.stringify(Object.fromEntries([...this.counts].sort((a, b) => b[1] - a[1])));
-  }
-}
 
 /** Compiles `text` as the CLI would; checks the graph or the diagnostics' form; returns what happened. */
 function compileOutcome(path: string, text: string): Outcome {

@@ -82,6 +82,17 @@ describe('CSV data', () => {
     expect(csvError('a,b,label\n"1","x\ny",0\n')).toContain("data.csv:2:5: error: row 1, column 'b'");
   });
 
+  // Found by test/cli/fuzz-readers.test.ts: csv-parse counts every \r and \n inside quotes as a line,
+  // and \r\r\n as three; locations now come from where each record ends, not from line counts.
+  it('locates cells whatever the line breaks: \\r in quotes, \\r alone, \\r\\r\\n, a stray \\r in a cell', () => {
+    expect(csvError('a,b,label\n"1\r2",1,0\n')).toContain("data.csv:2:1: error: row 1, column 'a'");
+    expect(csvError('"a\r\n",b,label\r\n1,2,0\r\n\r\n1,x,0\r\n')).toContain("data.csv:5:3: error: row 2, column 'b': 'x' is not a number");
+    expect(csvError('a,b,label\r1,2,0\r1,x,0\r')).toContain("data.csv:1:19: error: row 2, column 'b': 'x' is not a number");
+    expect(csvError('a,b,label\r\r\n1,2,0\r\r\nx,2,0\r\r\n')).toContain("data.csv:3:1: error: row 2, column 'a': 'x' is not a number");
+    expect(csvError('a,b,label\n1,2\r3,0\n')).toContain("data.csv:2:3: error: row 1, column 'b': '2\r3' is not a number");
+    expect(csvError('a,b,label\n1,2,0\n\n  é,2\n')).toContain('data.csv:4:3: error: this row has 2 cells, but the header has 3');
+  });
+
   it('names the label column for a model output a scalar label cannot fill', () => {
     expect(csvError('a,b,label\n1,2,0\n', { ...sparse, outputSize: 2, loss: 'mse' })).toContain(
       "data.csv:1:5: error: the label column 'label' holds one value per example: mse takes 2 values per example (the model's output size), but the labels have 1 value per example",

@@ -403,6 +403,13 @@ describe('import errors', () => {
     expect(await importError(stray)).toContain("weight 'nowhere/kernel' belongs to no layer of the model");
   });
 
+  it('a manifest weight without a dtype, or with a shape no shard can hold, is located in model.json', async () => {
+    const untyped = edited(small, (j) => delete j.weightsManifest[0].weights[0].dtype);
+    expect(await importError(untyped)).toMatch(/model\.json:1:\d+: error: weight 'h\/kernel' has no "dtype"; only float32 weights can be imported/);
+    const huge = edited(small, (j) => (j.weightsManifest[0].weights[0].shape = [1e200, 1e200]));
+    expect(await importError(huge)).toMatch(/model\.json:1:\d+: error: weight 'h\/kernel': shape \[1e\+200,1e\+200\] is too large for any weight shard \(4 bytes per element\)/);
+  });
+
   it('other commands report the same errors, and fmt refuses a model.json', async () => {
     const file = edited(cnn, (j) => (j.modelTopology.config.layers[0].config.data_format = 'channels_first'));
     const r = await run('check', file);
