@@ -233,6 +233,28 @@ describe('size caps', () => {
     expect(s.stderr).not.toMatch(/more than the/);
   });
 
+  it('a .keras archive whose config.json would inflate past the cap (a zip bomb) is refused before inflating', async () => {
+    const dir = tempDir();
+    const bytes = new Uint8Array(readFileSync('test/fixtures/keras/format/conv.keras'));
+    // declare config.json's uncompressed size as the cap + 1 in the zip's central directory
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let patched = 0;
+    for (let at = 0; at + 46 <= bytes.length; at++) {
+      if (view.getUint32(at, true) !== 0x02014b50) continue;
+      const nameLength = view.getUint16(at + 28, true);
+      if (new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength)) !== 'config.json') continue;
+      view.setUint32(at + 24, readCap('spec') + 1, true);
+      patched++;
+    }
+    expect(patched).toBe(1);
+    const bomb = join(dir, 'bomb.keras');
+    writeFileSync(bomb, bytes);
+    const r = await quick(10, 'check', bomb);
+    refused(r, bomb, new RegExp(`its config.json inflates to ${readCap('spec') + 1} bytes, more than the ${readCap('spec')} bytes modelc reads as a spec`));
+    // the same archive unpatched is read
+    expect((await run('check', 'test/fixtures/keras/format/conv.keras')).code).toBe(0);
+  });
+
   it('.npy data and --weights above their caps are refused without being read', async () => {
     const dir = tempDir();
     const npy = sparse(join(dir, 'x.npy'), readCap('npy') + 1);

@@ -23,6 +23,7 @@ import { unzipSync } from 'fflate';
 import { fail, q } from '../../diagnostics/diagnostic.js';
 import { SourceFile } from '../../diagnostics/source.js';
 import { tooDeepAt } from '../json.js';
+import { readCap, readCaps, type ReadKind } from '../../util/fs.js';
 import { withHdf5, type Hdf5Reader } from './hdf5.js';
 
 export type KerasFileKind = 'keras' | 'h5';
@@ -90,14 +91,41 @@ const text = (bytes: Uint8Array) => {
   return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
 };
 
+/**
+ * The entries of a .keras archive that modelc reads, and the largest size
+ * each may inflate to: the caps of the same content read as a file (a
+ * config as a spec, the weights as an .h5 file). The size is the one the zip
+ * declares, checked before anything is inflated (a zip bomb is refused
+ * without being expanded); an entry that inflates past its declared size is
+ * cut there and then fails to parse.
+ */
+const archiveEntries: Readonly<Record<string, ReadKind>> = {
+  'config.json': 'spec',
+  'metadata.json': 'spec',
+  'model.weights.json': 'spec',
+  'model.weights.h5': 'h5',
+};
+
 async function readArchive(path: string, bytes: Uint8Array): Promise<KerasFile> {
   let entries: Record<string, Uint8Array>;
+  let tooBig: string | undefined;
   try {
-    // only the entries modelc reads are inflated
-    entries = unzipSync(bytes, { filter: (f) => ['config.json', 'metadata.json', 'model.weights.h5', 'model.weights.json'].includes(f.name) });
+    // only the entries modelc reads are inflated, and only up to their caps
+    entries = unzipSync(bytes, {
+      filter: (f) => {
+        const kind = Object.hasOwn(archiveEntries, f.name) ? archiveEntries[f.name] : undefined;
+        if (kind === undefined) return false;
+        if (f.originalSize > readCap(kind)) {
+          tooBig ??= `its ${f.name} inflates to ${f.originalSize} bytes, more than the ${readCap(kind)} bytes modelc reads as ${readCaps[kind].what}`;
+          return false;
+        }
+        return true;
+      },
+    });
   } catch (err) {
     return fail('import', `not a readable .keras archive (a damaged or truncated zip: ${(err as Error).message})`, undefined, path);
   }
+  if (tooBig !== undefined) fail('import', `cannot read this .keras archive: ${tooBig}`, undefined, path);
   const configBytes = entries['config.json'];
   if (!configBytes) fail('import', 'the .keras archive has no config.json: it is not a saved Keras model (model.save writes one)', undefined, path);
   const config = new SourceFile(`${path}:config.json`, text(configBytes));
