@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fail, q } from '../diagnostics/diagnostic.js';
 import type { SourceFile } from '../diagnostics/source.js';
 import { isObj, show } from '../ops/keras-def.js';
+import { formatCount, MAX_TENSOR_ELEMENTS } from '../ir/limits.js';
 import { readRegularFile, resolveInside } from '../util/fs.js';
 import type { Weight } from '../weights/attach.js';
 import type { SpecPath } from './locations.js';
@@ -34,36 +35,45 @@ export function readWeights(imp: WeightsSource, manifest: unknown, layerNames: R
   if (!Array.isArray(manifest)) return imp.fail(mPath, `"weightsManifest" must be a list of {"paths", "weights"} groups, got ${show(manifest)}`);
   const out = new Map<string, Weight>();
   const origin = new Map<string, string>();
+  /** Every shard already read, by its real path, with the group that named it: each file is read once. */
+  const shardGroups = new Map<string, number>();
   manifest.forEach((group, g) => {
     const gPath = [...mPath, g];
     if (!isObj(group) || !Array.isArray(group['paths']) || !Array.isArray(group['weights'])) {
       return imp.fail(gPath, 'a weights manifest group must be an object with "paths" and "weights" lists');
     }
     const specs = group['weights'].map((w, j) => manifestWeight(imp, w, [...gPath, 'weights', j]));
-    const view = groupBytes(imp, group['paths'], specs, g);
+    // every weight is checked to belong to a layer, once, before any shard is read: what is read
+    // is then bounded by the model's own parameters
+    const names = specs.map((w, j) => {
+      if (w.skip) return undefined;
+      const name = modelcName(w.name, layerNames);
+      if (name === undefined) {
+        return imp.fail([...gPath, 'weights', j, 'name'], `weight ${q(w.name)} belongs to no layer of the model`, 'weights');
+      }
+      if (origin.has(name)) {
+        imp.fail([...gPath, 'weights', j, 'name'], `weights ${q(origin.get(name)!)} and ${q(w.name)} are both ${q(name)}`, 'weights');
+      }
+      origin.set(name, w.name);
+      return name;
+    });
+    const view = groupBytes(imp, group['paths'], specs, g, shardGroups);
     let offset = 0;
     specs.forEach((w, j) => {
       const start = offset;
       offset += w.bytes;
-      if (w.skip) return;
+      const name = names[j];
+      if (name === undefined) return;
       const values = new Float32Array(w.bytes / 4);
       for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(start + 4 * i, true);
-      const name = modelcName(w.name, layerNames);
-      if (name === undefined) {
-        imp.fail([...gPath, 'weights', j, 'name'], `weight ${q(w.name)} belongs to no layer of the model`, 'weights');
-      }
-      if (out.has(name)) {
-        imp.fail([...gPath, 'weights', j, 'name'], `weights ${q(origin.get(name)!)} and ${q(w.name)} are both ${q(name)}`, 'weights');
-      }
       out.set(name, { shape: w.shape, data: values });
-      origin.set(name, w.name);
     });
   });
   return out;
 }
 
 /** Group `g`'s bytes: its shards concatenated, exactly as many as its weights need. */
-function groupBytes(imp: WeightsSource, paths: readonly unknown[], specs: readonly ManifestWeight[], g: number): DataView {
+function groupBytes(imp: WeightsSource, paths: readonly unknown[], specs: readonly ManifestWeight[], g: number, shardGroups: Map<string, number>): DataView {
   const gPath: SpecPath = ['weightsManifest', g];
   const dir = dirname(imp.file.path);
   const total = specs.reduce((n, w) => n + w.bytes, 0);
@@ -79,6 +89,16 @@ function groupBytes(imp: WeightsSource, paths: readonly unknown[], specs: readon
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) imp.fail([...gPath, 'paths', s], `shard ${q(p)} is a URL; download it next to model.json and use a relative path`);
     // inside model.json's folder (symbolic links resolved), refused before anything is read
     const real = resolveInside(imp.file.path, p, { what: 'weight shard', refuse: (message) => imp.fail([...gPath, 'paths', s], message, 'io') });
+    const named = shardGroups.get(real);
+    if (named !== undefined) {
+      const where = named === g ? 'this group' : `weights group ${named + 1}`;
+      imp.fail([...gPath, 'paths', s], `weight shard ${q(p)} is already one of the shards of ${where}: each shard file holds one part of one group`, 'weights');
+    }
+    // the group's weights are all there: a further shard would be read for nothing
+    if (size >= total) {
+      imp.fail([...gPath, 'paths', s], `weights group ${g + 1} needs ${total} bytes, which its shards before ${q(p)} already hold: the manifest does not describe these files`, 'weights');
+    }
+    shardGroups.set(real, g);
     const w = holding(size);
     const label = `weight shard ${q(p)} of ${imp.file.path}${w ? ` (needed for weight ${q(w)})` : ''}`;
     const bytes = readRegularFile(real, 'shard', { label, shownAs: join(dir, p), noFollow: true });
@@ -112,8 +132,8 @@ function manifestWeight(imp: Failer, w: unknown, path: SpecPath): ManifestWeight
     imp.fail(w['dtype'] === undefined ? path : [...path, 'dtype'], `weight ${q(name)} ${has}; only float32 weights can be imported`);
   }
   const n = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (!Number.isSafeInteger(4 * n)) {
-    imp.fail([...path, 'shape'], `weight ${q(name)}: shape ${show(shape)} is too large for any weight shard (4 bytes per element)`);
+  if (n > MAX_TENSOR_ELEMENTS) {
+    imp.fail([...path, 'shape'], `weight ${q(name)}: shape ${show(shape)} has ${formatCount(n)} elements; a tensor holds at most 2^31 - 1`, 'limit');
   }
   return { name, shape: shape as number[], bytes: 4 * n, skip: w['group'] === 'optimizer' };
 }

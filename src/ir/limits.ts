@@ -27,6 +27,7 @@ const product = (shape: readonly number[]) => shape.map(String).join(' x ');
 
 /** A count for a message: exact up to a million, else `7.8e14`. */
 export function formatCount(n: number): string {
+  if (!Number.isFinite(n)) return 'more than 1.8e308';
   if (n < 1e6) return String(n);
   const [mantissa, exponent] = n.toExponential(1).split('e');
   return `${mantissa!.replace(/\.0$/, '')}e${exponent!.replace(/^\+/, '')}`;

@@ -111,6 +111,38 @@ describe('weight shards stay inside the folder of model.json', () => {
     expect(r.stderr).not.toMatch(sizeSaid);
   });
 
+  it('a shard listed twice, or one more than the weights need, is refused before it is read', async () => {
+    // a manifest naming one big shard many times had been read again for each mention
+    const twice = modelWithShard('weights.bin');
+    const model = JSON.parse(readFileSync(twice.json, 'utf8'));
+    model.weightsManifest[0].paths = ['weights.bin', 'weights.bin'];
+    writeFileSync(twice.json, JSON.stringify(model));
+    refused(await quick(10, 'check', twice.json), twice.json, /weight shard 'weights\.bin' is already one of the shards of this group/);
+    // a second group naming the same file
+    const [group] = model.weightsManifest;
+    model.weightsManifest = [{ ...group, paths: ['weights.bin'] }, { paths: ['weights.bin'], weights: [] }];
+    writeFileSync(twice.json, JSON.stringify(model));
+    refused(await quick(10, 'check', twice.json), twice.json, /weight shard 'weights\.bin' is already one of the shards of weights group 1/);
+    // a shard after the group's bytes are complete is not opened: a FIFO there would block a read
+    const extra = modelWithShard('weights.bin');
+    mkfifo(join(extra.dir, 'more.bin'));
+    const m = JSON.parse(readFileSync(extra.json, 'utf8'));
+    m.weightsManifest[0].paths = ['weights.bin', 'more.bin'];
+    writeFileSync(extra.json, JSON.stringify(m));
+    refused(await quick(10, 'check', extra.json), extra.json, /weights group 1 needs \d+ bytes, which its shards before 'more\.bin' already hold/);
+  });
+
+  it('a manifest weight above the tensor limit is refused in model.json, before any shard is read', async () => {
+    const big = modelWithShard('huge.bin');
+    mkfifo(join(big.dir, 'huge.bin'));
+    const model = JSON.parse(readFileSync(big.json, 'utf8'));
+    model.weightsManifest[0].weights[0].shape = [65536, 65536];
+    writeFileSync(big.json, JSON.stringify(model));
+    const r = await quick(10, 'check', big.json);
+    refused(r, big.json, /weight 'd1\/kernel': shape \[65536,65536\] has 4\.3e9 elements; a tensor holds at most 2\^31 - 1/);
+    expect(r.stderr).toMatch(/model\.json:1:\d+: error: /);
+  });
+
   it('../../etc/passwd is refused without its size appearing', async () => {
     const { json } = modelWithShard('../../../../../../../../etc/passwd');
     const r = await quick(10, 'import', json, '-o', join(tempDir(), 'out'));
