@@ -19,6 +19,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep, win32 } from 'node:p
 import { fail, ModelcError } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { errnoCode, reason } from './errors.js';
+import { kindOf } from './write.js';
 
 export * from './write.js';
 export { reason } from './errors.js';
@@ -67,17 +68,6 @@ function sizeText(bytes: number): string {
   return unit === 1 ? `${bytes} bytes` : `${+(bytes / unit).toFixed(1)} ${name} (${bytes} bytes)`;
 }
 
-/** What a file that is not a regular file is, for `it is <kind>, not a regular file`. */
-function fileKind(st: Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO (named pipe)';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  return 'not a regular file';
-}
-
 /** Why opening or reading for input failed, with the cases `reason` does not word for reading. */
 function readReason(err: unknown, noFollow: boolean): string {
   const code = errnoCode(err);
@@ -91,7 +81,7 @@ function readReason(err: unknown, noFollow: boolean): string {
 /** `it is a FIFO (named pipe), not a regular file`, or undefined for a regular file. */
 function notRegular(st: Stats): string | undefined {
   if (st.isFile()) return undefined;
-  const kind = fileKind(st);
+  const kind = kindOf(st);
   return kind === 'a directory' ? 'is a directory' : kind === 'not a regular file' ? 'it is not a regular file' : `it is ${kind}, not a regular file`;
 }
 
