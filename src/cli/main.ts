@@ -17,6 +17,7 @@ import { printGraph } from '../ir/print.js';
 import { readSource, removeTempFiles, writeFileAtomic } from '../util/fs.js';
 import { compileCommand, type CompileOptions } from './compile.js';
 import { importCommand, type ImportOptions } from './import.js';
+import { registerExperiments } from './experiments.js';
 import { registerExport } from './export.js';
 import { registerInit } from './init.js';
 import { allowNonfiniteOption, optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
@@ -197,6 +198,7 @@ function build(io: Io, state: RunState): Command {
     });
   registerInit(program, io);
   registerExport(program, io);
+  registerExperiments(program, io, () => (state.exitCode = 1));
   program
     .command('import')
     .description('import a Keras model (.keras, legacy .h5) or a TF.js LayersModel (model.json and its weight shards) as a JSON spec and safetensors weights')

@@ -2,7 +2,8 @@
  * Training curves as SVG, drawn by Vega-Lite (compiled to Vega and rendered
  * headless, no canvas needed): one panel per metric (loss, accuracy), epochs
  * on x, one colour per run, dashed lines for validation. `modelc train` draws
- * one run; the demo overlays its three runs.
+ * one run; the demo overlays its three runs. `renderVegaLite` draws any other
+ * chart (the experiments'), and `svgToPng` turns an SVG into a PNG.
  */
 import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -68,10 +69,26 @@ export function chartSpec(runs: readonly ChartRun[], options: ChartOptions): Top
 
 /** The chart as a standalone SVG document. */
 export async function renderChart(runs: readonly ChartRun[], options: ChartOptions): Promise<string> {
-  const view = new View(parse(compile(chartSpec(runs, options)).spec), { renderer: 'none' });
+  return renderVegaLite(chartSpec(runs, options));
+}
+
+/** Any Vega-Lite chart as a standalone SVG document (rendered headless). */
+export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
+  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
     view.finalize();
   }
+}
+
+/**
+ * An SVG document as PNG bytes at `scale` times its size, drawn by resvg
+ * (loaded only when a PNG is asked for). Text uses the system's fonts; on a
+ * machine without any, the lines and marks are drawn and the text is not.
+ */
+export async function svgToPng(svg: string, scale = 2): Promise<Uint8Array> {
+  const { Resvg } = await import('@resvg/resvg-js');
+  const image = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } });
+  return new Uint8Array(image.render().asPng());
 }

@@ -22,6 +22,7 @@
  *                       (Keras 3 `.keras`: layer configs, optimizer state, hence frontend and autodiff)
  *   data, report        training data (labels encoded for the spec's loss) and charts, for `modelc train`
  *   compile             the library pipeline: spec or graph -> passes -> files
+ *   experiments         the batch-normalization experiments: generated Trainers on MNIST, charts
  *   cli, index          the command line and the public API, on top
  */
 import { readFileSync } from 'node:fs';
@@ -57,7 +58,8 @@ const layers: readonly Layer[] = [
   { name: 'data', uses: ['util', 'spec'] },
   { name: 'report', uses: [] },
   { name: 'compile', uses: ['codegen', 'frontend', 'weights'] },
-  { name: 'cli', uses: ['compile', 'data', 'report', 'export'] },
+  { name: 'experiments', uses: ['compile', 'data', 'report'] },
+  { name: 'cli', uses: ['compile', 'data', 'report', 'export', 'experiments'] },
   { name: 'index', uses: ['compile'] },
 ];
 
