@@ -22,6 +22,7 @@ import { registerExport } from './export.js';
 import { registerInit } from './init.js';
 import { allowNonfiniteOption, optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { fileStemValue, seedValue } from './options.js';
+import { predictCommand, predictUsage, type PredictOptions } from './predict.js';
 import { summarize } from './summary.js';
 import { dataSource, trainCommand, type TrainOptions } from './train.js';
 import { verifyOptimization } from './verify.js';
@@ -195,6 +196,23 @@ function build(io: Io, state: RunState): Command {
       } finally {
         state.interrupt = undefined;
       }
+    });
+  program
+    .command('predict')
+    .description('run a model on MNIST, a CSV or .npy data: print its accuracy or loss against the labels (a summary without), and write the predictions')
+    .argument('<model>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
+    .requiredOption('--data <source>', 'mnist (its test images), a .csv file (labels with --label) or an .npy file of inputs (labels with --labels)')
+    .option('--label <column>', 'the label column of a CSV file (without it every column is an input)')
+    .option('--labels <file>', 'the .npy file of labels for an .npy file of inputs')
+    .option('--weights <file>', "parameter values (safetensors) instead of the model's own")
+    .addOption(new Option('--seed <n>', 'for a spec without weights: predict with its initializers sampled with this seed').argParser(seedValue))
+    .addOption(allowNonfiniteOption())
+    .addOption(new Option('--batch-size <n>', 'examples per call of the compiled module (default 256)').argParser(positiveInteger))
+    .option('-o, --output <file>', 'write the predictions: .npy (float32, [count, ...output shape]) or .csv (header p0,p1,... and class for a classifier)')
+    .action(async (path: string, opts: PredictOptions) => {
+      const problem = predictUsage(opts);
+      if (problem !== undefined) throw new UsageError(problem);
+      await predictCommand(path, opts, io);
     });
   registerInit(program, io);
   registerExport(program, io);

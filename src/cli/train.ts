@@ -10,8 +10,9 @@
  *    (marked partial after an interrupt). The output folder is checked
  *    before step 1, and if the save fails anyway, the weights go to a
  *    fallback file that the error names.
- * 5. After a full run, fold batchnorm into the inference module `<name>.ts`,
- *    and check on the test data that it predicts what the Trainer does.
+ * 5. After a full run, fold batchnorm into the inference module `<name>.ts`
+ *    (and `<name>.js`, which runs with node as it is), and check on the test
+ *    data that it predicts what the Trainer does.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,7 +144,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 /** The files train writes into its output folder. */
 function outputNames(name: string): string[] {
-  return [`${name}.safetensors`, 'history.json', `${name}.svg`, `${name}.ts`];
+  return [`${name}.safetensors`, 'history.json', `${name}.svg`, `${name}.ts`, `${name}.js`];
 }
 
 /** Where the weights go when the output folder cannot take them: the OS temp folder, else the current folder. */
@@ -264,7 +265,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
     : { metric: 'accuracy' as const, before: accuracyOf(kind, before, test.y, outputSize, loaded.labelSize), after: accuracyOf(kind, after, test.y, outputSize, loaded.labelSize) };
   const summary = { examples: test.count, loss: evaluated.loss, ...check };
   record['test'] = { data: on, examples: test.count, loss: evaluated.loss, [`${check.metric}_before_folding`]: check.before, [`${check.metric}_after_folding`]: check.after };
-  files.push(['history.json', JSON.stringify(record, null, 2) + '\n'], [`${name}.ts`, contentsOf(inference, `${name}.ts`)]);
+  files.push(['history.json', JSON.stringify(record, null, 2) + '\n'], [`${name}.ts`, contentsOf(inference, `${name}.ts`)], [`${name}.js`, contentsOf(inference, `${name}.js`)]);
   const written = save(opts.output, files, weights, name);
   if (check.metric === 'accuracy') {
     io.stdout(`${on} accuracy (${test.count} examples): ${(check.before * 100).toFixed(2)}% before folding, ${(check.after * 100).toFixed(2)}% after folding${check.before === check.after ? ' (equal)' : ''}\n`);

@@ -7,6 +7,9 @@
  *   sepal_length,sepal_width,petal_length,petal_width,species
  *   5.1,3.5,1.4,0.2,0
  *
+ * Without a label column (`loadCsvInputs`, for `modelc predict`) every column
+ * is an input feature.
+ *
  * Parsing is csv-parse's (quotes, `\r\n`, cells trimmed, empty lines skipped);
  * a cell must be a decimal number. Every error points at its cell as
  * `file.csv:LINE:COL`: csv-parse reports where each record ends (its byte
@@ -18,7 +21,7 @@ import { fail, q, suggest } from '../diagnostics/diagnostic.js';
 import { span, type SourceFile, type Span } from '../diagnostics/source.js';
 import { readSource } from '../util/fs.js';
 import type { LoadedData, Target } from './types.js';
-import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './labels.js';
+import { encodeLabels, labelSize, shapeText, type LabelAt } from './labels.js';
 
 interface Row {
   readonly cells: readonly string[];
@@ -121,34 +124,47 @@ function parseRows(file: SourceFile): Row[] {
   return rows;
 }
 
-/** The column index of `label` in the header row. */
-function labelColumn(file: SourceFile, header: Row, label: string): number {
+/** The column index of `label` in the header row (-1 without one), after checking every column has a name. */
+function labelColumn(file: SourceFile, header: Row, label: string | undefined): number {
   const names = header.cells;
-  const at = names.indexOf(label);
-  const where = lineSpan(file, header.start);
-  if (at < 0) {
-    const list = names.map(q).join(', ');
-    fail('data', `no label column ${q(label)} in the header (columns: ${list})${suggest(label, names)}`, where);
+  const at = label === undefined ? -1 : names.indexOf(label);
+  if (label !== undefined) {
+    if (at < 0) {
+      const list = names.map(q).join(', ');
+      fail('data', `no label column ${q(label)} in the header (columns: ${list})${suggest(label, names)}`, lineSpan(file, header.start));
+    }
+    const again = names.indexOf(label, at + 1);
+    if (again >= 0) fail('data', `the label column ${q(label)} appears twice in the header (columns ${at + 1} and ${again + 1})`, cellSpan(file, header, again));
   }
-  const again = names.indexOf(label, at + 1);
-  if (again >= 0) fail('data', `the label column ${q(label)} appears twice in the header (columns ${at + 1} and ${again + 1})`, cellSpan(file, header, again));
   const blank = names.indexOf('');
   if (blank >= 0) fail('data', `header column ${blank + 1} has no name`, cellSpan(file, header, blank));
   return at;
 }
 
-export function loadCsv(path: string, label: string, target: Target): LoadedData {
+/** The CSV read into inputs and (with a label column) raw labels; every cell checked and located. */
+interface CsvTable {
+  readonly file: SourceFile;
+  readonly header: Row;
+  readonly data: readonly Row[];
+  readonly labelAt: number;
+  readonly x: Float32Array;
+  readonly labels: Float64Array;
+  readonly inSize: number;
+}
+
+function readTable(path: string, label: string | undefined, target: Pick<Target, 'inputShape'>): CsvTable {
   const file = readSource(path, 'csv');
   const rows = parseRows(file);
   if (rows.length === 0) fail('data', 'the CSV file is empty: expected a header row naming the columns, then one row per example', span(file, 0));
   const header = rows[0]!;
   const labelAt = labelColumn(file, header, label);
   const features = header.cells.filter((_, i) => i !== labelAt);
-  const inSize = inputSize(target);
+  const inSize = target.inputShape.reduce((a, b) => a * b, 1);
   if (features.length !== inSize) {
+    const which = label === undefined ? 'every column is an input: name a label column with --label' : `every column but the label ${q(label)}`;
     fail(
       'data',
-      `the CSV has ${features.length} feature column${features.length === 1 ? '' : 's'} (every column but the label ${q(label)}), ` +
+      `the CSV has ${features.length} feature column${features.length === 1 ? '' : 's'} (${which}), ` +
         `but the model takes ${inSize} input${inSize === 1 ? '' : 's'} per example (shape ${shapeText(target.inputShape)})`,
       lineSpan(file, header.start),
     );
@@ -158,7 +174,7 @@ export function loadCsv(path: string, label: string, target: Target): LoadedData
 
   const count = data.length;
   const x = new Float32Array(count * inSize);
-  const labels = new Float64Array(count);
+  const labels = new Float64Array(labelAt < 0 ? 0 : count);
   data.forEach((row, r) => {
     let f = 0;
     row.cells.forEach((_, c) => {
@@ -167,6 +183,19 @@ export function loadCsv(path: string, label: string, target: Target): LoadedData
       else x[r * inSize + f++] = value;
     });
   });
+  return { file, header, data, labelAt, x, labels, inSize };
+}
+
+/** A CSV file without a label column (`modelc predict --data x.csv`): every column is an input. */
+export function loadCsvInputs(path: string, target: Pick<Target, 'inputShape'>): { x: Float32Array; count: number; description: string } {
+  const { x, data, inSize } = readTable(path, undefined, target);
+  const count = data.length;
+  return { x, count, description: `CSV ${path}: ${count} example${count === 1 ? '' : 's'}, ${inSize} feature${inSize === 1 ? '' : 's'}, no label column` };
+}
+
+export function loadCsv(path: string, label: string, target: Target): LoadedData {
+  const { file, header, data, labelAt, x, labels, inSize } = readTable(path, label, target);
+  const count = data.length;
   const fault = (message: string, at?: LabelAt): never => {
     if (at === undefined) return fail('data', `the label column ${q(label)} holds one value per example: ${message}`, cellSpan(file, header, labelAt));
     return fail('data', `row ${at.row + 1}, column ${q(label)}: ${message}`, cellSpan(file, data[at.row]!, labelAt));

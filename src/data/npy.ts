@@ -11,11 +11,13 @@
  * x has shape (n, ...) with the trailing dimensions equal to the model's input
  * shape or flattened to (n, prod(inputShape)); y has shape (n,) or (n, k).
  * Errors name the file (diagnostic `path`) and, for values, the element index.
+ * `loadNpyInputs` reads x alone (`modelc predict` without labels); `writeNpy`
+ * writes float32 arrays (version 1.0, `<f4`, C order) that np.load reads.
  */
 import { fail } from '../diagnostics/diagnostic.js';
 import { readRegularFile } from '../util/fs.js';
 import type { LoadedData, Target } from './types.js';
-import { encodeLabels, inputSize, labelSize, shapeText, type LabelAt } from './labels.js';
+import { encodeLabels, labelSize, shapeText, type LabelAt } from './labels.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -115,33 +117,44 @@ export function readNpy(path: string): NpyArray {
 }
 
 /** x's trailing dimensions fit `inputShape`: equal to it, or flattened to its size. */
-function fitsInput(trailing: readonly number[], target: Target): boolean {
-  const inSize = inputSize(target);
-  const same = trailing.length === target.inputShape.length && trailing.every((d, i) => d === target.inputShape[i]);
+function fitsInput(trailing: readonly number[], inputShape: readonly number[]): boolean {
+  const inSize = inputShape.reduce((a, b) => a * b, 1);
+  const same = trailing.length === inputShape.length && trailing.every((d, i) => d === inputShape[i]);
   return same || (trailing.length === 1 && trailing[0] === inSize) || (trailing.length === 0 && inSize === 1);
 }
 
-export function loadNpy(xPath: string, yPath: string, target: Target): LoadedData {
+/** The inputs in `xPath` for `target`: checked against its input shape and finite, as float32. */
+function readInputs(xPath: string, target: Pick<Target, 'inputShape'>): { xa: NpyArray; x: Float32Array; n: number } {
   const xa = readNpy(xPath);
-  const ya = readNpy(yPath);
-  const inSize = inputSize(target);
+  const inSize = target.inputShape.reduce((a, b) => a * b, 1);
   const n = xa.shape[0]!;
-  if (!fitsInput(xa.shape.slice(1), target)) {
+  if (!fitsInput(xa.shape.slice(1), target.inputShape)) {
     const want = `(n, ${target.inputShape.join(', ')})`;
     const flat = target.inputShape.length > 1 ? ` or (n, ${inSize})` : '';
     fail('data', `x has shape ${npyShapeText(xa.shape)}, but the model takes ${shapeText(target.inputShape)} per example: expected ${want}${flat}`, undefined, xPath);
   }
   if (n === 0) fail('data', `x has no examples (shape ${npyShapeText(xa.shape)})`, undefined, xPath);
-  if (ya.shape.length > 2) fail('data', `y has shape ${npyShapeText(ya.shape)}; expected (n,) or (n, k)`, undefined, yPath);
-  if (ya.shape[0] !== n) {
-    fail('data', `x has ${n} examples (shape ${npyShapeText(xa.shape)}) but y has ${ya.shape[0]} (shape ${npyShapeText(ya.shape)})`, undefined, yPath);
-  }
-
   const x = npyValues(xa, new Float32Array(n * inSize));
   const bad = x.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) {
     const why = Number.isNaN(x[bad]) ? 'is NaN' : xa.kind === 'f' && xa.itemSize === 8 ? 'overflows float32' : 'is infinite';
     fail('data', `element ${bad} (row ${Math.floor(bad / inSize)}) ${why}; inputs must be finite`, undefined, xPath);
+  }
+  return { xa, x, n };
+}
+
+/** An .npy file of inputs without labels (`modelc predict --data x.npy`). */
+export function loadNpyInputs(xPath: string, target: Pick<Target, 'inputShape'>): { x: Float32Array; count: number; description: string } {
+  const { xa, x, n } = readInputs(xPath, target);
+  return { x, count: n, description: `NumPy ${xPath} ${npyShapeText(xa.shape)} ${xa.descr}: ${n} example${n === 1 ? '' : 's'}` };
+}
+
+export function loadNpy(xPath: string, yPath: string, target: Target): LoadedData {
+  const { xa, x, n } = readInputs(xPath, target);
+  const ya = readNpy(yPath);
+  if (ya.shape.length > 2) fail('data', `y has shape ${npyShapeText(ya.shape)}; expected (n,) or (n, k)`, undefined, yPath);
+  if (ya.shape[0] !== n) {
+    fail('data', `x has ${n} examples (shape ${npyShapeText(xa.shape)}) but y has ${ya.shape[0]} (shape ${npyShapeText(ya.shape)})`, undefined, yPath);
   }
   const k = ya.shape[1] ?? 1;
   const labels = npyValues(ya, new Float64Array(n * k));
@@ -156,4 +169,33 @@ export function loadNpy(xPath: string, yPath: string, target: Target): LoadedDat
     labelSize: labelSize(target),
     description: `NumPy ${xPath} ${npyShapeText(xa.shape)} ${xa.descr}, ${yPath} ${npyShapeText(ya.shape)} ${ya.descr}: ${n} examples`,
   };
+}
+
+/**
+ * A float32 array as .npy bytes (version 1.0, `<f4`, C order; 2.0 when the
+ * header outgrows 1.0's 16-bit length). The header is padded with spaces and
+ * ends in a newline so that the data starts at a multiple of 64 bytes, as
+ * NumPy writes it.
+ */
+export function writeNpy(shape: readonly number[], data: Float32Array): Uint8Array {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new Error(`writeNpy: shape ${npyShapeText(shape)} holds ${count} values, the data ${data.length}`);
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape.length === 0 ? '()' : npyShapeText(shape)}, }`;
+  let start = 10;
+  let length = Math.ceil((start + dict.length + 1) / 64) * 64 - start;
+  if (length > 0xffff) {
+    start = 12;
+    length = Math.ceil((start + dict.length + 1) / 64) * 64 - start;
+  }
+  const bytes = new Uint8Array(start + length + data.length * 4);
+  const view = new DataView(bytes.buffer);
+  bytes.set(MAGIC, 0);
+  bytes[6] = start === 10 ? 1 : 2;
+  bytes[7] = 0;
+  if (start === 10) view.setUint16(8, length, true);
+  else view.setUint32(8, length, true);
+  const header = dict.padEnd(length - 1, ' ') + '\n';
+  for (let i = 0; i < header.length; i++) bytes[start + i] = header.charCodeAt(i);
+  for (let i = 0; i < data.length; i++) view.setFloat32(start + length + i * 4, data[i]!, true);
+  return bytes;
 }

@@ -36,7 +36,7 @@ describe('modelc train', () => {
     const out = join(dir, 'out');
     const r = await run('train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--epochs', '3', '--batch-size', '16', '--validation-split', '0.25', '--seed', '4', '-o', out);
     expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['history.json', 'seed_mlp.safetensors', 'seed_mlp.svg', 'seed_mlp.ts']);
+    expect(readdirSync(out).sort()).toEqual(['history.json', 'seed_mlp.js', 'seed_mlp.safetensors', 'seed_mlp.svg', 'seed_mlp.ts']);
     expect(r.stdout.split('\n').filter((l) => l.startsWith(out)).sort()).toEqual(readdirSync(out).sort().map((f) => join(out, f)));
     // One line per epoch without a terminal (seed_mlp, like seed 000's Keras model, has no accuracy metric).
     expect(r.stderr.match(/^epoch \d\/3: loss \d+\.\d+ - val_loss \d+\.\d+ \(\d+\.\d s\)$/gm)).toHaveLength(3);
@@ -69,7 +69,7 @@ describe('modelc train', () => {
       const r = await run('train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--epochs', '2', '-o', out);
       expect(r.code, r.stderr).toBe(0);
     }
-    for (const file of ['seed_mlp.safetensors', 'seed_mlp.ts', 'seed_mlp.svg', 'history.json']) {
+    for (const file of ['seed_mlp.safetensors', 'seed_mlp.ts', 'seed_mlp.js', 'seed_mlp.svg', 'history.json']) {
       expect(readFileSync(join(outputs[0]!, file)).equals(readFileSync(join(outputs[1]!, file))), file).toBe(true);
     }
   }, 60_000);
