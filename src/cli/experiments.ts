@@ -7,7 +7,8 @@
  */
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 import { seedValue } from './options.js';
 
 /** The experiments' names and claims, without loading them (kept equal to src/experiments/index.ts by a test). */
@@ -24,6 +25,7 @@ interface Io {
 
 interface ExperimentsOptions {
   output: string;
+  report?: string;
   seed: string;
   scale: number;
 }
@@ -49,6 +51,7 @@ export function registerExperiments(program: Command, io: Io, failed: () => void
     .addArgument(new Argument('[names...]', 'experiments to run, or all (without a name: list them)').argParser(nameValue))
     .option('-o, --output <dir>', 'output directory: one folder per experiment', 'experiments-output')
     .addOption(new Option('--seed <n>', 'seed of the initial weights and shuffling').default('1').argParser(seedValue))
+    .option('--report <file>', 'also write one markdown report of every experiment run, its charts linked from their folders')
     .addOption(new Option('--scale <f>', 'fraction of the full run (data and steps) for a quick look').default(1).argParser(scaleValue))
     .action(async (names: string[] | undefined, opts: ExperimentsOptions) => {
       if (!names || names.length === 0) {
@@ -57,6 +60,7 @@ export function registerExperiments(program: Command, io: Io, failed: () => void
       }
       const chosen = names.includes('all') ? experimentList.map(([n]) => n) : [...new Set(names)];
       const { experiments, runExperiment } = await import('../experiments/index.js');
+      const sections: string[] = [];
       for (const name of chosen) {
         const experiment = experiments.find((e) => e.name === name)!;
         io.stderr(`${experiment.title}\n`);
@@ -84,6 +88,16 @@ export function registerExperiments(program: Command, io: Io, failed: () => void
         const broken = result.checks.filter((c) => !c.ok).length;
         io.stderr(`${name}: ${result.seconds.toFixed(0)} s, ${result.checks.length - broken} of ${result.checks.length} checks hold\n`);
         if (broken > 0) failed();
+        if (opts.report !== undefined) {
+          // the summary's images are relative to its folder; the report's must be relative to the report
+          const folder = relative(dirname(opts.report), join(opts.output, name)).split('\\').join('/') || '.';
+          sections.push(result.summary.replace(/^# /, '## ').replace(/!\[([^\]]*)\]\(([^)]+)\)/g, (_, alt: string, file: string) => `![${alt}](${folder}/${file})`));
+        }
+      }
+      if (opts.report !== undefined) {
+        const header = `# Experiments\n\nWritten by \`modelc experiments ${names.join(' ')} -o ${opts.output} --report ${opts.report}\` (seed ${opts.seed}, scale ${opts.scale}); do not edit by hand, rerun it. Each section is the experiment's summary.md; results.json next to its charts holds every number.\n\n`;
+        writeFileAtomic(opts.report, header + sections.join('\n'));
+        io.stdout(opts.report + '\n');
       }
     });
 }
