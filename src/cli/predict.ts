@@ -31,6 +31,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { activationSizes, batchProblem, maxBatch } from '../ir/limits.js';
 import { exampleShape, type TensorType } from '../ir/types.js';
 import { materialize } from '../ops/init.js';
+import { lossReadsLogits } from '../ops/activation.js';
 import { accuracyOp, lossOp, type AccuracyKind } from '../ops/loss.js';
 import type { LossName, TrainingSpec } from '../spec/training.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -80,8 +81,11 @@ interface Scoring {
 
 function scoringOf(graph: Graph, output: string, outputType: TensorType, training: TrainingSpec | undefined): Scoring {
   const node = graph.nodes.find((n) => n.result === output);
-  const softmax = node?.op === 'softmax' && node.attrs['axis'] === outputType.shape.length - 1;
-  const loss: LossName = training?.loss ?? (softmax ? 'categorical_crossentropy' : node?.op === 'sigmoid' ? 'binary_crossentropy' : 'mse');
+  // The final activation's record says which losses read its input as logits:
+  // softmax over the last axis for categorical, sigmoid for binary.
+  const reads = (loss: LossName) => node !== undefined && lossReadsLogits({ op: node.op, attrs: node.attrs, type: outputType }, loss);
+  const softmax = reads('categorical_crossentropy');
+  const loss: LossName = training?.loss ?? (softmax ? 'categorical_crossentropy' : reads('binary_crossentropy') ? 'binary_crossentropy' : 'mse');
   return loss.endsWith('crossentropy') ? { loss, accuracy: accuracyKind(loss, outputType), softmax } : { loss, softmax };
 }
 
