@@ -12,6 +12,20 @@
  *             loss and accuracy. Outputs: loss, accuracy?.
  *   predict   the inference-mode forward. Outputs: the prediction.
  *
+ * and four companions for the Trainer's diagnostics, built from the same parts:
+ *
+ *   stepTraced       `step` with the input of every layer's nonlinearity as an
+ *                    extra output (recomputed without the epilogue where it
+ *                    was fused): the step `fit`'s `trace` runs every K steps.
+ *   predictTraining  the training-mode forward without dropout and without
+ *                    updates (batch statistics of each chunk): `predict(x, n,
+ *                    { training: true })`; absent when nothing but dropout
+ *                    trains differently (then it is `predict`).
+ *   batchnorms       per batchnorm layer, in graph order, the inference-mode
+ *                    forward cut at the layer's input: `recalibrate` computes
+ *                    the statistics of that input layer by layer, each cut
+ *                    reading the statistics already recomputed before it.
+ *
  * Algorithm of `step`:
  *  1. Copy the forward nodes; a `training-dependent` op is replaced by its
  *     training rule (batchnorm -> batchnorm_train + moving-average updates,
@@ -29,7 +43,9 @@ import { fail, q } from '../diagnostics/diagnostic.js';
 import type { TrainingSpec } from '../spec/training.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
-import type { OpNode, TrainingBuilder } from '../ops/op-def.js';
+import { getActivation } from '../ops/activation.js';
+import { batchnormOp } from '../ops/norm.js';
+import { byRole, type OpNode, type TrainingBuilder } from '../ops/op-def.js';
 import { getOp } from '../ops/registry.js';
 import { createPassManager } from '../passes/pipeline.js';
 import { GraphBuilder } from './builder.js';
@@ -47,10 +63,37 @@ export interface DropoutMask {
   readonly layer: string;
 }
 
+/** A layer whose nonlinearity's input `fit` can trace. */
+export interface Traceable {
+  /** The spec layer (as `modelc check` names it). */
+  readonly layer: string;
+  /** Its nonlinearity's input in `stepTraced` (an output of it): a standalone activation's operand, or a fused `activation:`'s pre-activation. */
+  readonly value: string;
+}
+
+/** A batchnorm layer as `recalibrate` sees it. */
+export interface BatchnormStatistics {
+  readonly layer: string;
+  /** The inference-mode forward cut at the layer's input: its one output is that input (or the data input itself). */
+  readonly graph: Graph;
+  /** The channel axis (counting the batch dimension). */
+  readonly axis: number;
+  readonly movingMean: string;
+  readonly movingVariance: string;
+}
+
 export interface TrainingProgram {
   readonly step: Graph;
+  /** `step` with every `traceable` value as an extra output, after the step's own outputs (the same numbers). */
+  readonly stepTraced: Graph;
   readonly evaluate: Graph;
   readonly predict: Graph;
+  /** The training-mode forward (batch statistics, no dropout, nothing updated); absent when it is `predict`. */
+  readonly predictTraining?: Graph;
+  /** The layers whose nonlinearity's input can be traced, in graph order. */
+  readonly traceable: readonly Traceable[];
+  /** The batchnorm layers in graph order, for recalibration. */
+  readonly batchnorms: readonly BatchnormStatistics[];
   /** The data input and the labels input (both graphs that take labels call it the same). */
   readonly data: string;
   readonly labels: string;
@@ -88,22 +131,9 @@ export function buildTrainingProgram(graph: Graph, training: TrainingSpec | unde
 
   // step: 1. training-mode forward
   const b = new GraphBuilder({ inputs: graph.inputs, params: graph.params, nodes: [] });
-  b.reserve(graph.nodes.map((n) => n.result));
   const masks: DropoutMask[] = [];
   const modelUpdates: [string, string][] = [];
-  const renamed = new Map<string, string>();
-  const value = (v: string) => renamed.get(v) ?? v;
-  for (const node of graph.nodes) {
-    const operands = node.operands.map(value);
-    const op = getOp(node.op)!;
-    if (op.training === undefined) {
-      b.copy(node, operands);
-      continue;
-    }
-    b.release(node.result).naming(node.result, node.layer);
-    const t = trainingBuilder(b, node, masks, modelUpdates);
-    renamed.set(node.result, op.training(t, { ...node, operands } as unknown as OpNode<never>));
-  }
+  const value = trainingForward(b, graph, masks, modelUpdates);
   // 2. loss and metric
   b.naming('loss', 'loss');
   const scored = buildLoss(b, training, value(graph.outputs[0]!));
@@ -119,23 +149,33 @@ export function buildTrainingProgram(graph: Graph, training: TrainingSpec | unde
     options.learningRate,
   );
   const updates = [...modelUpdates, ...optimizerUpdates].map(([param, v]) => ({ param, value: v }));
-  const stepOutputs = [scored.loss, ...(scored.accuracy ? [scored.accuracy] : []), ...updates.map((u) => u.value)];
-  const step = passes.run(b.finish(`${graph.name}_step`, unique(stepOutputs)), trainingPipeline);
+  const stepOutputs = unique([scored.loss, ...(scored.accuracy ? [scored.accuracy] : []), ...updates.map((u) => u.value)]);
+  const step = passes.run(b.finish(`${graph.name}_step`, stepOutputs), trainingPipeline);
+  const { graph: stepTraced, traceable } = tracedStep(
+    step,
+    traceableLayers(graph).map((t) => ({ layer: t.layer, value: value(t.value), activation: value(t.activation) })),
+  );
 
   // evaluate and predict: the inference-mode forward
   const e = new GraphBuilder(graph);
   e.naming('loss', 'loss');
   const evaluated = buildLoss(e, training, graph.outputs[0]!);
-  const evaluate = passes.run(
-    e.finish(`${graph.name}_evaluate`, [evaluated.loss, ...(evaluated.accuracy ? [evaluated.accuracy] : [])]),
-    ['remove-dropout', ...trainingPipeline],
-  );
-  const predict = passes.run({ ...graph, name: `${graph.name}_predict` }, ['remove-dropout', ...trainingPipeline]);
+  const evaluateGraph = e.finish(`${graph.name}_evaluate`, [evaluated.loss, ...(evaluated.accuracy ? [evaluated.accuracy] : [])]);
+  const evaluate = ownNodes(passes.run(evaluateGraph, ['remove-dropout', ...trainingPipeline]));
+  const predict = ownNodes(passes.run({ ...graph, name: `${graph.name}_predict` }, ['remove-dropout', ...trainingPipeline]));
+  const predictTraining = trainingModePredict(graph);
 
   return {
     step,
+    stepTraced,
     evaluate,
     predict,
+    ...(predictTraining ? { predictTraining: ownNodes(passes.run(predictTraining, trainingPipeline)) } : {}),
+    traceable,
+    batchnorms: batchnormLayers(graph).map((bn, k) => ({
+      ...bn,
+      graph: ownNodes(passes.run({ ...graph, name: `${graph.name}_statistics_${k}`, outputs: [bn.input] }, ['remove-dropout', ...trainingPipeline])),
+    })),
     data: graph.inputs[0]!.name,
     labels: scored.labels,
     labelsType: b.typeOf(scored.labels),
@@ -151,6 +191,106 @@ export function buildTrainingProgram(graph: Graph, training: TrainingSpec | unde
 
 function unique(values: readonly string[]): string[] {
   return [...new Set(values)];
+}
+
+/**
+ * The graph with node objects of its own. Passes keep the nodes they leave
+ * unchanged, so graphs built from one graph share node objects, and code
+ * generation keys per-graph facts (a node's SIMD call and its buffers) by node.
+ */
+function ownNodes(graph: Graph): Graph & { nodes: Node[] } {
+  return { ...graph, nodes: graph.nodes.map((n) => ({ ...n })) };
+}
+
+/**
+ * Appends the training-mode forward of `graph` to `b`: nodes copied with their
+ * names, a `training-dependent` op replaced by its training rule (which may
+ * add dropout masks and moving-statistics updates). Returns the map from the
+ * inference graph's values to the training ones.
+ */
+function trainingForward(b: GraphBuilder, graph: Graph, masks: DropoutMask[], updates: [string, string][]): (v: string) => string {
+  b.reserve(graph.nodes.map((n) => n.result));
+  const renamed = new Map<string, string>();
+  const value = (v: string) => renamed.get(v) ?? v;
+  for (const node of graph.nodes) {
+    const operands = node.operands.map(value);
+    const op = getOp(node.op)!;
+    if (op.training === undefined) {
+      b.copy(node, operands);
+      continue;
+    }
+    b.release(node.result).naming(node.result, node.layer);
+    const t = trainingBuilder(b, node, masks, updates);
+    renamed.set(node.result, op.training(t, { ...node, operands } as unknown as OpNode<never>));
+  }
+  return value;
+}
+
+/**
+ * The training-mode forward without dropout, its updates dropped: batch
+ * statistics but no randomness and no state. Undefined when no op other than
+ * dropout trains differently (the graph would be `predict`).
+ */
+function trainingModePredict(graph: Graph): Graph | undefined {
+  const withoutDropout = createPassManager().run(graph, ['remove-dropout']);
+  if (!withoutDropout.nodes.some((n) => getOp(n.op)?.training !== undefined)) return undefined;
+  const b = new GraphBuilder({ inputs: withoutDropout.inputs, params: withoutDropout.params, nodes: [] });
+  const masks: DropoutMask[] = [];
+  const value = trainingForward(b, withoutDropout, masks, []);
+  if (masks.length > 0) return undefined; // a dropout remove-dropout had to keep (a graph output): no mask-free form
+  return b.finish(`${graph.name}_predict_training`, [value(withoutDropout.outputs[0]!)]);
+}
+
+/**
+ * The layers with a nonlinearity, in graph order, and its input: the operand
+ * of each activation op (not `linear`) by the layer it belongs to: a
+ * standalone activation layer's input, or a layer's fused `activation:`
+ * applied to its pre-activation (`%dense/linear`).
+ */
+function traceableLayers(graph: Graph): { layer: string; value: string; activation: string }[] {
+  const out: { layer: string; value: string; activation: string }[] = [];
+  for (const n of graph.nodes) {
+    const form = getActivation(n.op)?.form;
+    if ((form === 'elementwise' || form === 'rows') && !out.some((t) => t.layer === n.layer)) out.push({ layer: n.layer, value: n.operands[0]!, activation: n.result });
+  }
+  return out;
+}
+
+/**
+ * The traced step: the optimized `step`, node for node, with each traced value
+ * as an extra output. A value that fuse-activation folded into its producer
+ * (`%dense = dense(...) {epilogue=sigmoid}` where `%dense/linear` was) is
+ * computed once more, by a copy of the producer without the epilogue right
+ * after it. The step's own nodes stay as they are, so a traced step gives the
+ * plain step's numbers bit for bit; the copy costs one layer's product on
+ * traced steps only. A value neither computed nor fused (no pass does that
+ * today) is not traceable.
+ */
+function tracedStep(step: Graph, layers: readonly { layer: string; value: string; activation: string }[]): { graph: Graph; traceable: Traceable[] } {
+  const nodes = ownNodes(step).nodes;
+  const computed = (v: string) => step.inputs.some((i) => i.name === v) || nodes.some((n) => n.result === v);
+  const traceable: Traceable[] = [];
+  for (const t of layers) {
+    if (!computed(t.value)) {
+      const k = nodes.findIndex((n) => n.result === t.activation && n.attrs['epilogue'] !== undefined);
+      if (k < 0) continue;
+      const { epilogue: _, ...attrs } = nodes[k]!.attrs;
+      nodes.splice(k + 1, 0, { ...nodes[k]!, result: t.value, attrs, layer: `${t.layer} pre-activation (traced)` });
+    }
+    traceable.push({ layer: t.layer, value: t.value });
+  }
+  const outputs = unique([...step.outputs, ...traceable.map((t) => t.value)]);
+  return { graph: { ...step, name: `${step.name}_traced`, nodes, outputs }, traceable };
+}
+
+/** The batchnorm nodes in graph order: layer, input, channel axis and moving statistics (by the op's operand roles). */
+function batchnormLayers(graph: Graph): { layer: string; input: string; axis: number; movingMean: string; movingVariance: string }[] {
+  return graph.nodes
+    .filter((n) => n.op === batchnormOp.name)
+    .map((n) => {
+      const roles = byRole(getOp(n.op)!.operands(n.attrs as never), n.operands);
+      return { layer: n.layer, input: roles['x']!, axis: n.attrs['axis'] as number, movingMean: roles['moving_mean']!, movingVariance: roles['moving_variance']! };
+    });
 }
 
 /** The TrainingBuilder a training rule sees for one node. */

@@ -13,6 +13,13 @@
  * 5. After a full run, fold batchnorm into the inference module `<name>.ts`
  *    (and `<name>.js`, which runs with node as it is), and check on the test
  *    data that it predicts what the Trainer does.
+ *
+ * With batch normalization, a full run also compares the accuracy of training
+ * mode (batch statistics) and inference mode (moving statistics) on a sample
+ * of the training data, and warns when the moving statistics lag; with
+ * `--precise-bn` it first recomputes them (`Trainer.recalibrate`) before
+ * saving. `--trace` records fit's trace of nonlinearity inputs into
+ * history.json.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +61,12 @@ export interface TrainOptions {
   validationSplit?: number;
   output: string;
   name?: string;
+  /** --precise-bn [batches]: recompute the batchnorm moving statistics after training, over every training example (true) or this many batches. */
+  preciseBn?: boolean | number;
+  /** --trace: the layers whose nonlinearity inputs fit traces. */
+  trace?: string[];
+  /** --trace-every: trace every this many steps (default 50). */
+  traceEvery?: number;
 }
 
 export interface TrainIo {
@@ -76,6 +89,9 @@ export interface TrainResult {
   readonly test?: { readonly examples: number; readonly before: number; readonly after: number; readonly metric: 'accuracy' | 'max_abs_diff'; readonly loss: number };
 }
 
+/** fit's trace of one layer: the steps and the percentiles of its nonlinearity input at each. */
+type TraceSeries = { step: number[]; p15: number[]; p50: number[]; p85: number[] };
+
 /** The generated Trainer as train uses it. */
 interface Trainer {
   fitAsync(x: Float32Array, y: Float32Array, options: {
@@ -85,9 +101,11 @@ interface Trainer {
     signal?: { readonly aborted: boolean };
     onBatchEnd?: (batch: number, logs: { loss: number; accuracy?: number }) => void;
     onEpochEnd?: (epoch: number, logs: { loss: number; accuracy?: number; val_loss?: number; val_accuracy?: number }) => void;
-  }): Promise<{ history: Record<string, number[]>; stopped: boolean }>;
+    trace?: { layers: string[]; every: number };
+  }): Promise<{ history: Record<string, number[]>; stopped: boolean; trace?: Record<string, TraceSeries> }>;
   evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
-  predict(x: Float32Array, batchSize: number): Float32Array;
+  predict(x: Float32Array, batchSize: number, options?: { training?: boolean }): Float32Array;
+  recalibrate(x: Float32Array, options?: { batchSize?: number; batches?: number }): void;
   saveWeights(): Uint8Array;
 }
 
@@ -142,6 +160,112 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/** Checks --trace before training: every name must be a layer with a nonlinearity. */
+function checkTraceLayers(layers: readonly string[], program: TrainingProgram, graph: Graph, path: string): void {
+  const traceable = program.traceable.map((t) => t.layer);
+  for (const layer of layers) {
+    if (traceable.includes(layer)) continue;
+    const known = traceable.length === 0 ? 'none: no layer of this model has a nonlinearity' : traceable.join(', ');
+    const why = graph.nodes.some((n) => n.layer === layer) ? `layer '${layer}' has no nonlinearity to trace` : `the model has no layer '${layer}'`;
+    fail('train', `--trace: ${why}; the layers it can trace (as modelc check names them) are ${known}`, undefined, path);
+  }
+}
+
+/** `take` of the examples (all of them at most), in a seeded random order (mulberry32), as fit's shuffled batches are drawn. */
+function shuffledSample(data: Dataset, take: number, inSize: number, labelSize: number, seed: number): Dataset {
+  let a = seed >>> 0;
+  const random = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const count = Math.min(take, data.count);
+  const order = Array.from({ length: data.count }, (_, i) => i);
+  const x = new Float32Array(count * inSize);
+  const y = new Float32Array(count * labelSize);
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random() * (data.count - i));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+    x.set(data.x.subarray(order[i]! * inSize, (order[i]! + 1) * inSize), i * inSize);
+    y.set(data.y.subarray(order[i]! * labelSize, (order[i]! + 1) * labelSize), i * labelSize);
+  }
+  return { x, y, count };
+}
+
+/** How far training mode and inference mode disagree before a warning names it (accuracy points). */
+const MODE_GAP = 5;
+
+/** Accuracy on one sample of the training data in training mode (each batch by its own statistics) and in inference mode. */
+interface ModeCheck {
+  readonly examples: number;
+  readonly training: number;
+  readonly inference: number;
+  /** Inference mode again after --precise-bn. */
+  inferenceAfter?: number;
+}
+
+/** What --precise-bn did after training, for history.json and the summary. */
+interface PreciseBn {
+  readonly layers: readonly string[];
+  readonly examples: number;
+  readonly batches: number | null;
+  readonly error?: string;
+}
+
+/**
+ * After a full run of a model with batch normalization: the training-mode and
+ * inference-mode accuracy of a sample of the training data (up to 2048
+ * examples, whole batches), then --precise-bn's recalibration (over every
+ * training example, or a seeded sample of `batches` batches) and the
+ * inference-mode accuracy again. Undefined parts did not apply.
+ */
+function batchnormChecks(
+  trainer: Trainer,
+  program: TrainingProgram,
+  c: { train: Dataset; batchSize: number; inSize: number; labelSize: number; outputSize: number; kind: AccuracyKind | undefined; seed: number; preciseBn: boolean | number | undefined },
+): { modes?: ModeCheck; preciseBn?: PreciseBn } {
+  const batch = Math.min(c.batchSize, c.train.count);
+  // The modes differ only with batch normalization; accuracy needs a classifier.
+  const sampled = program.predictTraining !== undefined && c.kind !== undefined;
+  const sample = sampled ? shuffledSample(c.train, Math.max(batch, Math.floor(Math.min(2048, c.train.count) / batch) * batch), c.inSize, c.labelSize, c.seed) : undefined;
+  const accuracy = (training: boolean) => accuracyOf(c.kind!, trainer.predict(sample!.x, batch, { training }), sample!.y, c.outputSize, c.labelSize);
+  const modes: ModeCheck | undefined = sample ? { examples: sample.count, training: accuracy(true), inference: accuracy(false) } : undefined;
+  if (c.preciseBn === undefined || c.preciseBn === false || program.batchnorms.length === 0) return modes ? { modes } : {};
+  const batches = c.preciseBn === true ? null : c.preciseBn;
+  const data = batches === null ? c.train : shuffledSample(c.train, batches * batch, c.inSize, c.labelSize, c.seed + 1);
+  const preciseBn = { layers: program.batchnorms.map((bn) => bn.layer), examples: data.count, batches };
+  try {
+    trainer.recalibrate(data.x, { batchSize: batch });
+  } catch (err) {
+    return { ...(modes ? { modes } : {}), preciseBn: { ...preciseBn, error: (err as Error).message } };
+  }
+  if (modes) modes.inferenceAfter = accuracy(false);
+  return { ...(modes ? { modes } : {}), preciseBn };
+}
+
+/** The summary lines of batchnormChecks (stdout): what --precise-bn did, and a warning when the two modes disagree. */
+function batchnormSummary(modes: ModeCheck | undefined, preciseBn: PreciseBn | undefined): string {
+  const pct = (a: number) => `${(a * 100).toFixed(2)}%`;
+  const lines: string[] = [];
+  if (preciseBn && preciseBn.error === undefined) {
+    const over = `${preciseBn.examples} training examples${preciseBn.batches === null ? '' : ` (${preciseBn.batches} batches)`}`;
+    const change = modes?.inferenceAfter === undefined ? '' : `; inference-mode accuracy on ${modes.examples} training examples ${pct(modes.inference)} -> ${pct(modes.inferenceAfter)} (training mode ${pct(modes.training)})`;
+    lines.push(`precise BN: the moving statistics of ${preciseBn.layers.join(', ')} recomputed over ${over}${change}`);
+  }
+  if (modes) {
+    // Either way apart, the moving statistics do not describe the batches training saw. After --precise-bn
+    // they are the population's: only an inference mode still behind is worth a word then.
+    const gap = (inference: number) => `on ${modes.examples} training examples, accuracy is ${pct(modes.training)} in training mode (batch statistics) but ${pct(inference)} in inference mode (moving statistics)`;
+    if (modes.inferenceAfter === undefined) {
+      if (Math.abs(modes.training - modes.inference) * 100 > MODE_GAP) lines.push(`warning: ${gap(modes.inference)}: the moving statistics lag behind the weights; --precise-bn recomputes them after training`);
+    } else if ((modes.training - modes.inferenceAfter) * 100 > MODE_GAP) {
+      lines.push(`warning: ${gap(modes.inferenceAfter)}, with the statistics recomputed: single batches of this size are far from the population`);
+    }
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
 /** The files train writes into its output folder. */
 function outputNames(name: string): string[] {
   return [`${name}.safetensors`, 'history.json', `${name}.svg`, `${name}.ts`, `${name}.js`];
@@ -187,6 +311,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   checkOutputDirectory(opts.output, outputNames(name));
   const trainingModule = await compile({ graph: initial, training: spec }, { name, source: path, target: 'training', emit: 'js', learningRate: opts.learningRate });
   const program = trainingModule.training!;
+  if (opts.trace !== undefined) checkTraceLayers(opts.trace, program, initial, path);
   const epochs = opts.epochs ?? spec.epochs ?? 1;
   const batchSize = opts.batchSize ?? spec.batch_size ?? 32;
 
@@ -218,7 +343,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   const trainer = new Trainer({ seed });
   const batches = Math.ceil(train.count / Math.min(batchSize, train.count));
   const progress = createProgress({ epochs, batches, stream: io.progress, interactive: io.interactive });
-  let result: { history: Record<string, number[]>; stopped: boolean };
+  let result: { history: Record<string, number[]>; stopped: boolean; trace?: Record<string, TraceSeries> };
   try {
     result = await trainer.fitAsync(train.x, train.y, {
       epochs,
@@ -227,12 +352,18 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
       ...(io.signal ? { signal: io.signal } : {}),
       onBatchEnd: (b, logs) => progress.batch(b, logs),
       onEpochEnd: (e, logs) => progress.epoch(e, logs),
+      ...(opts.trace !== undefined ? { trace: { layers: opts.trace, every: opts.traceEvery ?? 50 } } : {}),
     });
   } finally {
     progress.stop();
   }
   const { history, stopped } = result;
   const completed = history['loss']?.length ?? 0;
+  // Before the weights are saved: the two modes compared and, with --precise-bn, the moving statistics recomputed.
+  const kind = testAccuracyKind(program, spec.loss, outputType);
+  const bn = stopped ? {} : batchnormChecks(trainer, program, { train, batchSize, inSize, labelSize: loaded.labelSize, outputSize, kind, seed, preciseBn: opts.preciseBn });
+  if (bn.preciseBn?.error !== undefined) io.stderr(`warning: --precise-bn failed, the moving statistics are those of training: ${bn.preciseBn.error}\n`);
+  if (opts.preciseBn !== undefined && opts.preciseBn !== false && program.batchnorms.length === 0) io.stderr('--precise-bn: the model has no batch normalization; nothing to recompute\n');
 
   // The trained weights, marked complete or partial in the safetensors metadata.
   const saved = readSafetensors(trainer.saveWeights(), `${name}.safetensors`);
@@ -244,11 +375,17 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   });
   const files: [string, string | Uint8Array][] = [[`${name}.safetensors`, weights]];
   const record: Record<string, unknown> = { model: initial.name, data: loaded.description, partial: stopped, epochs: completed, batch_size: batchSize, learning_rate: program.optimizer.learning_rate, seed, history };
+  if (result.trace !== undefined) record['trace'] = result.trace;
+  if (bn.preciseBn !== undefined) record['precise_bn'] = { layers: bn.preciseBn.layers, batches: bn.preciseBn.batches, examples: bn.preciseBn.examples, ...(bn.preciseBn.error !== undefined ? { error: bn.preciseBn.error } : {}) };
+  if (bn.modes !== undefined) {
+    const { examples, training: t, inference: i, inferenceAfter } = bn.modes;
+    record['modes'] = { data: 'training', examples, training_accuracy: t, inference_accuracy: i, ...(inferenceAfter !== undefined ? { inference_accuracy_after_precise_bn: inferenceAfter } : {}) };
+  }
   if (completed > 0) files.push([`${name}.svg`, await renderChart([{ name: initial.name, history }], { title: `${initial.name}${stopped ? ' (partial)' : ''}` })]);
 
   if (stopped) {
     files.push(['history.json', JSON.stringify(record, null, 2) + '\n']);
-    io.stderr(`interrupted: ${completed} of ${epochs} epochs completed; writing the weights and history so far (marked partial)\n`);
+    io.stderr(`interrupted: ${completed} of ${epochs} epochs completed; writing the weights and history so far (marked partial)${opts.preciseBn !== undefined && opts.preciseBn !== false ? '; --precise-bn skipped' : ''}\n`);
     return { files: save(opts.output, files, weights, name), history, partial: stopped };
   }
 
@@ -259,7 +396,6 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   const evaluated = trainer.evaluate(test.x, test.y, batchSize);
   const before = trainer.predict(test.x, batchSize);
   const after = predict(test.x, test.count);
-  const kind = testAccuracyKind(program, spec.loss, outputType);
   const check = kind === undefined
     ? { metric: 'max_abs_diff' as const, before: 0, after: maxAbsDiff(before, after) }
     : { metric: 'accuracy' as const, before: accuracyOf(kind, before, test.y, outputSize, loaded.labelSize), after: accuracyOf(kind, after, test.y, outputSize, loaded.labelSize) };
@@ -272,5 +408,6 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   } else {
     io.stdout(`${on} loss ${evaluated.loss.toFixed(5)} (${test.count} examples); the folded module's predictions differ by at most ${check.after.toExponential(2)}\n`);
   }
+  io.stdout(batchnormSummary(bn.modes, bn.preciseBn));
   return { files: written, history, partial: false, test: summary };
 }

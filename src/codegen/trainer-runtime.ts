@@ -1,8 +1,10 @@
 /**
  * Support code of generated training modules (they import nothing): the
- * dropout-mask and shuffle random numbers, finiteness checks, and the parts
- * of the Trainer class that are the same for every model (fit's epoch and
- * batch loops, evaluate's and predict's chunking). Model-specific code
+ * dropout-mask and shuffle random numbers, finiteness checks, fit's trace of
+ * the nonlinearities' inputs (percentiles by selection), recalibrate's
+ * running moments, and the parts of the Trainer class that are the same for
+ * every model (fit's epoch and batch loops, evaluate's and predict's
+ * chunking, one batchnorm layer's recalibration). Model-specific code
  * (kernels, forward methods, weight tables) is assembled in `training.ts`.
  */
 
@@ -86,8 +88,143 @@ function fromRecord(record: Record<string, Float32Array>): Float32Array[] {
   });
 }`;
 
+/**
+ * fit's `trace` (Ioffe & Szegedy 2015, Figure 1): the 15th, 50th and 85th
+ * percentiles of each traced layer's nonlinearity input on every K-th step.
+ * Percentiles interpolate linearly between order statistics (numpy's
+ * default); they are found by selection (Hoare's FIND, as in Wirth's
+ * "Algorithms + Data Structures = Programs") on a copy, O(values) a step.
+ */
+export const startTraceSource = `/** A trace being recorded: the TRACEABLE index of each traced layer, the period, the series by layer. */
+interface Trace {
+  readonly every: number;
+  readonly layers: readonly number[];
+  readonly series: Record<string, TraceSeries>;
+}
+
+/** Checks fit's \`trace\` option; undefined without one. */
+function startTrace(options: TraceOptions | undefined): Trace | undefined {
+  if (options === undefined) return undefined;
+  if (!Number.isInteger(options.every) || options.every < 1) throw new RangeError("trace.every must be a positive integer, got " + String(options.every));
+  const layers: number[] = [];
+  const series: Record<string, TraceSeries> = {};
+  for (const layer of options.layers) {
+    const k = TRACEABLE.findIndex(([name]) => name === layer);
+    if (k < 0) {
+      const known = TRACEABLE.length === 0 ? "none (no layer of this model has a nonlinearity)" : TRACEABLE.map(([name]) => JSON.stringify(name)).join(", ");
+      throw new Error("trace: " + JSON.stringify(layer) + " is not a layer with a nonlinearity; the traceable layers are " + known);
+    }
+    if (layers.includes(k)) continue;
+    layers.push(k);
+    series[layer] = { step: [], p15: [], p50: [], p85: [] };
+  }
+  return { every: options.every, layers, series };
+}`;
+
+export const recordTraceSource = `/** Records step \`step\`: the percentiles of each traced layer's value (\`values\` in TRACEABLE order, batchSize examples). */
+function recordTrace(trace: Trace, step: number, values: readonly Float32Array[], batchSize: number): void {
+  for (const k of trace.layers) {
+    const [layer, floats] = TRACEABLE[k]!;
+    const [p15, p50, p85] = percentiles(values[k]!.slice(0, batchSize * floats), [15, 50, 85]);
+    const s = trace.series[layer]!;
+    s.step.push(step);
+    s.p15.push(p15!);
+    s.p50.push(p50!);
+    s.p85.push(p85!);
+  }
+}
+
+/**
+ * Percentiles \`ps\` (ascending, 0 to 100) of the values of \`a\`, which it reorders: at p, the value at
+ * rank (count - 1) * p / 100, interpolated between the two order statistics around it.
+ */
+function percentiles(a: Float32Array, ps: readonly number[]): number[] {
+  let from = 0; // ranks below \`from\` are settled: selections further up leave them alone
+  return ps.map((p) => {
+    const at = ((a.length - 1) * p) / 100;
+    const k = Math.floor(at);
+    select(a, from, a.length - 1, k);
+    from = k;
+    if (at === k) return a[k]!;
+    let next = Infinity; // the next order statistic: the least value above rank k
+    for (let i = k + 1; i < a.length; i++) next = Math.min(next, a[i]!);
+    return a[k]! + (next - a[k]!) * (at - k);
+  });
+}
+
+/** Reorders a[lo..hi] so that a[k] holds the value of rank k, none greater before it and none less after it. */
+function select(a: Float32Array, lo: number, hi: number, k: number): void {
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (pivot < a[j]!) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (j < k) lo = i;
+    if (k < i) hi = j;
+  }
+}`;
+
+/**
+ * recalibrate's statistics: per channel, the count, mean and sum of squared
+ * deviations (M2) of every batch so far, in float64. Each batch's own mean
+ * and M2 are two-pass; batches combine by Chan, Golub and LeVeque's parallel
+ * update (delta = mean_b - mean_a: mean += delta * n_b / n, M2 += M2_b +
+ * delta^2 * n_a * n_b / n), so no large sums of squares cancel.
+ */
+export const momentsSource = `/**
+ * Adds a batch to running per-channel moments \`acc\` = [count, mean of each channel..., M2 of each channel...].
+ * \`x\` is [outer, channels, inner] row-major: each channel has one run of \`inner\` values per outer index.
+ */
+function addMoments(acc: Float64Array, x: Float32Array, outer: number, channels: number, inner: number): void {
+  const count = outer * inner;
+  const before = acc[0]!;
+  const total = before + count;
+  const mean = new Float64Array(channels);
+  const m2 = new Float64Array(channels);
+  // In memory order: the channel's runs of \`inner\` values, one per outer index.
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const at = (o * channels + c) * inner;
+      let sum = 0;
+      for (let i = at; i < at + inner; i++) sum += x[i]!;
+      mean[c] = mean[c]! + sum;
+    }
+  }
+  for (let c = 0; c < channels; c++) mean[c] = mean[c]! / count;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const at = (o * channels + c) * inner;
+      const m = mean[c]!;
+      let squares = 0;
+      for (let i = at; i < at + inner; i++) squares += (x[i]! - m) ** 2;
+      m2[c] = m2[c]! + squares;
+    }
+  }
+  for (let c = 0; c < channels; c++) {
+    const delta = mean[c]! - acc[1 + c]!;
+    acc[1 + c] = acc[1 + c]! + (delta * count) / total;
+    acc[1 + channels + c] = acc[1 + channels + c]! + m2[c]! + (delta * delta * before * count) / total;
+  }
+  acc[0] = total;
+}`;
+
 /** fit, evaluate and predict: the same for every model; they call the model's trainOnBatch and forward methods. */
-export function trainerLoops(o: { inSize: number; labelSize: number; outSize: number; accuracy: boolean }): { fitSteps: string[]; fit: string[]; fitAsync: string[]; evaluate: string[]; predict: string[] } {
+export function trainerLoops(o: { inSize: number; labelSize: number; outSize: number; accuracy: boolean; tracing: boolean }): {
+  fitSteps: string[];
+  fit: string[];
+  fitAsync: string[];
+  evaluate: string[];
+  predict: string[];
+  recalibrateLayer: string[];
+} {
   const acc = o.accuracy;
   // fit and fitAsync share one generator that yields after every batch and fills \`history\` as epochs end.
   const fitSteps = [
@@ -122,7 +259,9 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
     `      xb.set(x.subarray(e * ${o.inSize}, (e + 1) * ${o.inSize}), k * ${o.inSize});`,
     `      yb.set(y.subarray(e * ${o.labelSize}, (e + 1) * ${o.labelSize}), k * ${o.labelSize});`,
     '    }',
-    `    const loss = this.trainOnBatch(xb.subarray(0, n * ${o.inSize}), yb.subarray(0, n * ${o.labelSize}), n);`,
+    o.tracing
+      ? `    const loss = this.trainStep(xb.subarray(0, n * ${o.inSize}), yb.subarray(0, n * ${o.labelSize}), n, trace);`
+      : `    const loss = this.trainOnBatch(xb.subarray(0, n * ${o.inSize}), yb.subarray(0, n * ${o.labelSize}), n);`,
     '    lossSum += loss * n;',
     ...(acc ? ['    accuracySum += this.lastAccuracy * n;'] : []),
     `    options.onBatchEnd?.(batch, { loss${acc ? ', accuracy: this.lastAccuracy' : ''} });`,
@@ -141,15 +280,16 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
     '  options.onEpochEnd?.(epoch, logs);',
     '}',
   ];
-  const fit = [
+  // The trace option is checked (and its series created) before the first step.
+  const start = [
     'const history: Record<string, number[]> = {};',
-    'const steps = this.fitSteps(x, y, options, history);',
-    'while (!steps.next().done);',
-    'return { history };',
+    'const trace = startTrace(options.trace);',
+    `const steps = this.fitSteps(x, y, options, history${o.tracing ? ', trace' : ''});`,
   ];
+  const withTrace = (fields: string) => `return trace === undefined ? { ${fields} } : { ${fields}, trace: trace.series };`;
+  const fit = [...start, 'while (!steps.next().done);', withTrace('history')];
   const fitAsync = [
-    'const history: Record<string, number[]> = {};',
-    'const steps = this.fitSteps(x, y, options, history);',
+    ...start,
     'let yielded = Date.now();',
     'while (!steps.next().done) {',
     '  // Give timers, I/O and signal handlers a turn every 20 ms, then honour a stop request.',
@@ -157,9 +297,9 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
     '    await nextTurn();',
     '    yielded = Date.now();',
     '  }',
-    '  if (options.signal?.aborted) return { history, stopped: true };',
+    `  if (options.signal?.aborted) ${withTrace('history, stopped: true')}`,
     '}',
-    'return { history, stopped: false };',
+    withTrace('history, stopped: false'),
   ];
   const evaluate = [
     'checkBatchSize(batchSize);',
@@ -177,12 +317,28 @@ export function trainerLoops(o: { inSize: number; labelSize: number; outSize: nu
   const predict = [
     'checkBatchSize(batchSize);',
     `const count = examples(x, ${o.inSize}, "x");`,
+    'const training = options.training ?? false;',
     `const out = new Float32Array(count * ${o.outSize});`,
     'for (let start = 0; start < count; start += batchSize) {',
     '  const n = Math.min(batchSize, count - start);',
-    `  out.set(this.predictBatch(n, x.subarray(start * ${o.inSize}, (start + n) * ${o.inSize})), start * ${o.outSize});`,
+    `  out.set(this.predictBatch(n, x.subarray(start * ${o.inSize}, (start + n) * ${o.inSize}), training), start * ${o.outSize});`,
     '}',
     'return out;',
   ];
-  return { fitSteps, fit, fitAsync, evaluate, predict };
+  // One batchnorm layer: the moments of its input chunk by chunk, then the moving statistics, if finite.
+  const recalibrateLayer = [
+    'const acc = new Float64Array(1 + 2 * channels);',
+    'for (let start = 0; start < count; start += batchSize) {',
+    '  const n = Math.min(batchSize, count - start);',
+    `  addMoments(acc, forward(n, x.subarray(start * ${o.inSize}, (start + n) * ${o.inSize})), n * outer, channels, inner);`,
+    '}',
+    'const newMean = Float32Array.from(acc.subarray(1, 1 + channels));',
+    'const newVariance = Float32Array.from(acc.subarray(1 + channels), (m2) => m2 / acc[0]!);',
+    'if (!allFinite(newMean, channels) || !allFinite(newVariance, channels)) {',
+    '  throw new Error("recalibrate: the statistics of the input of " + layer + " are not finite; the moving statistics are kept as they were");',
+    '}',
+    'mean.set(newMean);',
+    'variance.set(newVariance);',
+  ];
+  return { fitSteps, fit, fitAsync, evaluate, predict, recalibrateLayer };
 }
