@@ -94,6 +94,20 @@ export {
 export type { TrainingProgram } from './autodiff/training.js';
 export { OptimizerSpec, TrainingSpec, lossNames, type LossName } from './spec/training.js';
 
+// Batch normalization added to a trained model without changing what it computes: what `modelc insert-bn` runs.
+export {
+  batchNormSites,
+  channelStatistics,
+  insertBatchNorm,
+  withBatchNorm,
+  type BatchNormSite,
+  type ChannelStatistics,
+  type InsertBatchNormOptions,
+  type InsertBatchNormResult,
+  type InsertedBatchNorm,
+  type WeightedModel,
+} from './compile/insert-bn.js';
+
 // Code generation: standalone inference modules (what `compile()` assembles).
 export {
   commentText,

@@ -20,6 +20,7 @@ import { importCommand, type ImportOptions } from './import.js';
 import { registerExperiments } from './experiments.js';
 import { registerExport } from './export.js';
 import { registerInit } from './init.js';
+import { registerInsertBn } from './insert-bn.js';
 import { allowNonfiniteOption, optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 import { fileStemValue, seedValue } from './options.js';
 import { predictCommand, predictUsage, type PredictOptions } from './predict.js';
@@ -177,10 +178,14 @@ function build(io: Io, state: RunState): Command {
     .option('--weights <file>', 'initial weights (safetensors) instead of the seeded initializers')
     .addOption(allowNonfiniteOption())
     .addOption(new Option('--validation-split <f>', 'hold out this last fraction of the training examples for validation').argParser(fraction))
+    .addOption(new Option('--precise-bn [batches]', 'after training, recompute the batchnorm moving statistics over the training data (or this many batches of it)').argParser(positiveInteger))
+    .addOption(new Option('--trace <layers>', "record the 15th, 50th and 85th percentiles of these layers' nonlinearity inputs (comma-separated, as modelc check names them) into history.json").argParser(layerList))
+    .addOption(new Option('--trace-every <k>', 'with --trace: every k steps (default 50)').argParser(positiveInteger))
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
     .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
     .action(async (path: string, opts: TrainOptions) => {
       usableDataSource(opts);
+      if (opts.traceEvery !== undefined && opts.trace === undefined) throw new UsageError('--trace-every needs --trace <layers>');
       // Ctrl-C once: stop after the current batch and save; twice: quit now.
       const stop = new AbortController();
       state.interrupt = () => {
@@ -217,6 +222,7 @@ function build(io: Io, state: RunState): Command {
   registerInit(program, io);
   registerExport(program, io);
   registerExperiments(program, io, () => (state.exitCode = 1));
+  registerInsertBn(program, io);
   program
     .command('import')
     .description('import a Keras model (.keras, legacy .h5) or a TF.js LayersModel (model.json and its weight shards) as a JSON spec and safetensors weights')
@@ -338,6 +344,13 @@ function positiveInteger(text: string): number {
   const x = Number(text);
   if (!Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError('expected a positive integer');
   return x;
+}
+
+/** A --trace value: layer names separated by commas. */
+function layerList(text: string): string[] {
+  const layers = text.split(',').map((l) => l.trim());
+  if (layers.some((l) => l === '')) throw new InvalidArgumentError('expected layer names separated by commas');
+  return layers;
 }
 
 /** A --validation-split value: a number in [0, 1). */

@@ -193,6 +193,13 @@ export function loadCsvInputs(path: string, target: Pick<Target, 'inputShape'>):
   return { x, count, description: `CSV ${path}: ${count} example${count === 1 ? '' : 's'}, ${inSize} feature${inSize === 1 ? '' : 's'}, no label column` };
 }
 
+/** A CSV file's inputs with its `label` column left out and its labels unused (`modelc insert-bn` calibrates on inputs alone). */
+export function loadCsvFeatures(path: string, label: string, target: Pick<Target, 'inputShape'>): { x: Float32Array; count: number; description: string } {
+  const { x, data, inSize } = readTable(path, label, target);
+  const count = data.length;
+  return { x, count, description: `CSV ${path}: ${count} example${count === 1 ? '' : 's'}, ${inSize} feature${inSize === 1 ? '' : 's'}, label column ${q(label)} not used` };
+}
+
 export function loadCsv(path: string, label: string, target: Target): LoadedData {
   const { file, header, data, labelAt, x, labels, inSize } = readTable(path, label, target);
   const count = data.length;
