@@ -15,6 +15,7 @@ import { seedValue } from './options.js';
 export const experimentList: readonly (readonly [name: string, claim: string])[] = [
   ['learning-rate', 'BN lets a network train at much higher learning rates; BN before vs after the activation'],
   ['renorm', 'at batch 4, training-mode and inference-mode BN disagree; batch renormalization narrows the gap'],
+  ['insert-bn', 'BN added to a trained CNN without changing it, fine-tuned at a 10x higher rate, folded away'],
 ];
 
 interface Io {

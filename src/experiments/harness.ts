@@ -8,7 +8,7 @@
  * `modelc train`), trained with the same generated code users ship; nothing
  * here trains differently from `modelc train`.
  */
-import { compile } from '../compile/index.js';
+import { compile, type CompileInput } from '../compile/index.js';
 import { loadData, type Dataset } from '../data/index.js';
 import { readSafetensors } from '../formats/safetensors.js';
 
@@ -73,6 +73,12 @@ function fileText(files: readonly { path: string; contents: string | Uint8Array 
 /** The `Trainer` class of a `.nn` spec's training module (the spec's name is its file name in messages). */
 export async function trainerClass(source: string, name: string): Promise<TrainerClass> {
   const result = await compile({ source, path: `${name}.nn` }, { name, target: 'training', emit: 'js' });
+  return (await importSource<{ Trainer: TrainerClass }>(fileText(result.files, `${name}.train.js`))).Trainer;
+}
+
+/** The `Trainer` class of any compile input (a spec object, a file), named `name`. */
+export async function trainerClassOf(input: CompileInput, name: string): Promise<TrainerClass> {
+  const result = await compile(input, { name, target: 'training', emit: 'js' });
   return (await importSource<{ Trainer: TrainerClass }>(fileText(result.files, `${name}.train.js`))).Trainer;
 }
 
