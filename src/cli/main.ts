@@ -181,11 +181,13 @@ function build(io: Io, state: RunState): Command {
     .addOption(new Option('--precise-bn [batches]', 'after training, recompute the batchnorm moving statistics over the training data (or this many batches of it)').argParser(positiveInteger))
     .addOption(new Option('--trace <layers>', "record the 15th, 50th and 85th percentiles of these layers' nonlinearity inputs (comma-separated, as modelc check names them) into history.json").argParser(layerList))
     .addOption(new Option('--trace-every <k>', 'with --trace: every k steps (default 50)').argParser(positiveInteger))
+    .addOption(new Option('--trace-unit <i>', 'with --trace: follow this one unit (index on the last axis) of each traced layer instead of the whole layer').argParser(nonNegativeInteger))
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
     .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
     .action(async (path: string, opts: TrainOptions) => {
       usableDataSource(opts);
       if (opts.traceEvery !== undefined && opts.trace === undefined) throw new UsageError('--trace-every needs --trace <layers>');
+      if (opts.traceUnit !== undefined && opts.trace === undefined) throw new UsageError('--trace-unit needs --trace <layers>');
       // Ctrl-C once: stop after the current batch and save; twice: quit now.
       const stop = new AbortController();
       state.interrupt = () => {
@@ -343,6 +345,13 @@ function usableDataSource(opts: TrainOptions): void {
 function positiveInteger(text: string): number {
   const x = Number(text);
   if (!Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return x;
+}
+
+/** A --trace-unit value: an integer from 0. */
+function nonNegativeInteger(text: string): number {
+  const x = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(x) || x < 0) throw new InvalidArgumentError('expected an integer from 0');
   return x;
 }
 

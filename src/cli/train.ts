@@ -67,6 +67,8 @@ export interface TrainOptions {
   trace?: string[];
   /** --trace-every: trace every this many steps (default 50). */
   traceEvery?: number;
+  /** --trace-unit: follow this one unit (last-axis index) of each traced layer. */
+  traceUnit?: number;
 }
 
 export interface TrainIo {
@@ -101,7 +103,7 @@ interface Trainer {
     signal?: { readonly aborted: boolean };
     onBatchEnd?: (batch: number, logs: { loss: number; accuracy?: number }) => void;
     onEpochEnd?: (epoch: number, logs: { loss: number; accuracy?: number; val_loss?: number; val_accuracy?: number }) => void;
-    trace?: { layers: string[]; every: number };
+    trace?: { layers: string[]; every: number; unit?: number };
   }): Promise<{ history: Record<string, number[]>; stopped: boolean; trace?: Record<string, TraceSeries> }>;
   evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
   predict(x: Float32Array, batchSize: number, options?: { training?: boolean }): Float32Array;
@@ -161,10 +163,16 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Checks --trace before training: every name must be a layer with a nonlinearity. */
-function checkTraceLayers(layers: readonly string[], program: TrainingProgram, graph: Graph, path: string): void {
+function checkTraceLayers(layers: readonly string[], unit: number | undefined, program: TrainingProgram, graph: Graph, path: string): void {
   const traceable = program.traceable.map((t) => t.layer);
   for (const layer of layers) {
-    if (traceable.includes(layer)) continue;
+    const found = program.traceable.find((t) => t.layer === layer);
+    if (found !== undefined) {
+      const shape = program.stepTraced.nodes.find((n) => n.result === found.value)?.type.shape ?? program.stepTraced.inputs.find((i) => i.name === found.value)?.type.shape;
+      const units = shape?.[shape.length - 1];
+      if (unit !== undefined && typeof units === 'number' && unit >= units) fail('train', `--trace-unit ${unit}: layer '${layer}' has ${units} units (0 to ${units - 1})`, undefined, path);
+      continue;
+    }
     const known = traceable.length === 0 ? 'none: no layer of this model has a nonlinearity' : traceable.join(', ');
     const why = graph.nodes.some((n) => n.layer === layer) ? `layer '${layer}' has no nonlinearity to trace` : `the model has no layer '${layer}'`;
     fail('train', `--trace: ${why}; the layers it can trace (as modelc check names them) are ${known}`, undefined, path);
@@ -311,7 +319,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   checkOutputDirectory(opts.output, outputNames(name));
   const trainingModule = await compile({ graph: initial, training: spec }, { name, source: path, target: 'training', emit: 'js', learningRate: opts.learningRate });
   const program = trainingModule.training!;
-  if (opts.trace !== undefined) checkTraceLayers(opts.trace, program, initial, path);
+  if (opts.trace !== undefined) checkTraceLayers(opts.trace, opts.traceUnit, program, initial, path);
   const epochs = opts.epochs ?? spec.epochs ?? 1;
   const batchSize = opts.batchSize ?? spec.batch_size ?? 32;
 
@@ -352,7 +360,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
       ...(io.signal ? { signal: io.signal } : {}),
       onBatchEnd: (b, logs) => progress.batch(b, logs),
       onEpochEnd: (e, logs) => progress.epoch(e, logs),
-      ...(opts.trace !== undefined ? { trace: { layers: opts.trace, every: opts.traceEvery ?? 50 } } : {}),
+      ...(opts.trace !== undefined ? { trace: { layers: opts.trace, every: opts.traceEvery ?? 50, ...(opts.traceUnit !== undefined ? { unit: opts.traceUnit } : {}) } } : {}),
     });
   } finally {
     progress.stop();
@@ -375,7 +383,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   });
   const files: [string, string | Uint8Array][] = [[`${name}.safetensors`, weights]];
   const record: Record<string, unknown> = { model: initial.name, data: loaded.description, partial: stopped, epochs: completed, batch_size: batchSize, learning_rate: program.optimizer.learning_rate, seed, history };
-  if (result.trace !== undefined) record['trace'] = result.trace;
+  if (result.trace !== undefined) record['trace'] = opts.traceUnit !== undefined ? { unit: opts.traceUnit, layers: result.trace } : result.trace;
   if (bn.preciseBn !== undefined) record['precise_bn'] = { layers: bn.preciseBn.layers, batches: bn.preciseBn.batches, examples: bn.preciseBn.examples, ...(bn.preciseBn.error !== undefined ? { error: bn.preciseBn.error } : {}) };
   if (bn.modes !== undefined) {
     const { examples, training: t, inference: i, inferenceAfter } = bn.modes;

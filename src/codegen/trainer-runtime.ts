@@ -98,6 +98,7 @@ function fromRecord(record: Record<string, Float32Array>): Float32Array[] {
 export const startTraceSource = `/** A trace being recorded: the TRACEABLE index of each traced layer, the period, the series by layer. */
 interface Trace {
   readonly every: number;
+  readonly unit: number | undefined;
   readonly layers: readonly number[];
   readonly series: Record<string, TraceSeries>;
 }
@@ -106,6 +107,8 @@ interface Trace {
 function startTrace(options: TraceOptions | undefined): Trace | undefined {
   if (options === undefined) return undefined;
   if (!Number.isInteger(options.every) || options.every < 1) throw new RangeError("trace.every must be a positive integer, got " + String(options.every));
+  const unit = options.unit;
+  if (unit !== undefined && (!Number.isInteger(unit) || unit < 0)) throw new RangeError("trace.unit must be a non-negative integer, got " + String(unit));
   const layers: number[] = [];
   const series: Record<string, TraceSeries> = {};
   for (const layer of options.layers) {
@@ -114,18 +117,22 @@ function startTrace(options: TraceOptions | undefined): Trace | undefined {
       const known = TRACEABLE.length === 0 ? "none (no layer of this model has a nonlinearity)" : TRACEABLE.map(([name]) => JSON.stringify(name)).join(", ");
       throw new Error("trace: " + JSON.stringify(layer) + " is not a layer with a nonlinearity; the traceable layers are " + known);
     }
+    if (unit !== undefined && unit >= TRACEABLE[k]![2]) throw new RangeError("trace.unit " + String(unit) + " is not a unit of " + JSON.stringify(layer) + ", which has " + String(TRACEABLE[k]![2]));
     if (layers.includes(k)) continue;
     layers.push(k);
     series[layer] = { step: [], p15: [], p50: [], p85: [] };
   }
-  return { every: options.every, layers, series };
+  return { every: options.every, unit, layers, series };
 }`;
 
 export const recordTraceSource = `/** Records step \`step\`: the percentiles of each traced layer's value (\`values\` in TRACEABLE order, batchSize examples). */
 function recordTrace(trace: Trace, step: number, values: readonly Float32Array[], batchSize: number): void {
   for (const k of trace.layers) {
-    const [layer, floats] = TRACEABLE[k]!;
-    const [p15, p50, p85] = percentiles(values[k]!.slice(0, batchSize * floats), [15, 50, 85]);
+    const [layer, floats, units] = TRACEABLE[k]!;
+    const all = values[k]!.subarray(0, batchSize * floats);
+    // one unit: every units-th value from that unit's first (channels last)
+    const chosen = trace.unit === undefined ? all.slice() : Float32Array.from({ length: all.length / units }, (_, i) => all[i * units + trace.unit!]!);
+    const [p15, p50, p85] = percentiles(chosen, [15, 50, 85]);
     const s = trace.series[layer]!;
     s.step.push(step);
     s.p15.push(p15!);

@@ -291,6 +291,8 @@ function tables(program: TrainingProgram): string {
     'export interface TraceOptions {',
     '  layers: string[];',
     '  every: number;',
+    '  /** Follow one unit (index on the last axis) of each layer: percentiles over the batch (and positions) of that unit only. */',
+    '  unit?: number;',
     '}',
     '/** One traced layer: the steps recorded and the percentiles at each. */',
     'export interface TraceSeries {',
@@ -322,8 +324,13 @@ function tables(program: TrainingProgram): string {
     `const LEARNING_RATE = ${program.optimizer.learning_rate};`,
     `/** Each dropout layer's mask: floats per example, rate, and the layer's own seed (null: from the trainer's seed). */`,
     `const MASKS: ReadonlyArray<readonly [size: number, rate: number, seed: number | null]> = [${program.masks.map((m) => `[${perExample(program.step.inputs.find((i) => i.name === m.input)!.type)}, ${m.rate}, ${m.seed}]`).join(', ')}];`,
-    '/** The layers fit can trace: spec layer name, floats per example of its nonlinearity\'s input. */',
-    `const TRACEABLE: ReadonlyArray<readonly [layer: string, floats: number]> = [${program.traceable.map((t) => `[${str(t.layer)}, ${perExample(typeIn(program.stepTraced, t.value))}]`).join(', ')}];`,
+    '/** The layers fit can trace: spec layer name, floats per example of its nonlinearity\'s input, its units (last axis). */',
+    `const TRACEABLE: ReadonlyArray<readonly [layer: string, floats: number, units: number]> = [${program.traceable
+      .map((t) => {
+        const type = typeIn(program.stepTraced, t.value);
+        return `[${str(t.layer)}, ${perExample(type)}, ${type.shape[type.shape.length - 1] as number}]`;
+      })
+      .join(', ')}];`,
   ].join('\n');
 }
 

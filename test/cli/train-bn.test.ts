@@ -136,5 +136,25 @@ describe('modelc train with batch normalization', () => {
     expect(usage.r.stderr).toMatch(/--trace-every needs --trace/);
     const empty = await train('--trace', 'activation,');
     expect(empty.r.code).toBe(2);
+    const unitUsage = await train('--trace-unit', '0');
+    expect(unitUsage.r.code).toBe(2);
+    expect(unitUsage.r.stderr).toMatch(/--trace-unit needs --trace/);
   }, 60_000);
+
+  it('--trace-unit follows one unit: its percentiles differ from the whole layer\'s, and a unit past the layer fails before training', async () => {
+    const whole = await train('--trace', 'activation', '--trace-every', '4');
+    const one = await train('--trace', 'activation', '--trace-every', '4', '--trace-unit', '1');
+    expect(one.r.code, one.r.stderr).toBe(0);
+    const trace = one.record().trace;
+    expect(trace.unit).toBe(1);
+    const series = trace.layers['activation'] as { step: number[]; p15: number[]; p85: number[] };
+    const all = whole.record().trace['activation'] as { step: number[]; p15: number[]; p85: number[] };
+    // the same run (same seed and steps), only the values summarized differ
+    expect(series.step).toEqual(all.step);
+    expect(series.p15.some((v, k) => Math.abs(v - all.p15[k]!) > 1e-6 || Math.abs(series.p85[k]! - all.p85[k]!) > 1e-6)).toBe(true);
+    const past = await train('--trace', 'activation', '--trace-unit', '9999');
+    expect(past.r.code).toBe(1);
+    expect(past.r.stderr).toMatch(/bn\.nn: error: --trace-unit 9999: layer 'activation' has \d+ units \(0 to \d+\)/);
+    expect(existsSync(past.out)).toBe(false);
+  }, 90_000);
 });

@@ -133,6 +133,35 @@ describe('fit trace', () => {
     expect(before).toHaveLength(steps + 1);
   });
 
+  it('with unit: the percentiles of that unit alone over the batch, as the reference computes them; a unit a layer lacks is refused', async () => {
+    const built = await buildTrainer(spec as never);
+    const trainer = new built.module.Trainer({ seed: 5 }) as Tracing & { fit(x: Float32Array, y: Float32Array, options: FitOptions & { trace?: { layers: string[]; every: number; unit?: number } }): { trace?: Record<string, TraceSeries> } };
+    const before = [trainer.getWeights()];
+    const layers = ['hidden', 'activation_1'];
+    const units = { hidden: 6, activation_1: 4 } as const;
+    const { trace } = trainer.fit(x, y, { epochs: 1, batchSize, shuffle: false, trace: { layers, every: 2, unit: 3 }, onBatchEnd: () => before.push(trainer.getWeights()) });
+    let compared = 0;
+    for (const [k, step] of trace!['hidden']!.step.entries()) {
+      const expected = reference(built.graph, before[step - 1]!, x.slice((step - 1) * batchSize * 5, step * batchSize * 5));
+      for (const layer of layers) {
+        const all = expected[layer]!;
+        const n = units[layer as keyof typeof units];
+        const unit = Array.from({ length: all.length / n }, (_, i) => all[i * n + 3]!);
+        const whole = [15, 50, 85].map((p) => percentile(all, p));
+        const series = trace![layer]!;
+        for (const [p, got] of [[15, series.p15[k]!], [50, series.p50[k]!], [85, series.p85[k]!]] as const) {
+          expect(Math.abs(got - percentile(unit, p)), `${layer} unit 3 p${p} at step ${step}`).toBeLessThan(1e-5);
+          compared++;
+        }
+        // the unit's percentiles are not the layer's (else this would not tell them apart)
+        expect(Math.abs(series.p15[k]! - whole[0]!) + Math.abs(series.p85[k]! - whole[2]!)).toBeGreaterThan(1e-4);
+      }
+    }
+    expect(compared).toBe(3 * 2 * 3); // steps 1, 3, 5 of 5; two layers; three percentiles
+    expect(() => trainer.fit(x, y, { epochs: 1, batchSize, trace: { layers: ['activation_1'], every: 1, unit: 4 } })).toThrow('trace.unit 4 is not a unit of "activation_1", which has 4');
+    expect(() => trainer.fit(x, y, { epochs: 1, batchSize, trace: { layers: ['hidden'], every: 1, unit: 1.5 } })).toThrow('trace.unit must be a non-negative integer, got 1.5');
+  });
+
   it('changes no step: the same losses and weights with and without it (fitAsync too)', async () => {
     const built = await buildTrainer(spec as never);
     const plain = new built.module.Trainer({ seed: 5 }) as Tracing;
