@@ -13,6 +13,7 @@ import { seedValue } from './options.js';
 
 /** The experiments' names and claims, without loading them (kept equal to src/experiments/index.ts by a test). */
 export const experimentList: readonly (readonly [name: string, claim: string])[] = [
+  ['ics', "without BN a sigmoid's input distribution moves during training; with BN it is stable and training is faster"],
   ['learning-rate', 'BN lets a network train at much higher learning rates; BN before vs after the activation'],
   ['renorm', 'at batch 4, training-mode and inference-mode BN disagree; batch renormalization narrows the gap'],
   ['insert-bn', 'BN added to a trained CNN without changing it, fine-tuned at a 10x higher rate, folded away'],

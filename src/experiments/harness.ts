@@ -20,12 +20,25 @@ export interface Trainer {
     batchSize: number;
     shuffle?: boolean;
     onBatchEnd?: (batch: number, logs: { loss: number; accuracy?: number }) => void;
-  }): { history: Record<string, number[]> };
+    /** Percentiles of these layers' nonlinearity inputs on the trainer's steps 1, 1 + every, ... */
+    trace?: { layers: string[]; every: number; unit?: number };
+  }): { history: Record<string, number[]>; trace?: Record<string, TraceSeries> };
   trainOnBatch(x: Float32Array, y: Float32Array, batchSize: number): number;
   evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
-  predict(x: Float32Array, batchSize: number): Float32Array;
+  /** Inference mode, or with `training: true` each batch normalized by its own statistics (nothing updated). */
+  predict(x: Float32Array, batchSize: number, options?: { training?: boolean }): Float32Array;
+  /** Precise BN: every batchnorm's moving statistics set to its input's statistics over `x`. */
+  recalibrate(x: Float32Array, options?: { batchSize?: number; batches?: number }): void;
   getWeights(): Record<string, Float32Array>;
   saveWeights(): Uint8Array;
+}
+
+/** One traced layer in fit's result: the steps recorded and the percentiles at each. */
+export interface TraceSeries {
+  step: number[];
+  p15: number[];
+  p50: number[];
+  p85: number[];
 }
 
 export interface TrainerOptions {

@@ -7,6 +7,7 @@
  */
 import { renderVegaLite, svgToPng } from '../report/chart.js';
 import { checkOutputDirectory, writeIntoDirectory } from '../util/fs.js';
+import { ics } from './ics.js';
 import { insertBn } from './insert-bn.js';
 import { learningRate } from './learning-rate.js';
 import { renorm } from './renorm.js';
@@ -16,7 +17,7 @@ import type { Experiment, ExperimentResult } from './types.js';
 export type { Experiment, ExperimentContext, ExperimentResult, ExperimentChart } from './types.js';
 
 /** Every experiment, in the order `modelc experiments all` runs them. */
-export const experiments: readonly Experiment[] = [learningRate, renorm, insertBn];
+export const experiments: readonly Experiment[] = [ics, learningRate, renorm, insertBn];
 
 export function experimentNames(): string[] {
   return experiments.map((e) => e.name);

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { experimentList } from '../../src/cli/experiments.js';
 import { experiments } from '../../src/experiments/index.js';
 import { trainerClass } from '../../src/experiments/harness.js';
+import { icsSpec } from '../../src/experiments/ics.js';
 import { mlpSpec } from '../../src/experiments/learning-rate.js';
 import { renormCnnSpec, trainingModeAccuracy } from '../../src/experiments/renorm.js';
 import { parseSpecSource } from '../../src/frontend/load.js';
@@ -91,6 +92,15 @@ describe('experiment specs', () => {
     expect(layerTypes(mlpSpec('a', 'relu', 'none'))).toEqual(['flatten', 'dense', 'relu', 'dense', 'relu', 'dense']);
   });
 
+  it("builds the paper's Figure 1 network: three sigmoid layers of 100, BN before each or none, the last sigmoid named for the trace", () => {
+    const hidden = (bn: boolean) => ['dense', ...(bn ? ['batchnorm'] : []), 'sigmoid'];
+    expect(layerTypes(icsSpec('a', true))).toEqual(['flatten', ...hidden(true), ...hidden(true), ...hidden(true), 'dense']);
+    expect(layerTypes(icsSpec('a', false))).toEqual(['flatten', ...hidden(false), ...hidden(false), ...hidden(false), 'dense']);
+    const layers = parseSpecSource(new SourceFile('m.nn', icsSpec('a', false))).spec.layers as Record<string, unknown>[];
+    expect(layers.filter((l) => l['type'] === 'dense').map((l) => l['units'])).toEqual([100, 100, 100, 10]);
+    expect(layers.filter((l) => l['type'] === 'sigmoid').map((l) => l['name'])).toEqual([undefined, undefined, 'last_sigmoid']);
+  });
+
   it('gives the renorm CNN renorm on every batchnorm, and the plain one none', () => {
     const bns = (source: string) => parseSpecSource(new SourceFile('m.nn', source)).spec.layers.filter((l) => (l as { type: string }).type === 'batchnorm') as Record<string, unknown>[];
     expect(bns(renormCnnSpec('r', true)).map((l) => l['renorm'])).toEqual([true, true, true]);
@@ -114,7 +124,7 @@ describe('modelc experiments', () => {
   });
 
   // Each experiment end to end at a small scale: the same code path as the documented run.
-  for (const [name, scale] of [['renorm', 0.02], ['learning-rate', 0.02]] as const) {
+  for (const [name, scale] of [['renorm', 0.02], ['learning-rate', 0.02], ['ics', 0.02], ['insert-bn', 0.02]] as const) {
     it(`runs ${name} at scale ${scale}: summary, results and charts, its own checks hold`, async () => {
       const out = join(tempDir(), 'out');
       const report = join(out, 'report.md');
@@ -139,6 +149,21 @@ describe('modelc experiments', () => {
       if (name === 'renorm') {
         for (const f of results.finals) expect(summary).toContain(`| ${f.variant} | ${(f.inference * 100).toFixed(2)}% | ${(f.training * 100).toFixed(2)}% |`);
         expect(results.points.length).toBeGreaterThanOrEqual(4);
+      } else if (name === 'ics') {
+        // both networks traced on steps 1, 1 + every, ... and their final accuracies in the table
+        for (const label of ['without BN', 'with BN']) {
+          const trace = results.trace[label];
+          expect(trace.step[0]).toBe(1);
+          expect(trace.step.every((s: number, k: number) => s === 1 + k * results.every)).toBe(true);
+          trace.p15.forEach((v: number, k: number) => expect(v).toBeLessThanOrEqual(trace.p85[k]));
+          const curve = results.curves[label];
+          expect(summary).toContain(`| ${label} | ${(curve[curve.length - 1].accuracy * 100).toFixed(2)}% |`);
+        }
+      } else if (name === 'insert-bn') {
+        expect(results.preserved).toBeLessThanOrEqual(1e-5);
+        expect(results.deployed).toEqual(results.originalArchitecture);
+        expect(results.deployed).not.toHaveProperty('batchnorm');
+        expect(results.inserted.length).toBe(5); // four convolutions and the hidden dense layer
       } else {
         expect(results.runs).toHaveLength(42);
         for (const run of results.runs.filter((x: { diverged: boolean }) => !x.diverged)) expect(run.folded).toBe(run.accuracy);
