@@ -5,11 +5,12 @@
  * (summary.md, results.json, charts as SVG and PNG). Without a name it lists
  * them. The experiments module loads only when one runs.
  */
-import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { dirname, join, relative } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { seedValue } from './options.js';
+import { declare } from './commands.js';
 
 /** The experiments' names and claims, without loading them (kept equal to src/experiments/index.ts by a test). */
 export const experimentList: readonly (readonly [name: string, claim: string])[] = [
@@ -47,10 +48,9 @@ function scaleValue(text: string): number {
 
 /** `failed()` marks the run as failed (exit 1) when an experiment's own checks do not all hold. */
 export function registerExperiments(program: Command, io: Io, failed: () => void): void {
-  program
-    .command('experiments')
-    .description('run the batch-normalization experiments of the seed articles on MNIST: charts (SVG, PNG) and a summary of the measured numbers')
-    .addArgument(new Argument('[names...]', 'experiments to run, or all (without a name: list them)').argParser(nameValue))
+  const command = declare(program, 'experiments');
+  command.registeredArguments[0]!.argParser(nameValue);
+  command
     .option('-o, --output <dir>', 'output directory: one folder per experiment', 'experiments-output')
     .addOption(new Option('--seed <n>', 'seed of the initial weights and shuffling').default('1').argParser(seedValue))
     .option('--report <file>', 'also write one markdown report of every experiment run, its charts linked from their folders')

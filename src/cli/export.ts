@@ -15,6 +15,7 @@ import { exportKeras } from '../export/keras.js';
 import { exportOnnx } from '../formats/onnx.js';
 import { lowerFileAsync } from '../frontend/load.js';
 import { warned } from './warnings.js';
+import { declare } from './commands.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { optimize, pipelineOptions, withWeights, type OptimizeOptions } from './optimize.js';
 
@@ -52,10 +53,7 @@ export async function exportCommand(path: string, opts: ExportOptions, stderr: (
 /** Declares `modelc export` on `program`; it prints the path written. */
 export function registerExport(program: Command, io: { stdout: (text: string) => void; stderr: (text: string) => void }): Command {
   return pipelineOptions(
-    program
-      .command('export')
-      .description('write an ONNX model (opset 17) that onnxruntime runs, optimized with -O or --passes, or a Keras 3 .keras model')
-      .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
+    declare(program, 'export')
       .requiredOption('-o, --output <file>', 'the .onnx or .keras file to write')
       .addOption(new Option('--format <format>', 'onnx or keras (default: from the extension of -o, else onnx)').choices(['onnx', 'keras'])),
     false,

@@ -7,6 +7,7 @@
  * lowered and its weights attached before anything is written, so what is
  * written always loads back; files are written all or nothing.
  */
+import { Option, type Command } from 'commander';
 import { checkFileStem, fileStem } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
 import { writeSafetensors } from '../formats/safetensors.js';
@@ -15,6 +16,10 @@ import { loadSpecAsync, lowerLoaded } from '../frontend/load.js';
 import { warned, type Stderr } from './warnings.js';
 import { writeIntoDirectory } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
+import { declare } from './commands.js';
+import type { CliContext } from './context.js';
+import { allowNonfiniteOption } from './optimize.js';
+import { fileStemValue } from './options.js';
 
 export interface ImportOptions {
   output: string;
@@ -35,4 +40,14 @@ export async function importCommand(path: string, opts: ImportOptions, stderr: S
   const files: [string, string | Uint8Array][] = [[`${name}.json`, printJsonSpec(loaded.spec)]];
   if (loaded.weights || loaded.saved) files.push([`${name}.safetensors`, writeSafetensors(extractWeights(graph))]);
   return writeIntoDirectory(opts.output, files);
+}
+
+export function registerImport(program: Command, { io }: CliContext): void {
+  declare(program, 'import')
+    .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
+    .addOption(new Option('--name <id>', 'file name of <name>.json and <name>.safetensors (default: the model name)').argParser(fileStemValue))
+    .addOption(allowNonfiniteOption())
+    .action(async (path: string, opts: ImportOptions) => {
+      for (const file of await importCommand(path, opts, io.stderr)) io.stdout(file + '\n');
+    });
 }

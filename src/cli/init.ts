@@ -13,6 +13,7 @@ import { materialize } from '../ops/init.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { extractWeights } from '../weights/attach.js';
 import { seedValue } from './options.js';
+import { declare } from './commands.js';
 
 export async function initCommand(path: string, opts: { seed: string; output: string }, stderr: Stderr = () => {}): Promise<string> {
   const seed = Number(opts.seed);
@@ -25,10 +26,7 @@ export async function initCommand(path: string, opts: { seed: string; output: st
 }
 
 export function registerInit(program: Command, io: { stdout: (t: string) => void; stderr: Stderr }): void {
-  program
-    .command('init')
-    .description('sample the initial weights of a spec (Keras initializers, seeded) into a safetensors file')
-    .argument('<spec>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
+  declare(program, 'init')
     .addOption(new Option('--seed <n>', 'seed for the initializers').default('0').argParser(seedValue))
     .requiredOption('-o, --output <file>', 'the safetensors file to write')
     .action(async (path: string, opts: { seed: string; output: string }) => {

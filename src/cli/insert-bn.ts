@@ -36,6 +36,7 @@ import { checkOutputDirectory, writeIntoDirectory } from '../util/fs.js';
 import { allowNonfiniteOption, withWeights } from './optimize.js';
 import { fileStemValue, seedValue } from './options.js';
 import { warned } from './warnings.js';
+import { declare } from './commands.js';
 
 export interface InsertBnOptions {
   /** `mnist`, a `.csv` file or an `.npy` file of inputs. */
@@ -165,10 +166,7 @@ function positiveInteger(text: string): number {
 
 /** Declares `modelc insert-bn` on `program`; it prints the files written, one per line. */
 export function registerInsertBn(program: Command, io: Io): Command {
-  const command: Command = program
-    .command('insert-bn')
-    .description('insert batch normalization after conv/dense layers of a trained model without changing its predictions (statistics from calibration data); writes the spec and all its weights')
-    .argument('<model>', 'a .nn or .json model spec, a TF.js model.json, or a Keras .keras/.h5 file')
+  const command: Command = declare(program, 'insert-bn')
     .option('--data <source>', 'calibration inputs: mnist (the embedded training digits), a .csv file or an .npy file of inputs', 'mnist')
     .option('--label <column>', "a CSV file's label column, left out of the inputs (labels are not used)")
     .option('--labels <file>', 'the .npy labels that go with an .npy file of inputs (accepted, not read)')

@@ -19,6 +19,7 @@
  * (over its last axis) is scored as categorical, a sigmoid output as binary
  * (Keras's accuracy for those losses), anything else as regression (mse).
  */
+import { Option, type Command } from 'commander';
 import { accuracyKind } from '../autodiff/loss.js';
 import { compile, fileStem } from '../compile/index.js';
 import { fail } from '../diagnostics/diagnostic.js';
@@ -35,7 +36,10 @@ import { lossReadsLogits } from '../ops/activation.js';
 import { accuracyOp, lossOp, type AccuracyKind } from '../ops/loss.js';
 import type { LossName, TrainingSpec } from '../spec/training.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { withWeights } from './optimize.js';
+import { declare } from './commands.js';
+import { positiveInteger, UsageError, type CliContext } from './context.js';
+import { allowNonfiniteOption, withWeights } from './optimize.js';
+import { seedValue } from './options.js';
 import { warned } from './warnings.js';
 
 export interface PredictOptions {
@@ -234,4 +238,21 @@ export async function predictCommand(path: string, opts: PredictOptions, io: { s
   writeFileAtomic(opts.output, /\.npy$/i.test(opts.output) ? writeNpy(shape, pred) : predictionsCsv(pred, examples.count, scoring));
   io.stdout(`${opts.output}\n`);
   return opts.output;
+}
+
+export function registerPredict(program: Command, { io }: CliContext): void {
+  declare(program, 'predict')
+    .requiredOption('--data <source>', 'mnist (its test images), a .csv file (labels with --label) or an .npy file of inputs (labels with --labels)')
+    .option('--label <column>', 'the label column of a CSV file (without it every column is an input)')
+    .option('--labels <file>', 'the .npy file of labels for an .npy file of inputs')
+    .option('--weights <file>', "parameter values (safetensors) instead of the model's own")
+    .addOption(new Option('--seed <n>', 'for a spec without weights: predict with its initializers sampled with this seed').argParser(seedValue))
+    .addOption(allowNonfiniteOption())
+    .addOption(new Option('--batch-size <n>', 'examples per call of the compiled module (default 256)').argParser(positiveInteger))
+    .option('-o, --output <file>', 'write the predictions: .npy (float32, [count, ...output shape]) or .csv (header p0,p1,... and class for a classifier)')
+    .action(async (path: string, opts: PredictOptions) => {
+      const problem = predictUsage(opts);
+      if (problem !== undefined) throw new UsageError(problem);
+      await predictCommand(path, opts, io);
+    });
 }

@@ -21,8 +21,10 @@
  * saving. `--trace` records fit's trace of nonlinearity inputs into
  * history.json.
  */
+import { Option, type Command } from 'commander';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { accuracyKind } from '../autodiff/loss.js';
 import type { TrainingProgram } from '../autodiff/training.js';
 import { checkFileStem, compile, fileStem, type CompileResult } from '../compile/index.js';
@@ -39,7 +41,10 @@ import { renderChart } from '../report/chart.js';
 import type { TrainingSpec } from '../spec/training.js';
 import { checkOutputDirectory, writeFileAtomic, writeIntoDirectory } from '../util/fs.js';
 import { attachWeights } from '../weights/attach.js';
-import { withWeights } from './optimize.js';
+import { declare } from './commands.js';
+import { fraction, layerList, nonNegativeInteger, positiveInteger, positiveNumber, quit, UsageError, type CliContext } from './context.js';
+import { allowNonfiniteOption, withWeights } from './optimize.js';
+import { fileStemValue, seedValue } from './options.js';
 import { createProgress } from './progress.js';
 
 export interface TrainOptions {
@@ -418,4 +423,54 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   }
   io.stdout(batchnormSummary(bn.modes, bn.preciseBn));
   return { files: written, history, partial: false, test: summary };
+}
+
+/** --data and its companion options, checked before anything runs: a bad combination is a usage error. */
+function usableDataSource(opts: TrainOptions): void {
+  try {
+    dataSource(opts);
+  } catch (err) {
+    if (err instanceof ModelcError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+export function registerTrain(program: Command, { io, state }: CliContext): void {
+  declare(program, 'train')
+    .option('--data <source>', 'mnist (the embedded digits), a .csv file (with --label) or an .npy file of inputs (with --labels)', 'mnist')
+    .option('--label <column>', 'the label column of a CSV file')
+    .option('--labels <file>', 'the .npy file of labels for an .npy file of inputs')
+    .addOption(new Option('--epochs <n>', "epochs (default: the spec's, else 1)").argParser(positiveInteger))
+    .addOption(new Option('--batch-size <n>', "batch size (default: the spec's, else 32)").argParser(positiveInteger))
+    .addOption(new Option('--learning-rate <x>', "learning rate (default: the spec's)").argParser(positiveNumber))
+    .addOption(new Option('--seed <n>', 'seed of the initial weights, dropout masks and shuffling').default('0').argParser(seedValue))
+    .option('--weights <file>', 'initial weights (safetensors) instead of the seeded initializers')
+    .addOption(allowNonfiniteOption())
+    .addOption(new Option('--validation-split <f>', 'hold out this last fraction of the training examples for validation').argParser(fraction))
+    .addOption(new Option('--precise-bn [batches]', 'after training, recompute the batchnorm moving statistics over the training data (or this many batches of it)').argParser(positiveInteger))
+    .addOption(new Option('--trace <layers>', "record the 15th, 50th and 85th percentiles of these layers' nonlinearity inputs (comma-separated, as modelc check names them) into history.json").argParser(layerList))
+    .addOption(new Option('--trace-every <k>', 'with --trace: every k steps (default 50)').argParser(positiveInteger))
+    .addOption(new Option('--trace-unit <i>', 'with --trace: follow this one unit (index on the last axis) of each traced layer instead of the whole layer').argParser(nonNegativeInteger))
+    .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
+    .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
+    .action(async (path: string, opts: TrainOptions) => {
+      usableDataSource(opts);
+      if (opts.traceEvery !== undefined && opts.trace === undefined) throw new UsageError('--trace-every needs --trace <layers>');
+      if (opts.traceUnit !== undefined && opts.trace === undefined) throw new UsageError('--trace-unit needs --trace <layers>');
+      // Ctrl-C once: stop after the current batch and save; twice: quit now.
+      const stop = new AbortController();
+      state.interrupt = () => {
+        if (stop.signal.aborted) quit(130);
+        io.stderr('\nstopping after the current batch (Ctrl-C again to quit without saving)\n');
+        stop.abort();
+      };
+      try {
+        const progress = io.terminal ?? new Writable({ write: (chunk, _encoding, done) => (io.stderr(String(chunk)), done()) });
+        const result = await trainCommand(path, opts, { stdout: io.stdout, stderr: io.stderr, progress, interactive: io.terminal !== undefined, signal: stop.signal });
+        for (const file of result.files) io.stdout(file + '\n');
+        if (result.partial) state.exitCode = 130;
+      } finally {
+        state.interrupt = undefined;
+      }
+    });
 }
