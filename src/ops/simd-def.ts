@@ -79,10 +79,42 @@ export interface DenseGradKernelRequest {
   readonly rowsPerExample?: number;
 }
 
+/**
+ * The windows of a conv over NHWC x [h, w, c] as the rows of a matrix
+ * (im2col): col[(n, oy, ox), (ky, kx, ci)] = x[n, oy*sy + ky*dy - top, ox*sx + kx*dx - left, ci],
+ * zero where the window reaches into the padding. col has kh * kw * c
+ * columns, in the order of a Keras kernel [kh, kw, c, filters] flattened
+ * to [kh * kw * c, filters], so a conv is col · kernel.
+ */
+export interface ConvWindow {
+  readonly input: readonly [number, number, number];
+  /** Output rows and columns. */
+  readonly output: readonly [number, number];
+  readonly kernel: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly dilation: readonly [number, number];
+  /** Padding before the first row and the first column. */
+  readonly before: readonly [number, number];
+}
+
+/** col = the windows of x (see ConvWindow): n * oh * ow rows of kh * kw * c floats. */
+export interface Im2colRequest {
+  readonly kind: 'im2col';
+  readonly name?: string;
+  readonly window: ConvWindow;
+}
+
+/** The adjoint of im2col: dx[n, h, w, c] = the sum of every col row's entries at the cells they were read from (zero elsewhere). */
+export interface Col2imRequest {
+  readonly kind: 'col2im';
+  readonly name?: string;
+  readonly window: ConvWindow;
+}
+
 /** The kernels an inference module uses (weights packed once). */
 export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
-/** Every kernel: the inference ones and the dense gradients of training modules. */
-export type AnySimdKernelRequest = SimdKernelRequest | DenseGradInputRequest | DenseGradKernelRequest;
+/** Every kernel: the inference ones, the dense gradients and the window copies of training modules. */
+export type AnySimdKernelRequest = SimdKernelRequest | DenseGradInputRequest | DenseGradKernelRequest | Im2colRequest | Col2imRequest;
 
 /**
  * Who asks: an inference module (`inference`: weights are parameters, packed
@@ -102,6 +134,13 @@ export interface SimdSelection {
    * SIMD only for nodes without one.
    */
   readonly remaining?: { readonly op: string };
+  /**
+   * A convolution computed as a GEMM over its windows (training only): with
+   * `im2col`, the Trainer first copies the windows of the first operand into
+   * a column buffer that `request` then reads in its place; with `col2im`,
+   * `request` writes the column buffer and col2im sums it into the result.
+   */
+  readonly columns?: Im2colRequest | Col2imRequest;
 }
 
 /** Rows per example of an activation: the dimensions between the batch and the last (1 for [N, features]). */

@@ -29,6 +29,7 @@
 import type { AnySimdKernelRequest } from '../../ops/simd-def.js';
 import { ModuleBuilder } from './encode.js';
 import type { SimdKernel, SimdKernelLayout } from './kernel-common.js';
+import { col2imKernel, im2colKernel } from './columns.js';
 import { depthwiseKernel } from './depthwise.js';
 import { conv2dKernel, denseKernel } from './kernels.js';
 import { denseGradInputKernel, denseGradKernelKernel } from './train-kernels.js';
@@ -51,6 +52,8 @@ const builders: { readonly [K in AnySimdKernelRequest['kind']]: (req: Extract<An
   depthwise_conv2d: depthwiseKernel,
   dense_grad_input: denseGradInputKernel,
   dense_grad_kernel: denseGradKernelKernel,
+  im2col: im2colKernel,
+  col2im: col2imKernel,
 };
 
 /** The kernel builder of a request. */
