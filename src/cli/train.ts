@@ -72,6 +72,12 @@ export interface TrainOptions {
   trace?: string[];
   /** --trace-every: trace every this many steps (default 50). */
   traceEvery?: number;
+  /**
+   * The training module's WebAssembly SIMD kernels (dense layers, and conv2d
+   * as GEMMs over its windows), used where the engine has them (default);
+   * `--no-simd`: the TypeScript kernels only.
+   */
+  simd?: boolean;
   /** --trace-unit: follow this one unit (last-axis index) of each traced layer. */
   traceUnit?: number;
 }
@@ -322,7 +328,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   const name = opts.name ?? fileStem(initial.name);
   // before any work: an -o that cannot take the outputs fails now, not after training
   checkOutputDirectory(opts.output, outputNames(name));
-  const trainingModule = await compile({ graph: initial, training: spec }, { name, source: path, target: 'training', emit: 'js', learningRate: opts.learningRate });
+  const trainingModule = await compile({ graph: initial, training: spec }, { name, source: path, target: 'training', emit: 'js', learningRate: opts.learningRate, simd: opts.simd ?? true });
   const program = trainingModule.training!;
   if (opts.trace !== undefined) checkTraceLayers(opts.trace, opts.traceUnit, program, initial, path);
   const epochs = opts.epochs ?? spec.epochs ?? 1;
@@ -451,6 +457,7 @@ export function registerTrain(program: Command, { io, state }: CliContext): void
     .addOption(new Option('--trace <layers>', "record the 15th, 50th and 85th percentiles of these layers' nonlinearity inputs (comma-separated, as modelc check names them) into history.json").argParser(layerList))
     .addOption(new Option('--trace-every <k>', 'with --trace: every k steps (default 50)').argParser(positiveInteger))
     .addOption(new Option('--trace-unit <i>', 'with --trace: follow this one unit (index on the last axis) of each traced layer instead of the whole layer').argParser(nonNegativeInteger))
+    .option('--no-simd', 'train with the TypeScript kernels only (default: WebAssembly SIMD kernels for the dense and convolution layers where the engine has them)')
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
     .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
     .action(async (path: string, opts: TrainOptions) => {

@@ -27,13 +27,20 @@ export interface KernelRecord {
    * where the engine has SIMD, for the nodes the SIMD planner gave one, and
    * its plan (path `simd`).
    */
-  readonly simd?: { readonly name: string; readonly plan: KernelPlan };
+  readonly simd?: {
+    readonly name: string;
+    readonly plan: KernelPlan;
+    /** A convolution as a GEMM (the Trainer's): the export that copies its windows (im2col) or sums them back (col2im). */
+    readonly columns?: string;
+  };
 }
 
 /** The SIMD kernels of a module (`--simd`): the module, and per node the export that replaces its kernel. */
 export interface SimdKernels {
   readonly module: SimdModule;
   kernelOf(node: Node): string | undefined;
+  /** The window-copy export that runs with it, for a convolution computed as a GEMM. */
+  columnsOf?(node: Node): string | undefined;
 }
 
 /** A kernel function of the module: its name, its code and what it implements. */
@@ -90,17 +97,9 @@ export function kernelFunctions(kernels: Map<Node, NamedKernel>): FunctionDeclar
     return {
       kind: StructureKind.Function,
       name: k.name,
-      docs: [[
-        commentText(k.code.summary),
-        `Implements: ${k.layers.map(commentText).join('; ')}`,
-        ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : []),
-      ].join('\n')],
+      docs: [[commentText(k.code.summary), `Implements: ${k.layers.map(commentText).join('; ')}`, ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : [])].join('\n')],
       // A parameter the body never reads (the batch size of a weight update) is `_`-named.
-      parameters: [
-        { name: unread('n', k.code.body), type: 'number' },
-        ...k.code.params.map((p) => ({ name: unread(p, k.code.body), type: 'Float32Array' })),
-        { name: 'y', type: 'Float32Array' },
-      ],
+      parameters: [{ name: unread('n', k.code.body), type: 'number' }, ...k.code.params.map((p) => ({ name: unread(p, k.code.body), type: 'Float32Array' })), { name: 'y', type: 'Float32Array' }],
       returnType: 'void',
       statements: k.code.body,
     };
@@ -127,12 +126,24 @@ export function kernelRecords(kernels: ReadonlyMap<Node, NamedKernel>, simd?: Si
     const prior = records.get(k);
     const simdName = prior?.simd?.name ?? simd?.kernelOf(node);
     const layout = simdName === undefined ? undefined : simd!.module.layouts.find((l) => l.name === simdName);
+    const columnsName = prior?.simd?.columns ?? simd?.columnsOf?.(node);
+    const columns = columnsName === undefined ? undefined : simd!.module.layouts.find((l) => l.name === columnsName);
     records.set(k, {
       name: k.name,
       op: k.op,
       layers: [...k.layers],
       plan: k.code.plan,
-      ...(layout ? { simd: { name: layout.name, plan: { path: 'simd', reason: layout.summary } } } : {}),
+      ...(layout
+        ? {
+            simd: columns
+              ? {
+                  name: layout.name,
+                  plan: { path: 'simd', reason: `${columns.request.kind === 'im2col' ? `${columns.summary}, then ${layout.summary}` : `${layout.summary}, then ${columns.summary}`}` },
+                  columns: columns.name,
+                }
+              : { name: layout.name, plan: { path: 'simd', reason: layout.summary } },
+          }
+        : {}),
     });
   }
   return [...records.values()];

@@ -4,12 +4,16 @@
  * keeps their operands in the WebAssembly memory.
  *
  * The SIMD nodes are those whose op's `simd` rule has a kernel for the
- * Trainer (use `training`): the dense family, where a training step spends
- * most of its time: the forward product (kernel unpacked: it changes every
- * step), dx = dy · kernelᵀ and dk = xᵀ · dy (src/codegen/wasm/train-kernels.ts),
- * with units a multiple of 4, without an epilogue the kernel cannot fuse, and
- * every operand in the memory (a scratch buffer, a parameter, or a staged
- * graph input). With SIMD available, the Trainer allocates every parameter
+ * Trainer (use `training`), where a training step spends its time: the dense
+ * family (the forward product with the kernel unpacked, since it changes
+ * every step; dx = dy · kernelᵀ and dk = xᵀ · dy, src/codegen/wasm/train-kernels.ts)
+ * with units a multiple of 4, and conv2d in one group with filters a multiple
+ * of 4 as the same GEMMs over its windows: im2col copies the windows of x into
+ * the Trainer's column buffer (one, sized for the largest conv, reused by
+ * every conv of every graph), and col2im sums dy · kernelᵀ back into dx
+ * (src/codegen/wasm/columns.ts). Nodes need no epilogue the kernel cannot
+ * fuse and every operand in the memory (a scratch buffer, a parameter, or a
+ * staged graph input). With SIMD available, the Trainer allocates every parameter
  * (weights, optimizer state) and every scratch buffer in the memory and
  * works on Float32Array views of it, so the TypeScript kernels around the
  * SIMD ones (batchnorm, activations, the optimizer) read and write the same
@@ -21,7 +25,7 @@
 import type { Graph, Node } from '../ir/graph.js';
 import type { TensorType } from '../ir/types.js';
 import { perExample } from '../ops/emit.js';
-import type { AnySimdKernelRequest } from '../ops/simd-def.js';
+import type { AnySimdKernelRequest, SimdSelection } from '../ops/simd-def.js';
 import type { BufferPlan } from './plan.js';
 import type { SimdHooks } from './simd.js';
 import { buildSimdModule, simdRequestFor, type SimdModule } from './wasm/index.js';
@@ -32,8 +36,12 @@ export interface TrainingSimd {
   readonly calls: ReadonlyMap<Node, string>;
   /** Per node with a call: the SIMD kernel's export name. */
   readonly kernels: ReadonlyMap<Node, string>;
+  /** Per convolution computed as a GEMM: the export that copies its windows (im2col) or sums them back (col2im). */
+  readonly columns: ReadonlyMap<Node, string>;
   /** Graph inputs (by name) a SIMD kernel reads, copied into the memory per call, and their floats per example. */
   readonly staged: readonly { readonly name: string; readonly floats: number }[];
+  /** Floats per example of the column buffer the convolutions' window copies share (0: none). */
+  readonly columnFloats: number;
 }
 
 /** Locals the forward methods declare for the SIMD calls. */
@@ -52,7 +60,9 @@ export function planTrainingSimd(
   const requests: AnySimdKernelRequest[] = [];
   const calls = new Map<Node, string>();
   const kernels = new Map<Node, string>();
+  const columnCopies = new Map<Node, string>();
   const staged: { name: string; floats: number }[] = [];
+  let columnFloats = 0;
   for (const { graph, plan } of graphs) {
     const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((v) => [v.name, v.type]));
     for (const n of graph.nodes) types.set(n.result, n.type);
@@ -69,24 +79,45 @@ export function planTrainingSimd(
     };
     for (const { node, kernel } of plan.steps) {
       if (!kernel) continue;
-      const request = requestFor(node, node.operands.map((o) => types.get(o)!), kernelName(node));
+      const selection = selectionFor(
+        node,
+        node.operands.map((o) => types.get(o)!),
+      );
       const result = plan.placement.get(node.result);
-      if (!request || result?.kind !== 'slot' || node.operands.some((o) => plan.placement.get(o) === undefined)) continue;
+      if (!selection || result?.kind !== 'slot' || node.operands.some((o) => plan.placement.get(o) === undefined)) continue;
       const ptrs = node.operands.map(pointer);
       if (ptrs.some((p) => p === undefined)) continue;
-      requests.push(request);
+      const name = kernelName(node);
       const [a, b, bias] = ptrs as string[];
-      calls.set(node, `simd.kernels.${request.name}(n, ${a}, ${b}, ${bias ?? 0}, q[${result.slot}]!);`);
-      kernels.set(node, request.name);
+      const y = `q[${result.slot}]!`;
+      const { request, columns } = selection;
+      requests.push({ ...request, name });
+      if (columns === undefined) {
+        calls.set(node, `simd.kernels.${name}(n, ${a}, ${b}, ${bias ?? 0}, ${y});`);
+      } else {
+        // A conv as a GEMM over its windows, through the Trainer's column buffer.
+        const copy = `${name}_${columns.kind}`;
+        requests.push({ ...columns, name: copy });
+        columnCopies.set(node, copy);
+        const w = columns.window;
+        columnFloats = Math.max(columnFloats, w.output[0] * w.output[1] * w.kernel[0] * w.kernel[1] * w.input[2]);
+        calls.set(
+          node,
+          columns.kind === 'im2col'
+            ? `{ simd.kernels.${copy}(n, ${a}, 0, 0, this.columns); simd.kernels.${name}(n, this.columns, ${b}, ${bias ?? 0}, ${y}); }`
+            : `{ simd.kernels.${name}(n, ${a}, ${b}, 0, this.columns); simd.kernels.${copy}(n, this.columns, 0, 0, ${y}); }`,
+        );
+      }
+      kernels.set(node, name);
     }
   }
-  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, staged };
+  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, columns: columnCopies, staged, columnFloats };
 }
 
-/** The Trainer's SIMD kernel for a node (every epilogue in the kernel), named `name`, or undefined. */
-function requestFor(node: Node, operands: readonly TensorType[], name: string): (AnySimdKernelRequest & { name: string }) | undefined {
+/** The Trainer's SIMD kernel for a node (every epilogue in the kernel), or undefined. */
+function selectionFor(node: Node, operands: readonly TensorType[]): SimdSelection | undefined {
   const selection = simdRequestFor(node.op, { operands, result: node.type, attrs: node.attrs }, 'training');
-  return selection && !selection.remaining ? { ...selection.request, name } : undefined;
+  return selection && !selection.remaining ? selection : undefined;
 }
 
 /** The hooks of one forward method (its graph's SIMD calls; nothing when it has none). */
@@ -140,6 +171,7 @@ export function trainingSimdGrow(simd: TrainingSimd): string[] {
     '} else {',
     '  // Allocate first, then take the views: growing the memory detaches views taken before.',
     '  this.ptrs = SCRATCH.map((size, k) => simd.alloc(floats(size, k)));',
+    ...(simd.columnFloats > 0 ? [`  this.columns = simd.alloc(${simd.columnFloats} * batchSize);`] : []),
     ...(simd.staged.length > 0 ? [`  this.stagedPtrs = [${simd.staged.map((s) => `simd.alloc(${s.floats} * batchSize)`).join(', ')}];`] : []),
     '  this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, floats(size, k)));',
     ...(simd.staged.length > 0 ? [`  this.staged = [${simd.staged.map((s, k) => `simd.view(this.stagedPtrs[${k}]!, ${s.floats} * batchSize)`).join(', ')}];`] : []),

@@ -222,7 +222,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
     `/** ${floats} float32 initial weights, little-endian, base64. */`,
     `const WEIGHTS = ${dataExpression(placeholder, base64Length(floats))};`,
   ]);
-  const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.kernels.get(node) });
+  const records = kernelRecords(kernels, simd && { module: simd.module, kernelOf: (node) => simd.kernels.get(node), columnsOf: (node) => simd.columns.get(node) });
   return { text: file.getFullText(), weights, placeholder, kernels: records };
 }
 
@@ -462,6 +462,9 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
             { name: 'simd', scope: Scope.Private, isReadonly: true, type: 'SimdRuntime | undefined', docs: ['The WebAssembly SIMD kernels, or undefined where the engine lacks them.'] },
             { name: 'pp', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the parameters in the SIMD memory, in Params order.'] },
             { name: 'ptrs', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the scratch buffers in the SIMD memory.'] },
+            ...(simd.columnFloats > 0
+              ? [{ name: 'columns', scope: Scope.Private, initializer: '0', docs: ['Byte offset of the column buffer: the windows of a convolution as GEMM rows (im2col), or their gradient.'] }]
+              : []),
             ...(simd.staged.length > 0
               ? [
                   { name: 'stagedPtrs', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the inputs SIMD kernels read, copied in per call.'] },

@@ -29,6 +29,7 @@ import { exampleShape, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, forwardGeometry, Pair, Padding } from './conv/window.js';
 import type { ConvSizes as GradConvShape } from './conv/geometry.js';
 import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
+import { convGradInputSimd, convGradKernelSimd } from './conv/simd.js';
 import { defineFamily, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef, type OpExample } from './op-def.js';
 import { gradientOnly } from './onnx-def.js';
 
@@ -125,6 +126,7 @@ function convGradOp<const N extends string, P extends TProperties>(
   attrs: P,
   geometry: Geometry<Static<TObject<P>>>,
   examples: readonly OpExample<Static<TObject<P>>>[],
+  gemm = false,
 ): NamedOpDef<N> {
   const typesOf = ([a, b]: readonly Tensor[]): TensorType[] => [
     tensor(['N', ...a!.shape.slice(1)]),
@@ -152,6 +154,16 @@ function convGradOp<const N extends string, P extends TProperties>(
       const { conv } = geometry(operands, a);
       return kind === 'input' ? convGradInputKernel(name, conv) : convGradKernelKernel(name, conv);
     },
+    // conv2d's: the Trainer's GEMMs over the windows (conv/simd.ts); inference modules have no gradients.
+    ...(gemm
+      ? {
+          simd: ({ operands, attrs: a }: { operands: readonly TensorType[]; attrs: Static<TObject<P>> }, use: 'inference' | 'training') => {
+            if (use !== 'training') return undefined;
+            const { conv } = geometry(operands, a);
+            return kind === 'input' ? convGradInputSimd(conv) : convGradKernelSimd(conv);
+          },
+        }
+      : {}),
     onnx: gradientOnly,
     grad: 'none',
   }) as unknown as NamedOpDef<N>;
@@ -193,6 +205,7 @@ const conv2dGradInputOp = convGradOp(
       operands: [tensor(['N', 4, 3, 4]), tensor([2, 2, 3, 4])],
     },
   ],
+  true,
 );
 
 /**
@@ -231,6 +244,7 @@ const conv2dGradKernelOp = convGradOp(
       operands: [tensor(['N', 6, 5, 3]), tensor(['N', 4, 3, 4])],
     },
   ],
+  true,
 );
 
 /** dx of depthwise_conv2d: dx[n,iy,ix,c] = sum of dy[n,oy,ox,c*M+m] k[ky,kx,c,m] over taps and m. */

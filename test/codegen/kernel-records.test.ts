@@ -63,16 +63,19 @@ describe('kernel records of inference modules', () => {
 
 describe('kernel records of training modules', () => {
   const spec = {
-    ...model([6, 6, 2], [
-      { type: 'conv2d', filters: 8, kernel_size: 3, name: 'conv' },
-      { type: 'flatten' },
-      { type: 'dense', units: 8, name: 'hidden' },
-      { type: 'dense', units: 3, activation: 'softmax', name: 'head' },
-    ]),
+    ...model(
+      [6, 6, 2],
+      [
+        { type: 'conv2d', filters: 8, kernel_size: 3, name: 'conv' },
+        { type: 'flatten' },
+        { type: 'dense', units: 8, name: 'hidden' },
+        { type: 'dense', units: 3, activation: 'softmax', name: 'head' },
+      ],
+    ),
     training: { loss: 'categorical_crossentropy', optimizer: { type: 'sgd', learning_rate: 0.05 } },
   };
 
-  it('the conv gradients record their paths; with --simd the Trainer records its dense kernels of whole f32x4 units', async () => {
+  it("the conv gradients record their paths; with --simd the Trainer records its GEMM kernels and the convolutions' window copies", async () => {
     const { graph, training } = trainableGraph(spec as never);
     const program = () => buildTrainingProgram(graph, training);
     const plain = await generateTrainingModule(program(), { name: graph.name });
@@ -85,11 +88,16 @@ describe('kernel records of training modules', () => {
     expect(byOp(plain, 'conv2d_grad_input').map((k) => k.plan)).toEqual([]); // the first layer's dx is never needed
     expect(plain.kernels.some((k) => k.simd)).toBe(false);
     const withSimd = simd.kernels.filter((k) => k.simd);
-    expect(withSimd.map((k) => k.simd!.name).sort()).toEqual(simdCalls(simd));
-    expect(withSimd.map((k) => [k.op, k.layers])).toEqual([
-      ['dense', ['hidden']],
-      ['dense_grad_input', ['gradient of hidden']],
-      ['dense_grad_kernel', ['gradient of hidden']],
+    // Every export the module calls is recorded: the GEMMs and the window copies beside them.
+    expect(withSimd.flatMap((k) => [k.simd!.name, ...(k.simd!.columns ? [k.simd!.columns] : [])]).sort()).toEqual(simdCalls(simd));
+    expect(withSimd.map((k) => [k.op, k.layers, k.simd!.columns ?? null])).toEqual([
+      ['conv2d', ['conv'], 'conv2d_6x6x2_k3x3_f8_im2col'],
+      ['dense', ['hidden'], null],
+      ['dense_grad_input', ['gradient of hidden'], null],
+      ['dense_grad_kernel', ['gradient of hidden'], null],
+      ['conv2d_grad_kernel', ['gradient of conv'], 'conv2d_grad_kernel_6x6x2_k3x3_f8_im2col'],
     ]);
+    const convPlan = withSimd.find((k) => k.op === 'conv2d')!.simd!.plan;
+    expect(convPlan.reason).toMatch(/^the windows of x as 18-float rows.*, then f32x4 GEMM/);
   });
 });

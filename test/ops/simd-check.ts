@@ -8,7 +8,10 @@
  * inference module packs the kernel operand and pads the bias once per
  * Model (`SimdRuntime.weights`: `packWeights`, `padBias`); the Trainer passes
  * every operand as it is, and 0 for a missing bias. A `remaining` epilogue
- * of the selection runs after the kernel, as the activation op would.
+ * of the selection runs after the kernel, as the activation op would. A
+ * convolution the Trainer computes as a GEMM over its windows runs as it
+ * does there: im2col into a column buffer, then the GEMM on it in place of
+ * the first operand; or the GEMM into the column buffer, then col2im.
  *
  * Every buffer sits 16-byte aligned between sentinel guards, the result
  * NaN-filled: an element left unwritten fails the comparison, and a write
@@ -25,7 +28,6 @@ import { getOp } from '../../src/ops/registry.js';
 import type { SimdSelection, SimdUse } from '../../src/ops/simd-def.js';
 import { concreteShape, operandValues, seedOf, type Example } from './op-examples.js';
 import { wasm } from '../helpers/wasm.js';
-
 
 /**
  * The kernels sum in float32: each result is off by a few float32 ulps of
@@ -93,18 +95,31 @@ export function checkSimd(def: OpDef, ex: Example, index: number, use: SimdUse):
   const result = def.infer(ex.operands, ex.attrs as never);
   const selection = def.simd?.({ operands: ex.operands, result, attrs: ex.attrs as never }, use);
   if (selection === undefined) return false;
-  const mod = buildSimdModule([selection.request]);
+  const mod = buildSimdModule([selection.request, ...(selection.columns ? [selection.columns] : [])]);
   expect(wasm.validate(mod.bytes), 'the SIMD module validates').toBe(true);
-  const layout = mod.layouts[0]!;
+  const [layout, columns] = mod.layouts as [SimdKernelLayout, SimdKernelLayout | undefined];
   const plain = { ...(ex.attrs as object), epilogue: undefined } as never;
   for (const n of [3, 1]) {
     const inputs = operandValues(ex, n, seedOf(`${def.name}#${index}#simd-${use}${n}`));
     const shape = concreteShape(result, n);
     const size = shape.reduce((a, b) => a * b, 1);
-    const y = runKernel(mod.bytes, layout, n, callBuffers(layout, use, inputs), size);
+    const buffers = callBuffers(layout, use, inputs);
+    let y: Float32Array;
+    if (columns?.request.kind === 'im2col') {
+      const col = runKernel(mod.bytes, columns, n, [buffers[0], undefined, undefined], n * columns.outputFloats);
+      y = runKernel(mod.bytes, layout, n, [col, ...buffers.slice(1)], size);
+    } else if (columns?.request.kind === 'col2im') {
+      const col = runKernel(mod.bytes, layout, n, buffers, n * columns.inputFloats);
+      y = runKernel(mod.bytes, columns, n, [col, undefined, undefined], size);
+    } else {
+      y = runKernel(mod.bytes, layout, n, buffers, size);
+    }
     const got = afterRemaining({ shape, data: Float64Array.from(y) }, selection);
     const want = def.reference(inputs, ex.attrs as never);
-    const terms = def.reference(inputs.map((t) => ({ ...t, data: t.data.map(Math.abs) })), plain);
+    const terms = def.reference(
+      inputs.map((t) => ({ ...t, data: t.data.map(Math.abs) })),
+      plain,
+    );
     const bad: string[] = [];
     want.data.forEach((w, i) => {
       const g = got.data[i]!;
