@@ -42,6 +42,8 @@ export interface TrainingSimd {
   readonly staged: readonly { readonly name: string; readonly floats: number }[];
   /** Floats per example of the column buffer the convolutions' window copies share (0: none). */
   readonly columnFloats: number;
+  /** Floats of the scratch the transposed dx kernels copy a kernel into (0: none). */
+  readonly transposedFloats: number;
 }
 
 /** Locals the forward methods declare for the SIMD calls. */
@@ -63,6 +65,7 @@ export function planTrainingSimd(
   const columnCopies = new Map<Node, string>();
   const staged: { name: string; floats: number }[] = [];
   let columnFloats = 0;
+  let transposedFloats = 0;
   for (const { graph, plan } of graphs) {
     const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((v) => [v.name, v.type]));
     for (const n of graph.nodes) types.set(n.result, n.type);
@@ -92,8 +95,14 @@ export function planTrainingSimd(
       const y = `q[${result.slot}]!`;
       const { request, columns } = selection;
       requests.push({ ...request, name });
+      // A transposed dx kernel takes its scratch (the kernel transposed) where a bias would go.
+      let third = bias ?? '0';
+      if ('transposed' in request && request.transposed) {
+        transposedFloats = Math.max(transposedFloats, request.inDim * request.units);
+        third = 'this.transposed';
+      }
       if (columns === undefined) {
-        calls.set(node, `simd.kernels.${name}(n, ${a}, ${b}, ${bias ?? 0}, ${y});`);
+        calls.set(node, `simd.kernels.${name}(n, ${a}, ${b}, ${third}, ${y});`);
       } else {
         // A conv as a GEMM over its windows, through the Trainer's column buffer.
         const copy = `${name}_${columns.kind}`;
@@ -105,13 +114,13 @@ export function planTrainingSimd(
           node,
           columns.kind === 'im2col'
             ? `{ simd.kernels.${copy}(n, ${a}, 0, 0, this.columns); simd.kernels.${name}(n, this.columns, ${b}, ${bias ?? 0}, ${y}); }`
-            : `{ simd.kernels.${name}(n, ${a}, ${b}, 0, this.columns); simd.kernels.${copy}(n, this.columns, 0, 0, ${y}); }`,
+            : `{ simd.kernels.${name}(n, ${a}, ${b}, ${third}, this.columns); simd.kernels.${copy}(n, this.columns, 0, 0, ${y}); }`,
         );
       }
       kernels.set(node, name);
     }
   }
-  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, columns: columnCopies, staged, columnFloats };
+  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, columns: columnCopies, staged, columnFloats, transposedFloats };
 }
 
 /** The Trainer's SIMD kernel for a node (every epilogue in the kernel), or undefined. */
@@ -172,6 +181,7 @@ export function trainingSimdGrow(simd: TrainingSimd): string[] {
     '  // Allocate first, then take the views: growing the memory detaches views taken before.',
     '  this.ptrs = SCRATCH.map((size, k) => simd.alloc(floats(size, k)));',
     ...(simd.columnFloats > 0 ? [`  this.columns = simd.alloc(${simd.columnFloats} * batchSize);`] : []),
+    ...(simd.transposedFloats > 0 ? [`  if (this.transposed === 0) this.transposed = simd.alloc(${simd.transposedFloats});`] : []),
     ...(simd.staged.length > 0 ? [`  this.stagedPtrs = [${simd.staged.map((s) => `simd.alloc(${s.floats} * batchSize)`).join(', ')}];`] : []),
     '  this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, floats(size, k)));',
     ...(simd.staged.length > 0 ? [`  this.staged = [${simd.staged.map((s, k) => `simd.view(this.stagedPtrs[${k}]!, ${s.floats} * batchSize)`).join(', ')}];`] : []),

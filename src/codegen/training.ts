@@ -465,6 +465,9 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
             ...(simd.columnFloats > 0
               ? [{ name: 'columns', scope: Scope.Private, initializer: '0', docs: ['Byte offset of the column buffer: the windows of a convolution as GEMM rows (im2col), or their gradient.'] }]
               : []),
+            ...(simd.transposedFloats > 0
+              ? [{ name: 'transposed', scope: Scope.Private, initializer: '0', docs: ['Byte offset of the scratch where the dx kernels transpose a layer kernel.'] }]
+              : []),
             ...(simd.staged.length > 0
               ? [
                   { name: 'stagedPtrs', scope: Scope.Private, type: 'number[]', initializer: '[]', docs: ['Byte offsets of the inputs SIMD kernels read, copied in per call.'] },

@@ -170,7 +170,8 @@ export const denseGradInputOp = defineOp({
   simd: ({ operands: [dy, w] }, use) => {
     if (use !== 'training' || w!.shape.length !== 2) return undefined;
     const [inDim, units] = w!.shape as [number, number];
-    return units % 4 === 0 ? selection({ kind: 'dense_grad_input', inDim, units, ...rowsField(dy!) }) : undefined;
+    // With whole vectors of inputs too, the kernel is transposed first and dx is a GEMM (no horizontal sums).
+    return units % 4 === 0 ? selection({ kind: 'dense_grad_input', inDim, units, ...rowsField(dy!), ...(inDim % 4 === 0 ? { transposed: true } : {}) }) : undefined;
   },
   onnx: gradientOnly,
   grad: 'none',

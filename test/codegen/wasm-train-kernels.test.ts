@@ -40,14 +40,17 @@ function run(req: AnySimdKernelRequest, n: number, a: Float32Array, b: Float32Ar
   const before = all.slice(at[3]! - GUARD, at[3]!);
   const after = all.slice(at[3]! + yFloats, at[3]! + Math.ceil(yFloats / 4) * 4 + GUARD);
   expect([...before, ...after].every(Number.isNaN)).toBe(true);
-  parts.slice(0, 3).forEach((part, i) => expect(all.slice(at[i]!, at[i]! + part.length)).toEqual(part));
+  // Operands unchanged; a transposed dx kernel's scratch (in the bias slot) is its own to write.
+  const scratch = 'transposed' in req && req.transposed === true;
+  parts.slice(0, scratch ? 2 : 3).forEach((part, i) => expect(all.slice(at[i]!, at[i]! + part.length)).toEqual(part));
   return y;
 }
 
 /** Float64 reference and the magnitude of the summed terms, for the tolerance. */
 function reference(kind: Kind, rows: number, K: number, U: number, a: Float32Array, b: Float32Array, bias?: Float32Array) {
   const sum = (len: number, term: (t: number) => number) => {
-    let s = 0, m = 0;
+    let s = 0,
+      m = 0;
     for (let t = 0; t < len; t++) {
       s += term(t);
       m += Math.abs(term(t));
@@ -56,10 +59,11 @@ function reference(kind: Kind, rows: number, K: number, U: number, a: Float32Arr
   };
   const out: [number, number][] = [];
   if (kind === 'dense') {
-    for (let i = 0; i < rows; i++) for (let u = 0; u < U; u++) {
-      const [s, m] = sum(K, (t) => a[i * K + t]! * b[t * U + u]!);
-      out.push([s + (bias?.[u] ?? 0), m + Math.abs(bias?.[u] ?? 0)]);
-    }
+    for (let i = 0; i < rows; i++)
+      for (let u = 0; u < U; u++) {
+        const [s, m] = sum(K, (t) => a[i * K + t]! * b[t * U + u]!);
+        out.push([s + (bias?.[u] ?? 0), m + Math.abs(bias?.[u] ?? 0)]);
+      }
   } else if (kind === 'dense_grad_input') {
     for (let i = 0; i < rows; i++) for (let k = 0; k < K; k++) out.push([...sum(U, (u) => a[i * U + u]! * b[k * U + u]!)]);
   } else {
@@ -68,7 +72,7 @@ function reference(kind: Kind, rows: number, K: number, U: number, a: Float32Arr
   return out;
 }
 
-function check(kind: Kind, n: number, K: number, U: number, opts: { rpe?: number; bias?: boolean; seed?: number } = {}): void {
+function check(kind: Kind, n: number, K: number, U: number, opts: { rpe?: number; bias?: boolean; seed?: number; transposed?: boolean } = {}): void {
   const rpe = opts.rpe ?? 1;
   const rows = n * rpe;
   const next = rng(opts.seed ?? 1);
@@ -76,10 +80,10 @@ function check(kind: Kind, n: number, K: number, U: number, opts: { rpe?: number
   const req: AnySimdKernelRequest =
     kind === 'dense'
       ? { kind, inDim: K, units: U, bias: opts.bias ?? false, rowMajor: true, ...(rpe > 1 ? { rowsPerExample: rpe } : {}) }
-      : { kind, inDim: K, units: U, ...(rpe > 1 ? { rowsPerExample: rpe } : {}) };
-  const [a, b] =
-    kind === 'dense' ? [rand(rows * K), rand(K * U)] : kind === 'dense_grad_input' ? [rand(rows * U), rand(K * U)] : [rand(rows * K), rand(rows * U)];
-  const bias = kind === 'dense' && opts.bias ? rand(U) : undefined;
+      : { kind, inDim: K, units: U, ...(rpe > 1 ? { rowsPerExample: rpe } : {}), ...(opts.transposed ? { transposed: true } : {}) };
+  const [a, b] = kind === 'dense' ? [rand(rows * K), rand(K * U)] : kind === 'dense_grad_input' ? [rand(rows * U), rand(K * U)] : [rand(rows * K), rand(rows * U)];
+  // The transposed dx kernel's scratch: K x U floats of garbage where the bias would be.
+  const bias = kind === 'dense' && opts.bias ? rand(U) : opts.transposed ? new Float32Array(K * U).fill(NaN) : undefined;
   const yFloats = kind === 'dense' ? rows * U : kind === 'dense_grad_input' ? rows * K : K * U;
   const y = run(req, n, a, b, bias, yFloats);
   const ref = reference(kind, rows, K, U, a, b, bias);
@@ -96,6 +100,21 @@ describe('training SIMD kernels', () => {
       for (const n of rowsCases) for (const K of [1, 2, 3, 5, 16]) for (const U of [4, 8, 12, 64]) check(kind, n, K, U, { bias: true, seed: n * 100 + K * 10 + U });
     });
   }
+
+  it('dense_grad_input with the kernel transposed into scratch first: inDim in whole vectors, rows around the GEMM tile', () => {
+    for (const n of rowsCases) for (const K of [4, 8, 12, 36]) for (const U of [4, 8, 12, 64]) check('dense_grad_input', n, K, U, { transposed: true, seed: n * 100 + K * 10 + U });
+    check('dense_grad_input', 3, 288, 64, { rpe: 5, transposed: true });
+    expect(() => buildSimdModule([{ kind: 'dense_grad_input', inDim: 6, units: 8, transposed: true }])).toThrow(/inDim a multiple of 4/);
+  });
+
+  it('dense_grad_kernel sums batches longer than one chunk of rows (chunks of about 256 KiB of x and dy)', () => {
+    // 288 x 64 (mnist_cnn's second conv as a GEMM): 186 rows per chunk, 600 rows = 3 whole chunks and a part.
+    check('dense_grad_kernel', 3, 288, 64, { rpe: 200 });
+    // 5 x 12: 3855 rows per chunk; 4000 rows.
+    check('dense_grad_kernel', 40, 5, 12, { rpe: 100 });
+    // Exactly two chunks: 2 x 186 rows.
+    check('dense_grad_kernel', 2, 288, 64, { rpe: 186 });
+  });
 
   it('rows per example multiply the batch (dense over [N, 3, K])', () => {
     for (const kind of ['dense', 'dense_grad_input', 'dense_grad_kernel'] as const) check(kind, 5, 6, 12, { rpe: 3 });

@@ -44,6 +44,9 @@ type Buffer = Float32Array | undefined;
 /** The kernel's operands as the generated module passes them: (a, b, bias), packed for inference. */
 function callBuffers(layout: SimdKernelLayout, use: SimdUse, inputs: readonly Tensor[]): Buffer[] {
   const [a, b, bias] = inputs.map((t) => Float32Array.from(t.data));
+  // A transposed dx kernel gets the Trainer's scratch where a bias would go (garbage in it, as there).
+  const request = layout.request;
+  if ('transposed' in request && request.transposed) return [a, b, new Float32Array(request.inDim * request.units).fill(3.5)];
   if (use === 'training') return [a, b, bias];
   // SimdRuntime.weights: a zero bias block whenever the kernel has one, the node's bias copied in.
   return [a, packWeights(layout, b!), layout.biasFloats > 0 ? padBias(layout, bias ?? new Float32Array(0)) : undefined];
@@ -71,7 +74,10 @@ function runKernel(bytes: Uint8Array, layout: SimdKernelLayout, n: number, buffe
   const kernel = exports[layout.name] as (n: number, a: number, b: number, bias: number, y: number) => void;
   kernel(n, ...(at.map((f) => f * 4) as [number, number, number, number]));
   const y = at[3]!;
-  const touched = all.findIndex((v, i) => (i < y || i >= y + yFloats) && !Object.is(v, before[i]));
+  // The scratch of a transposed kernel (in the bias slot) is the kernel's to write.
+  const request = layout.request;
+  const scratch = 'transposed' in request && request.transposed ? [at[2]!, at[2]! + parts[2]!.length] : [0, 0];
+  const touched = all.findIndex((v, i) => (i < y || i >= y + yFloats) && (i < scratch[0]! || i >= scratch[1]!) && !Object.is(v, before[i]));
   const operand = at.findIndex((start, k) => k < 3 && parts[k] !== undefined && touched >= start && touched < start + parts[k]!.length);
   expect(touched, operand >= 0 ? `the SIMD kernel changed operand ${operand}` : 'the SIMD kernel wrote outside its result').toBe(-1);
   return all.slice(y, y + yFloats);

@@ -106,7 +106,8 @@ function conv2dTrainingSimd({ operands: [x, k, b], result, attrs }: EmitRequest<
 export function convGradInputSimd(s: ConvSizes): SimdSelection | undefined {
   const window = gemmWindow(s);
   if (!window) return undefined;
-  const request = { kind: 'dense_grad_input', ...gemmSizes(window, s.kernel[3]) } as const;
+  const sizes = gemmSizes(window, s.kernel[3]);
+  const request = { kind: 'dense_grad_input', ...sizes, ...(sizes.inDim % 4 === 0 ? { transposed: true } : {}) } as const;
   return isPointwise(window) ? selection(request) : { request, columns: { kind: 'col2im', window } };
 }
 
