@@ -64,6 +64,8 @@ export interface TrainOptions {
   /** --allow-nonfinite: accept NaN and infinite values in the initial weights. */
   allowNonfinite?: boolean;
   validationSplit?: number;
+  /** --validate-on-test: evaluate the data's held-out test split (MNIST's) after every epoch, as Keras's validation_data. */
+  validateOnTest?: boolean;
   output: string;
   name?: string;
   /** --precise-bn [batches]: recompute the batchnorm moving statistics after training, over every training example (true) or this many batches. */
@@ -345,6 +347,10 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   if (opts.validationSplit !== undefined && opts.validationSplit > 0) {
     ({ train, validation } = splitValidation(loaded.train, opts.validationSplit, loaded.labelSize, inSize));
   }
+  if (opts.validateOnTest) {
+    if (loaded.test === undefined) fail('data', `--validate-on-test: ${opts.data} has no held-out test split (MNIST has one; use --validation-split for other data)`);
+    validation = loaded.test;
+  }
   // Checked before and after folding: the test split, else the validation split, else the training data.
   const test = loaded.test ?? validation ?? train;
   const on = loaded.test ? 'test' : validation ? 'validation' : 'training';
@@ -453,6 +459,7 @@ export function registerTrain(program: Command, { io, state }: CliContext): void
     .option('--weights <file>', 'initial weights (safetensors) instead of the seeded initializers')
     .addOption(allowNonfiniteOption())
     .addOption(new Option('--validation-split <f>', 'hold out this last fraction of the training examples for validation').argParser(fraction))
+    .option('--validate-on-test', "evaluate the data's held-out test split after every epoch (val_loss, val_accuracy in history.json and the chart)")
     .addOption(new Option('--precise-bn [batches]', 'after training, recompute the batchnorm moving statistics over the training data (or this many batches of it)').argParser(positiveInteger))
     .addOption(new Option('--trace <layers>', "record the 15th, 50th and 85th percentiles of these layers' nonlinearity inputs (comma-separated, as modelc check names them) into history.json").argParser(layerList))
     .addOption(new Option('--trace-every <k>', 'with --trace: every k steps (default 50)').argParser(positiveInteger))
@@ -462,6 +469,7 @@ export function registerTrain(program: Command, { io, state }: CliContext): void
     .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
     .action(async (path: string, opts: TrainOptions) => {
       usableDataSource(opts);
+      if (opts.validateOnTest && opts.validationSplit !== undefined) throw new UsageError('--validate-on-test and --validation-split both choose the validation data: use one');
       if (opts.traceEvery !== undefined && opts.trace === undefined) throw new UsageError('--trace-every needs --trace <layers>');
       if (opts.traceUnit !== undefined && opts.trace === undefined) throw new UsageError('--trace-unit needs --trace <layers>');
       // Ctrl-C once: stop after the current batch and save; twice: quit now.

@@ -74,6 +74,33 @@ describe('modelc train', () => {
     }
   }, 60_000);
 
+  it('--no-simd trains with the TypeScript kernels: the same curves within float32 rounding, not the same bytes', async () => {
+    const dir = tempDir({ 'data.csv': csv(64, 2) });
+    const [simd, plain] = [join(dir, 'simd'), join(dir, 'plain')];
+    for (const [out, extra] of [[simd, []], [plain, ['--no-simd']]] as const) {
+      const r = await run('train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--epochs', '2', '-o', out, ...extra);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const history = (out: string) => (JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as { history: Record<string, number[]> }).history;
+    const [a, b] = [history(simd), history(plain)];
+    expect(a['loss']).toHaveLength(2);
+    a['loss']!.forEach((l, i) => expect(Math.abs(l - b['loss']![i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(l))));
+    // float32 sums (SIMD) against float64 sums (TypeScript): the weights differ in their last bits.
+    expect(readFileSync(join(simd, 'seed_mlp.safetensors')).equals(readFileSync(join(plain, 'seed_mlp.safetensors')))).toBe(false);
+  }, 60_000);
+
+  it('--validate-on-test needs data with a held-out test split, and is not combined with --validation-split', async () => {
+    const dir = tempDir({ 'data.csv': csv(64, 2) });
+    const out = join(dir, 'out');
+    const r = await run('train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--validate-on-test', '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--validate-on-test: .*data\.csv has no held-out test split/);
+    expect(existsSync(out)).toBe(false);
+    const both = await run('train', mlp, '--validate-on-test', '--validation-split', '0.2', '-o', out);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/use one/);
+  });
+
   it('a SIGINT stops after the current batch and leaves loadable weights and history, marked partial', async () => {
     const dir = tempDir({ 'data.csv': csv(400, 3) });
     const out = join(dir, 'out');
@@ -146,21 +173,30 @@ describe('modelc train', () => {
 });
 
 describe('npm run demo', () => {
-  it('one epoch per run: the BN run is ahead after epoch 1, and folding keeps its test accuracy', async () => {
+  // The demo's default is seed 002's CNN (a few minutes); the test runs its dense version for one epoch.
+  it('one epoch per run: the BN run is ahead after epoch 1 in training loss and held-out accuracy, and folding keeps its test accuracy', async () => {
     const out = tempDir();
-    const r = spawnSync(process.execPath, ['scripts/demo.js', '--epochs', '1', '--output', out], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['scripts/demo.js', '--model', 'examples/mnist_mlp.nn', '--epochs', '1', '--output', out], { encoding: 'utf8' });
     expect(r.status, r.stderr + r.stdout).toBe(0);
+    // | 1 | loss | acc | test loss | test acc | (x3 runs)
     const row = r.stdout.split('\n').find((l) => /^\|\s+1 \|/.test(l))!;
-    const [bn, noBn, noBnSlow] = row.split('|').map((c) => c.trim()).filter((c) => c !== '').slice(1).filter((_, i) => i % 2 === 0).map(Number);
-    expect(bn).toBeLessThan(noBn!);
-    expect(bn).toBeLessThan(noBnSlow!);
+    const cells = row.split('|').map((c) => c.trim()).filter((c) => c !== '').slice(1).map(Number);
+    expect(cells).toHaveLength(12);
+    const [bn, noBn, noBnSlow] = [0, 4, 8].map((at) => ({ loss: cells[at]!, testAccuracy: cells[at + 3]! }));
+    expect(bn.loss).toBeLessThan(noBn.loss);
+    expect(bn.loss).toBeLessThan(noBnSlow.loss);
+    expect(bn.testAccuracy).toBeGreaterThan(noBn.testAccuracy);
+    expect(bn.testAccuracy).toBeGreaterThan(noBnSlow.testAccuracy);
     expect(r.stdout).toMatch(/test accuracy (\d+\.\d\d)% \(before folding \1%: equal\)/);
-    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toContain('no BN, lr 0.001');
-    // The folded BN module runs: its predictions are probabilities over 10 digits.
+    const chart = readFileSync(join(out, 'curves.svg'), 'utf8');
+    expect(chart).toContain('no BN, lr 0.001');
+    expect(chart).toContain('validation');
+    // The BN run's spec carries the demo's momentum; the folded BN module runs: probabilities over 10 digits.
+    expect(JSON.parse(readFileSync(join(out, 'mnist_mlp.json'), 'utf8')).layers.filter((l: { type: string }) => l.type === 'batchnorm').map((l: { momentum: number }) => l.momentum)).toContain(0.9);
     const source = readFileSync(join(out, 'bn_lr0.01', 'mnist_mlp.ts'), 'utf8');
     const mod = await importModule(ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText);
     const p = new mod.Model().predict(new Float32Array(784 * 2).fill(0.5), 2);
     expect(p).toHaveLength(20);
     expect(p.slice(0, 10).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
-  }, 120_000);
+  }, 180_000);
 });
