@@ -16,6 +16,7 @@
  * @property {string} [onnxPath]     modelc's ONNX export of the -O graph
  * @property {string} [trainModulePath] the generated training module (.mjs)
  * @property {string} [simdTrainModulePath] the same with `simd: true` (the plain one when no layer takes a SIMD kernel)
+ * @property {string} [kerasPath]    modelc's `.keras` export of the spec with these weights (training cases: the Keras runtime)
  *
  * @typedef {object} Job             One benchmark case as a worker sees it.
  * @property {'infer' | 'train' | 'compile'} kind

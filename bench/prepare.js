@@ -19,6 +19,7 @@ async function load() {
     lib: await import('../dist/index.js'),
     // Not exported from the package index: the training pieces.
     training: await import('../dist/autodiff/training.js'),
+    keras: await import('../dist/export/keras.js'),
     codegen: await import('../dist/codegen/index.js'),
   };
   return libs;
@@ -79,7 +80,7 @@ function withoutDropout(spec) {
  * @returns {Promise<{ model: ModelArtifact, checkModel?: ModelArtifact, simd: 'built' | 'not built yet' | 'no-op' }>}
  */
 export async function prepareModel(specPath, needs, dir, log) {
-  const { lib, training, codegen } = await load();
+  const { lib, training, codegen, keras } = await load();
   const t0 = performance.now();
   const compiled = lib.lowerFile(specPath);
   const spec = structuredClone(compiled.spec);
@@ -132,6 +133,8 @@ export async function prepareModel(specPath, needs, dir, log) {
       if (simdMod.js === mod.js) model.simdTrainModulePath = model.trainModulePath;
       else writeFileSync((model.simdTrainModulePath = `${base}.simd.train.mjs`), simdMod.js);
     }
+    // The Keras runtime's model: modelc's .keras export, the same weights (trained in Keras, not folded).
+    writeFileSync((model.kerasPath = `${base}.keras`), await keras.exportKeras({ ...compiled, graph }));
     checkModel = model;
     if (spec.layers.some((/** @type {any} */ l) => l.type === 'dropout')) {
       const twinSpec = withoutDropout(spec);

@@ -95,11 +95,12 @@ const RUNTIMES = [
   { id: 'tfjs-cpu', label: 'tfjs-cpu', script: 'worker-tfjs.js', args: ['cpu'] },
   { id: 'tfjs-wasm', label: 'tfjs-wasm', script: 'worker-tfjs.js', args: ['wasm'] },
   { id: 'ort', label: 'onnxruntime-node', script: 'worker-ort.js', args: [] },
+  { id: 'keras', label: 'Keras (TF CPU)', script: 'worker-keras.js', args: [] },
   { id: 'compile', label: 'modelc compiler', script: 'worker-compile.js', args: [] },
 ];
 const runtimeById = new Map(RUNTIMES.map((r) => [r.id, r]));
 /** The table's columns after work and batch. */
-const COLUMNS = ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'ort'];
+const COLUMNS = ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'keras'];
 
 const MODELS = /** @type {Record<string, string>} */ ({
   seed_mlp: join(root, 'examples/seed_mlp.nn'),
@@ -132,17 +133,18 @@ const ALL_CASES = [
       weight: 1,
     }),
   ),
-  { id: 'train/seed_mlp/b16', kind: 'train', work: 'seed_mlp training step', model: 'seed_mlp', batch: 16, runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm'], weight: 1 },
+  { id: 'train/seed_mlp/b16', kind: 'train', work: 'seed_mlp training step', model: 'seed_mlp', batch: 16, runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'keras'], weight: 1 },
   {
     id: 'train/mnist_cnn/b32',
     kind: 'train',
     work: 'mnist_cnn training step',
     model: 'mnist_cnn',
     batch: 32,
-    runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm'],
+    runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'keras'],
     weight: 1,
     deferred: 'tfjs-cpu',
   },
+  { id: 'train/mnist_cnn/b64', kind: 'train', work: 'mnist_cnn training step', model: 'mnist_cnn', batch: 64, runtimes: ['modelc', 'modelc-simd', 'keras'], weight: 1 },
   ...[
     ['seed_mlp', join(root, 'examples/seed_mlp.nn')],
     ['mnist_cnn', join(root, 'examples/mnist_cnn.nn')],

@@ -22,6 +22,7 @@
  * @property {(job: Job) => Promise<void>} prepare
  * @property {() => Promise<CheckResult>} check
  * @property {() => unknown} step              one iteration (may return a promise, which is awaited)
+ * @property {(iters: number) => Promise<number>} [run]  a whole sample timed by the runtime itself (ms): a runtime in another process
  * @property {() => Promise<{ ms: number, check: CheckResult }>} [single]
  * @property {() => Promise<void>} release
  */
@@ -36,6 +37,7 @@ export function serve(runner) {
 
   /** @param {number} iters */
   async function run(iters) {
+    if (runner.run) return runner.run(iters);
     const t0 = performance.now();
     for (let i = 0; i < iters; i++) {
       const r = runner.step();
