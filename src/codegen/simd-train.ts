@@ -11,7 +11,8 @@
  * of 4 as the same GEMMs over its windows: im2col copies the windows of x into
  * the Trainer's column buffer (one, sized for the largest conv, reused by
  * every conv of every graph), and col2im sums dy · kernelᵀ back into dx
- * (src/codegen/wasm/columns.ts). Nodes need no epilogue the kernel cannot
+ * (src/codegen/wasm/columns.ts); and training batchnorm, channels last
+ * (src/codegen/wasm/batchnorm.ts). Nodes need no epilogue the kernel cannot
  * fuse and every operand in the memory (a scratch buffer, a parameter, or a
  * staged graph input). With SIMD available, the Trainer allocates every parameter
  * (weights, optimizer state) and every scratch buffer in the memory and

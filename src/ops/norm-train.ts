@@ -28,6 +28,7 @@ import { scratch64Helper } from './gemm.js';
 import { channelsLast, forwardBody, gradGammaBody, gradInputBody } from './norm-train-emit.js';
 import { byRole, defineFamily, defineOp, dim, formatShape, ShapeError } from './op-def.js';
 import { gradientOnly } from './onnx-def.js';
+import { rowsField, selection, type SimdUse } from './simd-def.js';
 
 /** In the IR, unbounded clipping is `null` (JSON has no infinity). */
 export const IrRenormClipping = Type.Object(
@@ -142,6 +143,16 @@ function statsCode(x: TensorType, a: TrainAttrs, withD = true): { walk: (stmt: s
   return { walk, stats };
 }
 
+/**
+ * The fields of the Trainer's SIMD kernel for x (codegen/wasm/batchnorm.ts):
+ * channels last in whole f32x4 vectors, without renorm; undefined otherwise.
+ */
+function simdFields(x: TensorType, a: TrainAttrs, use: SimdUse) {
+  if (use !== 'training' || a.renorm || !channelsLast(x, a)) return undefined;
+  const channels = dim(x, a.axis);
+  return channels % 4 === 0 ? { channels, epsilon: a.epsilon, ...rowsField(x) } : undefined;
+}
+
 const paramName = (role: string) => ({ moving_mean: 'movingMean', moving_variance: 'movingVariance' })[role] ?? role;
 const renormTag = (a: TrainAttrs) => (a.renorm ? '_renorm' : '');
 
@@ -169,6 +180,11 @@ export const batchnormTrainOp = defineOp({
       attrs: { axis: 1, epsilon: 0.001, center: false, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
       operands: [tensor(['N', 3, 2, 2])],
     },
+    {
+      note: 'channels last in whole vectors (the SIMD kernel), beta without gamma',
+      attrs: { axis: 2, epsilon: 0.001, center: true, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 3, 8]), tensor([8])],
+    },
   ],
   infer: ([x, ...stats], a) => {
     checkChannels(x!, stats as TensorType[], a, 'batchnorm_train');
@@ -192,12 +208,11 @@ export const batchnormTrainOp = defineOp({
     const { walk, stats } = statsCode(x!, a);
     const g = a.scale ? 'gamma[c]!' : '1';
     const value = a.renorm ? `${g} * (r * ((x[i]! - mean) / sigma) + d)` : `${g} * ((x[i]! - mean) / sigma)`;
-    return kernel(
-      stem,
-      forwardRoles(a).map(paramName),
-      what,
-      `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\n${walk(`y[i] = ${value}${a.center ? ' + beta[c]!' : ''};`)}\n}`,
-    );
+    return kernel(stem, forwardRoles(a).map(paramName), what, `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\n${walk(`y[i] = ${value}${a.center ? ' + beta[c]!' : ''};`)}\n}`);
+  },
+  simd: ({ operands: [x], attrs: a }, use) => {
+    const fields = simdFields(x!, a, use);
+    return fields && selection({ kind: 'batchnorm_train', ...fields, gamma: a.scale, beta: a.center });
   },
   onnx: { notExportable: 'batchnorm by batch statistics: training graphs only (inference uses batchnorm with the moving statistics)' },
   grad: (g, { operands, attrs: a }, dy) => {
@@ -235,6 +250,11 @@ export const batchnormTrainGradInputOp = defineOp({
       note: 'a middle axis, no gamma',
       attrs: { axis: 1, epsilon: 0.001, center: false, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
       operands: [tensor(['N', 3, 2, 2]), tensor(['N', 3, 2, 2])],
+    },
+    {
+      note: 'channels last in whole vectors (the SIMD kernel), 20 channels: a block of 16 and one of 4',
+      attrs: { axis: 3, epsilon: 0.001, center: true, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 2, 3, 20]), tensor(['N', 2, 3, 20]), tensor([20])],
     },
   ],
   infer: ([dy, x, ...stats], a) => {
@@ -286,6 +306,10 @@ ${walk('y[i] = (dy[i]! * scale - meanG - ((x[i]! - mean) / sigma) * meanGx) / si
 }`,
     );
   },
+  simd: ({ operands: [, x], attrs: a }, use) => {
+    const fields = simdFields(x!, a, use);
+    return fields && selection({ kind: 'batchnorm_train_grad_input', ...fields, gamma: a.scale });
+  },
   onnx: gradientOnly,
   grad: 'none',
 });
@@ -313,6 +337,11 @@ export const batchnormTrainGradGammaOp = defineOp({
       attrs: { axis: 1, epsilon: 0.01, center: false, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
       operands: [tensor(['N', 3, 2, 2]), tensor(['N', 3, 2, 2])],
     },
+    {
+      note: 'channels last in whole vectors (the SIMD kernel)',
+      attrs: { axis: 1, epsilon: 0.001, center: true, scale: true, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } },
+      operands: [tensor(['N', 4]), tensor(['N', 4])],
+    },
   ],
   infer: ([, x, ...stats], a) => tensor([checkChannels(x!, stats as TensorType[], a, 'batchnorm_train_grad_gamma')]),
   reference: (inputs, a) => {
@@ -331,12 +360,11 @@ export const batchnormTrainGradGammaOp = defineOp({
     if (channelsLast(x!, a)) return kernel(stem, gradGammaRoles(a).map(paramName), `${what}, row by row`, gradGammaBody(x!, a), [scratch64Helper]);
     const { walk, stats } = statsCode(x!, a);
     const term = a.renorm ? 'dy[i]! * (r * ((x[i]! - mean) / sigma) + d)' : 'dy[i]! * ((x[i]! - mean) / sigma)';
-    return kernel(
-      stem,
-      gradGammaRoles(a).map(paramName),
-      what,
-      `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`,
-    );
+    return kernel(stem, gradGammaRoles(a).map(paramName), what, `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`);
+  },
+  simd: ({ operands: [, x], attrs: a }, use) => {
+    const fields = simdFields(x!, a, use);
+    return fields && selection({ kind: 'batchnorm_train_grad_gamma', ...fields });
   },
   onnx: gradientOnly,
   grad: 'none',

@@ -117,10 +117,48 @@ export interface Col2imRequest {
   readonly window: ConvWindow;
 }
 
+/**
+ * Training batch normalization of x [rows, channels] (channels last, whole
+ * f32x4 vectors of channels), by the batch statistics of each channel over
+ * all rows = n * rowsPerExample, in float32 (sums in chunks of rows).
+ */
+interface BatchnormTrainCommon {
+  readonly name?: string;
+  readonly channels: number;
+  readonly rowsPerExample?: number;
+  readonly epsilon: number;
+}
+
+/** y = gamma (x - mean) / sqrt(var + epsilon) + beta; operands (x, gamma?, beta?) in that order. */
+export interface BatchnormTrainRequest extends BatchnormTrainCommon {
+  readonly kind: 'batchnorm_train';
+  readonly gamma: boolean;
+  readonly beta: boolean;
+}
+
+/** dx of batchnorm_train through the batch mean and variance; operands (dy, x, gamma?). */
+export interface BatchnormTrainGradInputRequest extends BatchnormTrainCommon {
+  readonly kind: 'batchnorm_train_grad_input';
+  readonly gamma: boolean;
+}
+
+/** dgamma = sum over rows of dy (x - mean) / sigma, per channel; operands (dy, x). */
+export interface BatchnormTrainGradGammaRequest extends BatchnormTrainCommon {
+  readonly kind: 'batchnorm_train_grad_gamma';
+}
+
 /** The kernels an inference module uses (weights packed once). */
 export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
-/** Every kernel: the inference ones, the dense gradients and the window copies of training modules. */
-export type AnySimdKernelRequest = SimdKernelRequest | DenseGradInputRequest | DenseGradKernelRequest | Im2colRequest | Col2imRequest;
+/** Every kernel: the inference ones, and the dense gradients, window copies and training batchnorm of training modules. */
+export type AnySimdKernelRequest =
+  | SimdKernelRequest
+  | DenseGradInputRequest
+  | DenseGradKernelRequest
+  | Im2colRequest
+  | Col2imRequest
+  | BatchnormTrainRequest
+  | BatchnormTrainGradInputRequest
+  | BatchnormTrainGradGammaRequest;
 
 /**
  * Who asks: an inference module (`inference`: weights are parameters, packed

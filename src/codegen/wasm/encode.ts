@@ -126,6 +126,7 @@ export type I32Op = keyof typeof I32_OPS;
 const F32_OPS = {
   eq: 0x5b, ne: 0x5c, lt: 0x5d, gt: 0x5e, le: 0x5f, ge: 0x60,
   abs: 0x8b, neg: 0x8c, sqrt: 0x91, add: 0x92, sub: 0x93, mul: 0x94, div: 0x95, min: 0x96, max: 0x97,
+  convert_i32_u: 0xb3,
 } as const;
 export type F32Op = keyof typeof F32_OPS;
 

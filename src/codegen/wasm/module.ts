@@ -29,6 +29,7 @@
 import type { AnySimdKernelRequest } from '../../ops/simd-def.js';
 import { ModuleBuilder } from './encode.js';
 import type { SimdKernel, SimdKernelLayout } from './kernel-common.js';
+import { batchnormTrainGradGammaKernel, batchnormTrainGradInputKernel, batchnormTrainKernel } from './batchnorm.js';
 import { col2imKernel, im2colKernel } from './columns.js';
 import { depthwiseKernel } from './depthwise.js';
 import { conv2dKernel, denseKernel } from './kernels.js';
@@ -54,6 +55,9 @@ const builders: { readonly [K in AnySimdKernelRequest['kind']]: (req: Extract<An
   dense_grad_kernel: denseGradKernelKernel,
   im2col: im2colKernel,
   col2im: col2imKernel,
+  batchnorm_train: batchnormTrainKernel,
+  batchnorm_train_grad_input: batchnormTrainGradInputKernel,
+  batchnorm_train_grad_gamma: batchnormTrainGradGammaKernel,
 };
 
 /** The kernel builder of a request. */
