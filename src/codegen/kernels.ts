@@ -97,9 +97,17 @@ export function kernelFunctions(kernels: Map<Node, NamedKernel>): FunctionDeclar
     return {
       kind: StructureKind.Function,
       name: k.name,
-      docs: [[commentText(k.code.summary), `Implements: ${k.layers.map(commentText).join('; ')}`, ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : [])].join('\n')],
+      docs: [[
+        commentText(k.code.summary),
+        `Implements: ${k.layers.map(commentText).join('; ')}`,
+        ...(passes.length > 0 ? [`Shaped by: ${passes.join(', ')}`] : []),
+      ].join('\n')],
       // A parameter the body never reads (the batch size of a weight update) is `_`-named.
-      parameters: [{ name: unread('n', k.code.body), type: 'number' }, ...k.code.params.map((p) => ({ name: unread(p, k.code.body), type: 'Float32Array' })), { name: 'y', type: 'Float32Array' }],
+      parameters: [
+        { name: unread('n', k.code.body), type: 'number' },
+        ...k.code.params.map((p) => ({ name: unread(p, k.code.body), type: 'Float32Array' })),
+        { name: 'y', type: 'Float32Array' },
+      ],
       returnType: 'void',
       statements: k.code.body,
     };
@@ -128,22 +136,14 @@ export function kernelRecords(kernels: ReadonlyMap<Node, NamedKernel>, simd?: Si
     const layout = simdName === undefined ? undefined : simd!.module.layouts.find((l) => l.name === simdName);
     const columnsName = prior?.simd?.columns ?? simd?.columnsOf?.(node);
     const columns = columnsName === undefined ? undefined : simd!.module.layouts.find((l) => l.name === columnsName);
+    // With a window copy, the plan says both steps in the order they run.
+    const reason = !layout ? '' : !columns ? layout.summary : columns.request.kind === 'im2col' ? `${columns.summary}, then ${layout.summary}` : `${layout.summary}, then ${columns.summary}`;
     records.set(k, {
       name: k.name,
       op: k.op,
       layers: [...k.layers],
       plan: k.code.plan,
-      ...(layout
-        ? {
-            simd: columns
-              ? {
-                  name: layout.name,
-                  plan: { path: 'simd', reason: `${columns.request.kind === 'im2col' ? `${columns.summary}, then ${layout.summary}` : `${layout.summary}, then ${columns.summary}`}` },
-                  columns: columns.name,
-                }
-              : { name: layout.name, plan: { path: 'simd', reason: layout.summary } },
-          }
-        : {}),
+      ...(layout ? { simd: { name: layout.name, plan: { path: 'simd', reason }, ...(columns ? { columns: columns.name } : {}) } } : {}),
     });
   }
   return [...records.values()];

@@ -208,7 +208,12 @@ export const batchnormTrainOp = defineOp({
     const { walk, stats } = statsCode(x!, a);
     const g = a.scale ? 'gamma[c]!' : '1';
     const value = a.renorm ? `${g} * (r * ((x[i]! - mean) / sigma) + d)` : `${g} * ((x[i]! - mean) / sigma)`;
-    return kernel(stem, forwardRoles(a).map(paramName), what, `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\n${walk(`y[i] = ${value}${a.center ? ' + beta[c]!' : ''};`)}\n}`);
+    return kernel(
+      stem,
+      forwardRoles(a).map(paramName),
+      what,
+      `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\n${walk(`y[i] = ${value}${a.center ? ' + beta[c]!' : ''};`)}\n}`,
+    );
   },
   simd: ({ operands: [x], attrs: a }, use) => {
     const fields = simdFields(x!, a, use);
@@ -360,7 +365,12 @@ export const batchnormTrainGradGammaOp = defineOp({
     if (channelsLast(x!, a)) return kernel(stem, gradGammaRoles(a).map(paramName), `${what}, row by row`, gradGammaBody(x!, a), [scratch64Helper]);
     const { walk, stats } = statsCode(x!, a);
     const term = a.renorm ? 'dy[i]! * (r * ((x[i]! - mean) / sigma) + d)' : 'dy[i]! * ((x[i]! - mean) / sigma)';
-    return kernel(stem, gradGammaRoles(a).map(paramName), what, `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`);
+    return kernel(
+      stem,
+      gradGammaRoles(a).map(paramName),
+      what,
+      `for (let c = 0; c < ${dim(x!, a.axis)}; c++) {\n${stats}\nlet acc = 0;\n${walk(`acc += ${term};`)}\ny[c] = acc;\n}`,
+    );
   },
   simd: ({ operands: [, x], attrs: a }, use) => {
     const fields = simdFields(x!, a, use);

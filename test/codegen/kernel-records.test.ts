@@ -63,15 +63,12 @@ describe('kernel records of inference modules', () => {
 
 describe('kernel records of training modules', () => {
   const spec = {
-    ...model(
-      [6, 6, 2],
-      [
-        { type: 'conv2d', filters: 8, kernel_size: 3, name: 'conv' },
-        { type: 'flatten' },
-        { type: 'dense', units: 8, name: 'hidden' },
-        { type: 'dense', units: 3, activation: 'softmax', name: 'head' },
-      ],
-    ),
+    ...model([6, 6, 2], [
+      { type: 'conv2d', filters: 8, kernel_size: 3, name: 'conv' },
+      { type: 'flatten' },
+      { type: 'dense', units: 8, name: 'hidden' },
+      { type: 'dense', units: 3, activation: 'softmax', name: 'head' },
+    ]),
     training: { loss: 'categorical_crossentropy', optimizer: { type: 'sgd', learning_rate: 0.05 } },
   };
 

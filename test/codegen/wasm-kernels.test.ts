@@ -23,6 +23,7 @@ import { getOp, ops } from '../../src/ops/registry.js';
 import { reference, rng } from '../helpers/tensors.js';
 import { wasm } from '../helpers/wasm.js';
 
+
 const RTOL = 1e-5;
 const GUARD = 16; // floats around every operand
 const SENTINEL = -12345.25;
@@ -153,14 +154,7 @@ describe('dense (GEMM)', () => {
   });
 
   it('is correct for every register tile, unroll and at misaligned operands', () => {
-    for (const [rows, vecs] of [
-      [1, 1],
-      [2, 3],
-      [3, 3],
-      [4, 2],
-      [5, 1],
-      [2, 4],
-    ] as const) {
+    for (const [rows, vecs] of [[1, 1], [2, 3], [3, 3], [4, 2], [5, 1], [2, 4]] as const) {
       for (const unroll of [1, 2, 3]) check({ kind: 'dense', inDim: 7, units: 21, bias: true, tile: { rows, vecs }, unroll }, [1, 7]);
     }
     check({ kind: 'dense', inDim: 6, units: 10, bias: true }, [5], 3, 4);
@@ -180,11 +174,7 @@ describe('dense (GEMM)', () => {
 describe('conv2d', () => {
   it("matches the reference: 'valid' and 'same', strides, filter tails", () => {
     for (const padding of ['valid', 'same'] as const) {
-      for (const strides of [
-        [1, 1],
-        [2, 2],
-        [1, 3],
-      ] as const) {
+      for (const strides of [[1, 1], [2, 2], [1, 3]] as const) {
         for (const filters of [1, 5, 16, 21]) {
           check({ kind: 'conv2d', input: [7, 8, 3], kernel: [3, 3], filters, strides, padding, bias: true }, [1, 2]);
         }
@@ -207,13 +197,7 @@ describe('conv2d', () => {
   });
 
   it('is correct for every register tile (pixel blocks with a remainder)', () => {
-    for (const [rows, vecs] of [
-      [1, 1],
-      [3, 1],
-      [4, 2],
-      [2, 4],
-      [5, 3],
-    ] as const) {
+    for (const [rows, vecs] of [[1, 1], [3, 1], [4, 2], [2, 4], [5, 3]] as const) {
       check({ kind: 'conv2d', input: [6, 11, 3], kernel: [3, 2], filters: 14, bias: true, padding: 'same', tile: { rows, vecs } }, [2]);
     }
   });
@@ -222,11 +206,7 @@ describe('conv2d', () => {
 describe('depthwise_conv2d', () => {
   it("matches the reference: 'valid' and 'same', strides, channel tails", () => {
     for (const padding of ['valid', 'same'] as const) {
-      for (const strides of [
-        [1, 1],
-        [2, 2],
-        [2, 1],
-      ] as const) {
+      for (const strides of [[1, 1], [2, 2], [2, 1]] as const) {
         for (const c of [1, 2, 3, 4, 7, 37]) {
           check({ kind: 'depthwise_conv2d', input: [6, 7, c], kernel: [3, 3], strides, padding, bias: true }, [1, 2]);
         }
@@ -252,17 +232,7 @@ describe('simdRequestFor', () => {
     const dense = simdRequestFor('dense', emitRequest('dense', [['N', 3, 9], [9, 6], [6]], { epilogue: { op: 'relu' } }));
     expect(dense).toEqual({ request: { kind: 'dense', inDim: 9, units: 6, rowsPerExample: 3, bias: true, epilogue: 'relu' } });
     check(dense!.request as SimdKernelRequest, [2]);
-    const c = simdRequestFor(
-      'conv2d',
-      emitRequest(
-        'conv2d',
-        [
-          ['N', 7, 6, 3],
-          [3, 2, 3, 5],
-        ],
-        { ...conv, strides: [2, 1], padding: 'same', epilogue: { op: 'relu6' } },
-      ),
-    );
+    const c = simdRequestFor('conv2d', emitRequest('conv2d', [['N', 7, 6, 3], [3, 2, 3, 5]], { ...conv, strides: [2, 1], padding: 'same', epilogue: { op: 'relu6' } }));
     expect(c).toEqual({ request: { kind: 'conv2d', input: [7, 6, 3], kernel: [3, 2], filters: 5, strides: [2, 1], padding: 'same', bias: false, epilogue: 'relu6' } });
     check(c!.request as SimdKernelRequest, [2]);
     const d = simdRequestFor('depthwise_conv2d', emitRequest('depthwise_conv2d', [['N', 6, 6, 5], [3, 3, 5, 1], [5]], { strides: [1, 1], padding: 'same', dilation_rate: [1, 1] }));
@@ -276,61 +246,13 @@ describe('simdRequestFor', () => {
       request: { kind: 'dense', inDim: 64, units: 10, bias: true },
       remaining: softmax,
     });
-    expect(
-      simdRequestFor(
-        'conv2d',
-        emitRequest(
-          'conv2d',
-          [
-            ['N', 5, 5, 2],
-            [3, 3, 2, 4],
-          ],
-          { ...conv, epilogue: { op: 'tanh' } },
-        ),
-      )?.remaining,
-    ).toEqual({ op: 'tanh' });
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 5, 5, 2], [3, 3, 2, 4]], { ...conv, epilogue: { op: 'tanh' } }))?.remaining).toEqual({ op: 'tanh' });
   });
 
   it('declines what the kernels do not cover', () => {
-    expect(
-      simdRequestFor(
-        'conv2d',
-        emitRequest(
-          'conv2d',
-          [
-            ['N', 5, 5, 4],
-            [3, 3, 2, 4],
-          ],
-          { ...conv, groups: 2 },
-        ),
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'conv2d',
-        emitRequest(
-          'conv2d',
-          [
-            ['N', 9, 9, 2],
-            [3, 3, 2, 4],
-          ],
-          { ...conv, dilation_rate: [2, 2] },
-        ),
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'depthwise_conv2d',
-        emitRequest(
-          'depthwise_conv2d',
-          [
-            ['N', 6, 6, 3],
-            [3, 3, 3, 2],
-          ],
-          { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1] },
-        ),
-      ),
-    ).toBeUndefined();
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 5, 5, 4], [3, 3, 2, 4]], { ...conv, groups: 2 }))).toBeUndefined();
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 9, 9, 2], [3, 3, 2, 4]], { ...conv, dilation_rate: [2, 2] }))).toBeUndefined();
+    expect(simdRequestFor('depthwise_conv2d', emitRequest('depthwise_conv2d', [['N', 6, 6, 3], [3, 3, 3, 2]], { strides: [1, 1], padding: 'valid', dilation_rate: [1, 1] }))).toBeUndefined();
     expect(simdRequestFor('max_pool2d', { operands: [tensor(['N', 4, 4, 1])], result: tensor(['N', 2, 2, 1]), attrs: {} })).toBeUndefined();
     expect(simdRequestFor('dense', { operands: [tensor([3, 4]), tensor([4, 2])], result: tensor([3, 2]), attrs: {} })).toBeUndefined();
   });
@@ -594,30 +516,8 @@ describe('buildSimdModule', () => {
     expect(layout.biasFloats).toBe(12);
     const kernel = Float32Array.from({ length: 20 }, (_, i) => i + 1);
     expect([...packWeights(layout, kernel)]).toEqual([
-      1,
-      2,
-      3,
-      4,
-      5,
-      6,
-      7,
-      8,
-      11,
-      12,
-      13,
-      14,
-      15,
-      16,
-      17,
-      18, // panel 0: rows 0, 1
-      9,
-      10,
-      0,
-      0,
-      19,
-      20,
-      0,
-      0, // panel 1 (2 columns, padded to 4): rows 0, 1
+      1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15, 16, 17, 18, // panel 0: rows 0, 1
+      9, 10, 0, 0, 19, 20, 0, 0, // panel 1 (2 columns, padded to 4): rows 0, 1
     ]);
     expect(() => packWeights(layout, new Float32Array(3))).toThrow(RangeError);
   });
@@ -628,52 +528,46 @@ describe('property: random shapes and tiles', () => {
   const epilogue = fc.constantFrom(undefined, 'relu' as const, 'relu6' as const);
 
   it('dense', () => {
-    fc.assert(
-      fc.property(
-        fc.record({
-          inDim: fc.integer({ min: 1, max: 40 }),
-          units: fc.integer({ min: 1, max: 40 }),
-          rowsPerExample: fc.integer({ min: 1, max: 3 }),
-          bias: fc.boolean(),
-          epilogue,
-          tile,
-          unroll: fc.integer({ min: 1, max: 3 }),
-        }),
-        fc.integer({ min: 1, max: 9 }),
-        fc.integer(),
-        (r, n, seed) => check({ kind: 'dense', ...r }, [n], seed),
-      ),
-      { numRuns: 60 },
-    );
+    fc.assert(fc.property(
+      fc.record({
+        inDim: fc.integer({ min: 1, max: 40 }),
+        units: fc.integer({ min: 1, max: 40 }),
+        rowsPerExample: fc.integer({ min: 1, max: 3 }),
+        bias: fc.boolean(),
+        epilogue,
+        tile,
+        unroll: fc.integer({ min: 1, max: 3 }),
+      }),
+      fc.integer({ min: 1, max: 9 }),
+      fc.integer(),
+      (r, n, seed) => check({ kind: 'dense', ...r }, [n], seed),
+    ), { numRuns: 60 });
   });
 
   it('conv2d and depthwise_conv2d', () => {
-    fc.assert(
-      fc.property(
-        fc.record({
-          h: fc.integer({ min: 1, max: 9 }),
-          w: fc.integer({ min: 1, max: 9 }),
-          c: fc.integer({ min: 1, max: 6 }),
-          kh: fc.integer({ min: 1, max: 4 }),
-          kw: fc.integer({ min: 1, max: 4 }),
-          filters: fc.integer({ min: 1, max: 13 }),
-          sh: fc.integer({ min: 1, max: 3 }),
-          sw: fc.integer({ min: 1, max: 3 }),
-          padding: fc.constantFrom('valid' as const, 'same' as const),
-          bias: fc.boolean(),
-          epilogue,
-          tile,
-          depthwise: fc.boolean(),
-        }),
-        fc.integer({ min: 1, max: 3 }),
-        fc.integer(),
-        (r, n, seed) => {
-          const kernel: [number, number] = r.padding === 'valid' ? [Math.min(r.kh, r.h), Math.min(r.kw, r.w)] : [r.kh, r.kw];
-          const common = { input: [r.h, r.w, r.c] as const, kernel, strides: [r.sh, r.sw] as const, padding: r.padding, bias: r.bias, epilogue: r.epilogue, tile: r.tile };
-          check(r.depthwise ? { kind: 'depthwise_conv2d', ...common } : { kind: 'conv2d', ...common, filters: r.filters }, [n], seed);
-        },
-      ),
-      { numRuns: 80 },
-    );
+    fc.assert(fc.property(
+      fc.record({
+        h: fc.integer({ min: 1, max: 9 }),
+        w: fc.integer({ min: 1, max: 9 }),
+        c: fc.integer({ min: 1, max: 6 }),
+        kh: fc.integer({ min: 1, max: 4 }),
+        kw: fc.integer({ min: 1, max: 4 }),
+        filters: fc.integer({ min: 1, max: 13 }),
+        sh: fc.integer({ min: 1, max: 3 }),
+        sw: fc.integer({ min: 1, max: 3 }),
+        padding: fc.constantFrom('valid' as const, 'same' as const),
+        bias: fc.boolean(),
+        epilogue,
+        tile,
+        depthwise: fc.boolean(),
+      }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer(),
+      (r, n, seed) => {
+        const kernel: [number, number] = r.padding === 'valid' ? [Math.min(r.kh, r.h), Math.min(r.kw, r.w)] : [r.kh, r.kw];
+        const common = { input: [r.h, r.w, r.c] as const, kernel, strides: [r.sh, r.sw] as const, padding: r.padding, bias: r.bias, epilogue: r.epilogue, tile: r.tile };
+        check(r.depthwise ? { kind: 'depthwise_conv2d', ...common } : { kind: 'conv2d', ...common, filters: r.filters }, [n], seed);
+      },
+    ), { numRuns: 80 });
   });
 });

@@ -49,8 +49,7 @@ function run(req: AnySimdKernelRequest, n: number, a: Float32Array, b: Float32Ar
 /** Float64 reference and the magnitude of the summed terms, for the tolerance. */
 function reference(kind: Kind, rows: number, K: number, U: number, a: Float32Array, b: Float32Array, bias?: Float32Array) {
   const sum = (len: number, term: (t: number) => number) => {
-    let s = 0,
-      m = 0;
+    let s = 0, m = 0;
     for (let t = 0; t < len; t++) {
       s += term(t);
       m += Math.abs(term(t));
@@ -59,11 +58,10 @@ function reference(kind: Kind, rows: number, K: number, U: number, a: Float32Arr
   };
   const out: [number, number][] = [];
   if (kind === 'dense') {
-    for (let i = 0; i < rows; i++)
-      for (let u = 0; u < U; u++) {
-        const [s, m] = sum(K, (t) => a[i * K + t]! * b[t * U + u]!);
-        out.push([s + (bias?.[u] ?? 0), m + Math.abs(bias?.[u] ?? 0)]);
-      }
+    for (let i = 0; i < rows; i++) for (let u = 0; u < U; u++) {
+      const [s, m] = sum(K, (t) => a[i * K + t]! * b[t * U + u]!);
+      out.push([s + (bias?.[u] ?? 0), m + Math.abs(bias?.[u] ?? 0)]);
+    }
   } else if (kind === 'dense_grad_input') {
     for (let i = 0; i < rows; i++) for (let k = 0; k < K; k++) out.push([...sum(U, (u) => a[i * U + u]! * b[k * U + u]!)]);
   } else {
@@ -81,7 +79,8 @@ function check(kind: Kind, n: number, K: number, U: number, opts: { rpe?: number
     kind === 'dense'
       ? { kind, inDim: K, units: U, bias: opts.bias ?? false, rowMajor: true, ...(rpe > 1 ? { rowsPerExample: rpe } : {}) }
       : { kind, inDim: K, units: U, ...(rpe > 1 ? { rowsPerExample: rpe } : {}), ...(opts.transposed ? { transposed: true } : {}) };
-  const [a, b] = kind === 'dense' ? [rand(rows * K), rand(K * U)] : kind === 'dense_grad_input' ? [rand(rows * U), rand(K * U)] : [rand(rows * K), rand(rows * U)];
+  const [a, b] =
+    kind === 'dense' ? [rand(rows * K), rand(K * U)] : kind === 'dense_grad_input' ? [rand(rows * U), rand(K * U)] : [rand(rows * K), rand(rows * U)];
   // The transposed dx kernel's scratch: K x U floats of garbage where the bias would be.
   const bias = kind === 'dense' && opts.bias ? rand(U) : opts.transposed ? new Float32Array(K * U).fill(NaN) : undefined;
   const yFloats = kind === 'dense' ? rows * U : kind === 'dense_grad_input' ? rows * K : K * U;

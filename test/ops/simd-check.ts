@@ -29,6 +29,7 @@ import type { SimdSelection, SimdUse } from '../../src/ops/simd-def.js';
 import { concreteShape, operandValues, seedOf, type Example } from './op-examples.js';
 import { wasm } from '../helpers/wasm.js';
 
+
 /**
  * The kernels sum in float32: each result is off by a few float32 ulps of
  * its terms' magnitude (|bias| + sum |a||b|), far below 1e-5 of it for the
@@ -122,10 +123,7 @@ export function checkSimd(def: OpDef, ex: Example, index: number, use: SimdUse):
     }
     const got = afterRemaining({ shape, data: Float64Array.from(y) }, selection);
     const want = def.reference(inputs, ex.attrs as never);
-    const terms = def.reference(
-      inputs.map((t) => ({ ...t, data: t.data.map(Math.abs) })),
-      plain,
-    );
+    const terms = def.reference(inputs.map((t) => ({ ...t, data: t.data.map(Math.abs) })), plain);
     const bad: string[] = [];
     want.data.forEach((w, i) => {
       const g = got.data[i]!;

@@ -86,15 +86,9 @@ class Passes {
     const chunks = c.loop();
     for (const p of parts) c.v128Const([0, 0, 0, 0]).set(p);
     // chunkEnd = min(p + CHUNK rows, end)
-    c.get(ps[0]!)
-      .i32Const(CHUNK * this.rowBytes)
-      .i32('add');
+    c.get(ps[0]!).i32Const(CHUNK * this.rowBytes).i32('add');
     c.get(this.end);
-    c.get(ps[0]!)
-      .i32Const(CHUNK * this.rowBytes)
-      .i32('add')
-      .get(this.end)
-      .i32('lt_u');
+    c.get(ps[0]!).i32Const(CHUNK * this.rowBytes).i32('add').get(this.end).i32('lt_u');
     c.select().set(this.chunkEnd);
     loopUntil(c, ps[0]!, this.chunkEnd, false, () => {
       step(ps, parts);
@@ -125,26 +119,14 @@ class Passes {
     const { c } = this;
     const V = mean.length;
     this.reduce([x], mean, ([p], parts) => {
-      for (let v = 0; v < V; v++)
-        c.get(parts[v]!)
-          .get(p!)
-          .load('v128', v * 16)
-          .f32x4('add')
-          .set(parts[v]!);
+      for (let v = 0; v < V; v++) c.get(parts[v]!).get(p!).load('v128', v * 16).f32x4('add').set(parts[v]!);
     });
     for (const m of mean) c.get(m).get(this.invCount).f32x4('mul').set(m);
     this.reduce([x], inv, ([p], parts) => {
       for (let v = 0; v < V; v++) {
-        c.get(p!)
-          .load('v128', v * 16)
-          .get(mean[v]!)
-          .f32x4('sub');
+        c.get(p!).load('v128', v * 16).get(mean[v]!).f32x4('sub');
         c.tee(this.parts[2 * BLOCK - 1]!); // scratch: the deviation
-        c.get(this.parts[2 * BLOCK - 1]!)
-          .f32x4('mul')
-          .get(parts[v]!)
-          .f32x4('add')
-          .set(parts[v]!);
+        c.get(this.parts[2 * BLOCK - 1]!).f32x4('mul').get(parts[v]!).f32x4('add').set(parts[v]!);
       }
     });
     for (const s of inv) {
@@ -202,11 +184,7 @@ function layoutOf(req: Request, rpe: number, outputFloats: number, summary: stri
 /** Loads the V vectors at ptr + col (a per-channel operand), or `fallback` in every lane without one. */
 function perChannel(c: Code, ptr: Local | undefined, col: Local, v: number, fallback: number): void {
   if (ptr === undefined) c.v128Const([fallback, fallback, fallback, fallback]);
-  else
-    c.get(ptr)
-      .get(col)
-      .i32('add')
-      .load('v128', v * 16);
+  else c.get(ptr).get(col).i32('add').load('v128', v * 16);
 }
 
 export function batchnormTrainKernel(req: BatchnormTrainRequest): SimdKernel {
@@ -234,14 +212,7 @@ export function batchnormTrainKernel(req: BatchnormTrainRequest): SimdKernel {
       P.map([x], y, ([p], yp) => {
         for (let v = 0; v < V; v++) {
           c.get(yp);
-          c.get(p!)
-            .load('v128', v * 16)
-            .get(mean[v]!)
-            .f32x4('sub')
-            .get(scale[v]!)
-            .f32x4('mul')
-            .get(shift[v]!)
-            .f32x4('add');
+          c.get(p!).load('v128', v * 16).get(mean[v]!).f32x4('sub').get(scale[v]!).f32x4('mul').get(shift[v]!).f32x4('add');
           c.store('v128', v * 16);
         }
       });
@@ -267,21 +238,8 @@ export function batchnormTrainGradInputKernel(req: BatchnormTrainGradInputReques
       const sumDyXm = sums.slice(BLOCK, BLOCK + V);
       P.reduce([dy, x], [...sumDy, ...sumDyXm], ([pd, px], parts) => {
         for (let v = 0; v < V; v++) {
-          c.get(pd!)
-            .load('v128', v * 16)
-            .tee(t)
-            .get(parts[v]!)
-            .f32x4('add')
-            .set(parts[v]!);
-          c.get(t)
-            .get(px!)
-            .load('v128', v * 16)
-            .get(mean[v]!)
-            .f32x4('sub')
-            .f32x4('mul')
-            .get(parts[V + v]!)
-            .f32x4('add')
-            .set(parts[V + v]!);
+          c.get(pd!).load('v128', v * 16).tee(t).get(parts[v]!).f32x4('add').set(parts[v]!);
+          c.get(t).get(px!).load('v128', v * 16).get(mean[v]!).f32x4('sub').f32x4('mul').get(parts[V + v]!).f32x4('add').set(parts[V + v]!);
         }
       });
       // dx = k1 (dy - m1 - (x - mean) k2): k1 = gamma inv, m1 = mean(dy), k2 = inv² mean(dy (x - mean)).
@@ -296,16 +254,8 @@ export function batchnormTrainGradInputKernel(req: BatchnormTrainGradInputReques
       P.map([dy, x], y, ([pd, px], yp) => {
         for (let v = 0; v < V; v++) {
           c.get(yp);
-          c.get(pd!)
-            .load('v128', v * 16)
-            .get(sumDy[v]!)
-            .f32x4('sub');
-          c.get(px!)
-            .load('v128', v * 16)
-            .get(mean[v]!)
-            .f32x4('sub')
-            .get(sumDyXm[v]!)
-            .f32x4('mul');
+          c.get(pd!).load('v128', v * 16).get(sumDy[v]!).f32x4('sub');
+          c.get(px!).load('v128', v * 16).get(mean[v]!).f32x4('sub').get(sumDyXm[v]!).f32x4('mul');
           c.f32x4('sub').get(inv[v]!).f32x4('mul');
           c.store('v128', v * 16);
         }
@@ -329,23 +279,13 @@ export function batchnormTrainGradGammaKernel(req: BatchnormTrainGradGammaReques
       P.stats(x, mean.slice(0, V), inv.slice(0, V), req.epsilon);
       P.reduce([dy, x], acc.slice(0, V), ([pd, px], parts) => {
         for (let v = 0; v < V; v++) {
-          c.get(pd!)
-            .load('v128', v * 16)
-            .get(px!)
-            .load('v128', v * 16)
-            .get(mean[v]!)
-            .f32x4('sub')
-            .f32x4('mul');
+          c.get(pd!).load('v128', v * 16).get(px!).load('v128', v * 16).get(mean[v]!).f32x4('sub').f32x4('mul');
           c.get(parts[v]!).f32x4('add').set(parts[v]!);
         }
       });
       add(c, out, y, P.col);
       for (let v = 0; v < V; v++) {
-        c.get(out)
-          .get(acc[v]!)
-          .get(inv[v]!)
-          .f32x4('mul')
-          .store('v128', v * 16);
+        c.get(out).get(acc[v]!).get(inv[v]!).f32x4('mul').store('v128', v * 16);
       }
     });
   };

@@ -59,10 +59,7 @@ function run(c: Code, mode: RunMode, dst: Local, src: Local, floats: number, l: 
   } else {
     c.get(dst).set(l.d);
     c.get(src).set(l.s);
-    c.get(dst)
-      .i32Const(vecs * 16)
-      .i32('add')
-      .set(l.end);
+    c.get(dst).i32Const(vecs * 16).i32('add').set(l.end);
     loopUntil(c, l.d, l.end, false, () => {
       vectorOp(c, mode, l.d, l.s, 0);
       bump(c, l.d, 16);
@@ -151,24 +148,14 @@ function walk(c: Code, w: ConvWindow, n: Local, image0: Local, col0: Local, cell
           scaled(c, ky, dy);
           c.i32('add').i32Const(top).i32('sub').tee(iy).i32Const(h).i32('lt_u');
           c.if();
-          c.get(iy)
-            .i32Const(wd * ch * 4)
-            .i32('mul')
-            .get(img)
-            .i32('add')
-            .set(row);
+          c.get(iy).i32Const(wd * ch * 4).i32('mul').get(img).i32('add').set(row);
           const taps = () =>
             count(c, kx, kw, () => {
               c.get(ix0);
               scaled(c, kx, dx);
               c.i32('add').tee(ix).i32Const(wd).i32('lt_u');
               c.if();
-              c.get(ix)
-                .i32Const(ch * 4)
-                .i32('mul')
-                .get(row)
-                .i32('add')
-                .set(at);
+              c.get(ix).i32Const(ch * 4).i32('mul').get(row).i32('add').set(at);
               cell(at, col, ch);
               c.else();
               padding(col, ch);
@@ -177,16 +164,9 @@ function walk(c: Code, w: ConvWindow, n: Local, image0: Local, col0: Local, cell
             });
           if (wholeRows) {
             // 0 <= ix0 <= wd - kw: every tap of the row inside.
-            c.get(ix0)
-              .i32Const(wd - kw)
-              .i32('le_u');
+            c.get(ix0).i32Const(wd - kw).i32('le_u');
             c.if();
-            c.get(ix0)
-              .i32Const(ch * 4)
-              .i32('mul')
-              .get(row)
-              .i32('add')
-              .set(at);
+            c.get(ix0).i32Const(ch * 4).i32('mul').get(row).i32('add').set(at);
             cell(at, col, kw * ch);
             bump(c, col, kw * ch * 4);
             c.else();
@@ -240,12 +220,7 @@ export function col2imKernel(req: Col2imRequest): SimdKernel {
     const end = c.local('i32');
     // dx = 0, one example at a time.
     c.get(image).set(p);
-    c.get(n)
-      .i32Const(exampleFloats * 4)
-      .i32('mul')
-      .get(image)
-      .i32('add')
-      .set(end);
+    c.get(n).i32Const(exampleFloats * 4).i32('mul').get(image).i32('add').set(end);
     loopUntil(c, p, end, true, () => {
       run(c, 'zero', p, p, exampleFloats, l);
       bump(c, p, exampleFloats * 4);

@@ -111,11 +111,7 @@ export class Tile {
   readonly w: Local[];
   readonly x: Local;
 
-  constructor(
-    c: Code,
-    readonly rows: number,
-    readonly vecs: number,
-  ) {
+  constructor(c: Code, readonly rows: number, readonly vecs: number) {
     this.acc = Array.from({ length: rows }, () => Array.from({ length: vecs }, () => c.local('v128')));
     this.w = Array.from({ length: vecs }, () => c.local('v128'));
     this.x = c.local('v128');
@@ -136,11 +132,7 @@ export class Tile {
 
   /** The accumulators start at the tile stored at yp (+ byte offset), rows `yRowStride` bytes apart: whole vectors. */
   load(c: Code, yp: Local, offset: number, yRowStride: number): void {
-    for (let r = 0; r < this.rows; r++)
-      for (let v = 0; v < this.vecs; v++)
-        c.get(yp)
-          .load('v128', offset + r * yRowStride + v * 16)
-          .set(this.acc[r]![v]!);
+    for (let r = 0; r < this.rows; r++) for (let v = 0; v < this.vecs; v++) c.get(yp).load('v128', offset + r * yRowStride + v * 16).set(this.acc[r]![v]!);
   }
 
   /** acc[r][v] += x * w[v], x on the stack consumed into `this.x` first. */
@@ -155,14 +147,9 @@ export class Tile {
    * multiply-adds. Row r of x is `r * xRowStride` bytes after `xp`.
    */
   step(c: Code, xp: Local, wp: Local, xOffset: number, wOffset: number, xRowStride: number): void {
-    for (let v = 0; v < this.vecs; v++)
-      c.get(wp)
-        .load('v128', wOffset + v * 16)
-        .set(this.w[v]!);
+    for (let v = 0; v < this.vecs; v++) c.get(wp).load('v128', wOffset + v * 16).set(this.w[v]!);
     for (let r = 0; r < this.rows; r++) {
-      c.get(xp)
-        .load('v128_load32_splat', xOffset + r * xRowStride)
-        .set(this.x);
+      c.get(xp).load('v128_load32_splat', xOffset + r * xRowStride).set(this.x);
       for (let v = 0; v < this.vecs; v++) this.madd(c, r, v);
     }
   }

@@ -84,36 +84,16 @@ export function denseGradInputKernel(req: DenseGradInputRequest): SimdKernel {
     const tileOf = tileCache((r, k) => new DotTile(c, r, k));
     rowsOf(c, n, rpe, rows);
     // Row blocks of 4 end at dyMainEnd, single rows at dyEnd; kernel rows in pairs end at wMainEnd.
-    c.get(rows)
-      .get(rows)
-      .i32Const(4)
-      .i32('rem_u')
-      .i32('sub')
-      .i32Const(U * 4)
-      .i32('mul')
-      .get(dy)
-      .i32('add')
-      .set(dyMainEnd);
-    c.get(rows)
-      .i32Const(U * 4)
-      .i32('mul')
-      .get(dy)
-      .i32('add')
-      .set(dyEnd);
+    c.get(rows).get(rows).i32Const(4).i32('rem_u').i32('sub').i32Const(U * 4).i32('mul').get(dy).i32('add').set(dyMainEnd);
+    c.get(rows).i32Const(U * 4).i32('mul').get(dy).i32('add').set(dyEnd);
     add(c, wMainEnd, w, Math.floor(K / 2) * 2 * U * 4);
     add(c, wEnd, w, K * U * 4);
     c.get(dy).set(dyp);
     c.get(y).set(yp);
-    for (const [R, rowEnd] of [
-      [4, dyMainEnd],
-      [1, dyEnd],
-    ] as const) {
+    for (const [R, rowEnd] of [[4, dyMainEnd], [1, dyEnd]] as const) {
       loopUntil(c, dyp, rowEnd, true, () => {
         c.get(w).set(wp);
-        for (const [C, kEnd] of [
-          [2, wMainEnd],
-          [1, wEnd],
-        ] as const) {
+        for (const [C, kEnd] of [[2, wMainEnd], [1, wEnd]] as const) {
           const t = tileOf(R, C);
           loopUntil(c, wp, kEnd, true, () => {
             t.zero(c);
@@ -252,11 +232,7 @@ class DotTile {
   private readonly b: Local[];
   private readonly sum: Local;
 
-  constructor(
-    c: Code,
-    readonly rows: number,
-    readonly cols: number,
-  ) {
+  constructor(c: Code, readonly rows: number, readonly cols: number) {
     this.acc = Array.from({ length: rows }, () => Array.from({ length: cols }, () => c.local('v128')));
     this.a = c.local('v128');
     this.b = Array.from({ length: cols }, () => c.local('v128'));
@@ -269,16 +245,9 @@ class DotTile {
 
   /** One vector of every row: a rows `aRow` bytes apart from ap, b rows `bRow` bytes apart from bp. */
   step(c: Code, ap: Local, bp: Local, aRow: number, bRow: number): void {
-    this.b.forEach((b, j) =>
-      c
-        .get(bp)
-        .load('v128', j * bRow)
-        .set(b),
-    );
+    this.b.forEach((b, j) => c.get(bp).load('v128', j * bRow).set(b));
     this.acc.forEach((row, i) => {
-      c.get(ap)
-        .load('v128', i * aRow)
-        .set(this.a);
+      c.get(ap).load('v128', i * aRow).set(this.a);
       row.forEach((acc, j) => c.get(acc).get(this.a).get(this.b[j]!).f32x4('mul').f32x4('add').set(acc));
     });
   }
