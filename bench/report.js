@@ -28,6 +28,35 @@ const GOALS = [
 const kerasInfo = (s) =>
   s?.available ? `Keras ${s.info?.keras}, TensorFlow ${s.info?.tensorflow} (CPU, 1 intra-op and 1 inter-op thread; TF_ENABLE_ONEDNN_OPTS ${s.info?.onednn})` : `not measured: ${s?.reason ?? 'not run'}`;
 
+/**
+ * Cold CLI start-up rows (bench/run.js coldCli) and issue 18's two start-up goals; empty without them.
+ * @param {{ command: string, medianMs: number, minMs: number, runs: number, error?: string }[] | undefined} rows
+ */
+export function renderCliSection(rows) {
+  if (!rows) return '';
+  const s = (/** @type {number} */ ms) => `${(ms / 1000).toFixed(2)} s`;
+  const goal = (/** @type {string} */ prefix, /** @type {number} */ limitMs, /** @type {string} */ text) => {
+    const r = rows.find((x) => x.command.startsWith(prefix));
+    if (!r || r.error) return `| ${text} | < ${s(limitMs)} | — | not measured |`;
+    return `| ${text} | < ${s(limitMs)} | ${s(r.medianMs)} | ${r.medianMs < limitMs ? '**met**' : '**missed**'} |`;
+  };
+  return `
+## Cold CLI start-up
+
+Each command in a fresh \`node bin/modelc.js\` process, as a build pipeline runs it (one untimed run
+first, then the median and the fastest of 5 wall times).
+
+| command | median | fastest |
+|---|---:|---:|
+${rows.map((r) => `| \`${r.command}\` | ${r.error ? r.error : s(r.medianMs)} | ${r.error ? '—' : s(r.minMs)} |`).join('\n')}
+
+| goal (issue 18) | target | measured | status |
+|---|---|---|---|
+${goal('modelc --help', 200, '`modelc --help` from a cold process')}
+${goal('modelc compile examples/seed_mlp.nn', 800, '`modelc compile examples/seed_mlp.nn` from a cold process')}
+`;
+}
+
 /** @param {number} x */
 const ratio = (x) => `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)}x`;
 
@@ -180,7 +209,7 @@ ${table}
 ## Goals
 
 ${goals}
-
+${renderCliSection(o.cli)}
 ## Details
 
 ${details}

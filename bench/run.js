@@ -23,7 +23,8 @@
 // Options:
 //   --quick           a ~1 minute smoke run (small budgets, the slow TF.js conv training step skipped)
 //   --only <text>     only the cases whose id contains <text> (ids: infer/seed_mlp/b1, train/mnist_cnn/b32,
-//                     compile/deep_mlp_200, ...); repeatable
+//                     compile/deep_mlp_200, ...); repeatable; `--only cli`: the cold CLI start-up timings
+//                     (every full run has them)
 //   --budget <s>      total time to aim for (default 260, --quick 55; with --only, a share of it)
 //   --write           write docs/benchmarks.md even for a --quick or --only run
 //   --no-write        do not write it after a full run
@@ -40,7 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CHECK_RTOL, compareCheck, formatMs, summarize } from './common.js';
 import { deepMlpSource, prepareModel } from './prepare.js';
-import { renderReport } from './report.js';
+import { renderCliSection, renderReport } from './report.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const here = fileURLToPath(new URL('./', import.meta.url));
@@ -64,6 +65,42 @@ if (args.help) {
 }
 const quick = args.quick ?? false;
 const log = (/** @type {string} */ line) => process.stderr.write(line + '\n');
+
+/**
+ * Cold CLI start-up: each command in a fresh \`node bin/modelc.js\` process, as a build pipeline
+ * runs it; one untimed run first (file cache), then the median of 5 wall times.
+ * @returns {{ command: string, medianMs: number, minMs: number, runs: number, error?: string }[]}
+ */
+function coldCli() {
+  const out = mkdtempSync(join(tmpdir(), 'modelc-bench-cli-'));
+  const bin = join(root, 'bin/modelc.js');
+  const ex = (/** @type {string} */ f) => join(root, 'examples', f);
+  const commands = [
+    ['modelc --help', ['--help']],
+    ['modelc check examples/seed_mlp.nn', ['check', ex('seed_mlp.nn')]],
+    ['modelc ir examples/seed_mlp.nn', ['ir', ex('seed_mlp.nn')]],
+    ['modelc compile examples/seed_mlp.nn -o out', ['compile', ex('seed_mlp.nn'), '-o', join(out, 'one')]],
+    ['modelc compile seed_mlp.nn mnist_cnn.nn res_block.nn -o out (3 specs, one process)', ['compile', ex('seed_mlp.nn'), ex('mnist_cnn.nn'), ex('res_block.nn'), '-o', join(out, 'three')]],
+  ];
+  const rows = [];
+  for (const [command, argv] of commands) {
+    /** @type {number[]} */
+    const times = [];
+    let error;
+    for (let i = 0; i < 6 && error === undefined; i++) {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, [bin, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const ms = performance.now() - t0;
+      if (r.status !== 0) error = `exit ${r.status}: ${(r.stderr || '').split('\n')[0]}`;
+      else if (i > 0) times.push(ms);
+    }
+    times.sort((a, b) => a - b);
+    rows.push({ command, medianMs: times.length ? times[Math.floor(times.length / 2)] : NaN, minMs: times[0] ?? NaN, runs: times.length, ...(error ? { error } : {}) });
+    log(`cli: ${command}: ${error ?? `${(rows[rows.length - 1].medianMs / 1000).toFixed(2)} s`}`);
+  }
+  rmSync(out, { recursive: true, force: true });
+  return rows;
+}
 
 /** The hand-run section (bench/micro/big-models.js) at the end of the old document, kept on a rewrite. */
 function keptSection(/** @type {string} */ path) {
@@ -170,6 +207,12 @@ const cases = ALL_CASES.filter((c) => !args.only || args.only.some((s) => c.id.i
 if (args.list) {
   for (const c of ALL_CASES) console.log(`${cases.includes(c) ? '*' : ' '} ${c.id}`);
   process.exit(0);
+}
+if (cases.length === 0 && args.only?.includes('cli')) {
+  // Only the cold CLI timings: no runtimes, nothing written.
+  const rows = coldCli();
+  console.log(renderCliSection(rows));
+  process.exit(rows.some((r) => r.error) ? 1 : 0);
 }
 if (cases.length === 0) {
   console.error(`no case matches --only ${args.only?.join(', ')}; the cases are:\n${ALL_CASES.map((c) => '  ' + c.id).join('\n')}`);
@@ -353,8 +396,12 @@ async function main() {
     log(`${r.c.id} (${rt}, one cold step): ${cellText(r, rt)}${r.cells[rt].rel !== undefined ? ` {check ${r.cells[rt].rel?.toExponential(1)}}` : ''} [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
   }
 
+  // Cold CLI start-up (issue 18): full runs, or --only cli.
+  const cli = !quick && (!args.only || args.only.includes('cli')) ? coldCli() : undefined;
+
   const wallMs = performance.now() - started;
   const report = renderReport({
+    cli,
     results,
     columns: COLUMNS.map((id) => ({ id, label: /** @type {Runtime} */ (runtimeById.get(id)).label })),
     machine: machine(),
