@@ -17,7 +17,7 @@
  * staged graph input). With SIMD available, the Trainer allocates every parameter
  * (weights, optimizer state) and every scratch buffer in the memory and
  * works on Float32Array views of it, so the TypeScript kernels around the
- * SIMD ones (batchnorm, activations, the optimizer) read and write the same
+ * SIMD ones (pooling, activations, the optimizer) read and write the same
  * floats without copies. Growing the memory for a larger batch detaches the
  * views: `grow` allocates, then binds new views of the parameters (their
  * values stay in place). Without SIMD everything runs in TypeScript, as in a
@@ -83,10 +83,7 @@ export function planTrainingSimd(
     };
     for (const { node, kernel } of plan.steps) {
       if (!kernel) continue;
-      const selection = selectionFor(
-        node,
-        node.operands.map((o) => types.get(o)!),
-      );
+      const selection = selectionFor(node, node.operands.map((o) => types.get(o)!));
       const result = plan.placement.get(node.result);
       if (!selection || result?.kind !== 'slot' || node.operands.some((o) => plan.placement.get(o) === undefined)) continue;
       const ptrs = node.operands.map(pointer);
@@ -114,7 +111,7 @@ export function planTrainingSimd(
         calls.set(
           node,
           columns.kind === 'im2col'
-            ? `{ simd.kernels.${copy}(n, ${a}, 0, 0, this.columns); simd.kernels.${name}(n, this.columns, ${b}, ${bias ?? 0}, ${y}); }`
+            ? `{ simd.kernels.${copy}(n, ${a}, 0, 0, this.columns); simd.kernels.${name}(n, this.columns, ${b}, ${third}, ${y}); }`
             : `{ simd.kernels.${name}(n, ${a}, ${b}, ${third}, this.columns); simd.kernels.${copy}(n, this.columns, 0, 0, ${y}); }`,
         );
       }

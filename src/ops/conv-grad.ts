@@ -30,6 +30,7 @@ import { convOutputLength, forwardGeometry, Pair, Padding } from './conv/window.
 import type { ConvSizes as GradConvShape } from './conv/geometry.js';
 import { convGradInputKernel, convGradKernelKernel } from './conv/path.js';
 import { convGradInputSimd, convGradKernelSimd } from './conv/simd.js';
+import type { SimdUse } from './simd-def.js';
 import { defineFamily, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef, type OpExample } from './op-def.js';
 import { gradientOnly } from './onnx-def.js';
 
@@ -157,7 +158,7 @@ function convGradOp<const N extends string, P extends TProperties>(
     // conv2d's: the Trainer's GEMMs over the windows (conv/simd.ts); inference modules have no gradients.
     ...(gemm
       ? {
-          simd: ({ operands, attrs: a }: { operands: readonly TensorType[]; attrs: Static<TObject<P>> }, use: 'inference' | 'training') => {
+          simd: ({ operands, attrs: a }: { operands: readonly TensorType[]; attrs: Static<TObject<P>> }, use: SimdUse) => {
             if (use !== 'training') return undefined;
             const { conv } = geometry(operands, a);
             return kind === 'input' ? convGradInputSimd(conv) : convGradKernelSimd(conv);

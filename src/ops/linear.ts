@@ -23,7 +23,7 @@ import { initializer, initSpec, type Initializer } from './init.js';
 import { kerasWeighted } from './keras-def.js';
 import { kerasWeightedConfig } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
-import { rowsField, selection, simdCommon } from './simd-def.js';
+import { denseGradInputRequest, rowsField, selection, simdCommon } from './simd-def.js';
 import { gradientOnly } from './onnx-def.js';
 
 export const denseOp = defineOp({
@@ -170,8 +170,7 @@ export const denseGradInputOp = defineOp({
   simd: ({ operands: [dy, w] }, use) => {
     if (use !== 'training' || w!.shape.length !== 2) return undefined;
     const [inDim, units] = w!.shape as [number, number];
-    // With whole vectors of inputs too, the kernel is transposed first and dx is a GEMM (no horizontal sums).
-    return units % 4 === 0 ? selection({ kind: 'dense_grad_input', inDim, units, ...rowsField(dy!), ...(inDim % 4 === 0 ? { transposed: true } : {}) }) : undefined;
+    return units % 4 === 0 ? selection(denseGradInputRequest({ inDim, units, ...rowsField(dy!) })) : undefined;
   },
   onnx: gradientOnly,
   grad: 'none',

@@ -205,6 +205,11 @@ export function simdCommon(bias: boolean, epilogue: { readonly op: string } | un
   return { common: { bias }, remaining: epilogue };
 }
 
+/** dx = dy · kernelᵀ: transposing the kernel first (a GEMM without horizontal sums) when inDim is in whole vectors. */
+export function denseGradInputRequest(sizes: { readonly inDim: number; readonly units: number; readonly rowsPerExample?: number }): DenseGradInputRequest {
+  return { kind: 'dense_grad_input', ...sizes, ...(sizes.inDim % 4 === 0 ? { transposed: true } : {}) };
+}
+
 /** A selection of `request`, with the epilogue left to the caller if any. */
 export function selection(request: AnySimdKernelRequest, remaining?: { readonly op: string }): SimdSelection {
   return { request, ...(remaining ? { remaining } : {}) };

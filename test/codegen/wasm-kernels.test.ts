@@ -258,232 +258,55 @@ describe('simdRequestFor', () => {
   });
 
   it("asks each op's record: the Trainer gets row-major dense kernels, the dense gradients and convolutions as GEMMs over their windows, inference the rest", () => {
-    const dense = emitRequest('dense', [['N', 3, 9], [9, 8], [8]], {});
-    expect(simdRequestFor('dense', dense, 'training')).toEqual({ request: { kind: 'dense', inDim: 9, units: 8, rowsPerExample: 3, bias: true, rowMajor: true } });
+    const training = (op: string, shapes: Dim[][], attrs: Record<string, unknown>) => simdRequestFor(op, emitRequest(op, shapes, attrs), 'training');
+    expect(training('dense', [['N', 3, 9], [9, 8], [8]], {})).toEqual({ request: { kind: 'dense', inDim: 9, units: 8, rowsPerExample: 3, bias: true, rowMajor: true } });
     // Row-major kernels are read in whole vectors of units; an unfused epilogue has no pass of its own in the Trainer.
-    expect(
-      simdRequestFor(
-        'dense',
-        emitRequest(
-          'dense',
-          [
-            ['N', 9],
-            [9, 6],
-          ],
-          {},
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'dense',
-        emitRequest(
-          'dense',
-          [
-            ['N', 9],
-            [9, 8],
-          ],
-          { epilogue: { op: 'tanh' } },
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    const gradInput = emitRequest(
-      'dense_grad_input',
-      [
-        ['N', 8],
-        [9, 8],
-      ],
-      {},
-    );
-    const gradKernel = emitRequest(
-      'dense_grad_kernel',
-      [
-        ['N', 2, 9],
-        ['N', 2, 8],
-      ],
-      {},
-    );
-    expect(simdRequestFor('dense_grad_input', gradInput, 'training')).toEqual({ request: { kind: 'dense_grad_input', inDim: 9, units: 8 } });
-    expect(simdRequestFor('dense_grad_kernel', gradKernel, 'training')).toEqual({ request: { kind: 'dense_grad_kernel', inDim: 9, units: 8, rowsPerExample: 2 } });
-    expect(
-      simdRequestFor(
-        'dense_grad_input',
-        emitRequest(
-          'dense_grad_input',
-          [
-            ['N', 6],
-            [9, 6],
-          ],
-          {},
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    expect(simdRequestFor('dense_grad_input', gradInput, 'inference')).toBeUndefined();
+    expect(training('dense', [['N', 9], [9, 6]], {})).toBeUndefined();
+    expect(training('dense', [['N', 9], [9, 8]], { epilogue: { op: 'tanh' } })).toBeUndefined();
+    expect(training('dense_grad_input', [['N', 8], [9, 8]], {})).toEqual({ request: { kind: 'dense_grad_input', inDim: 9, units: 8 } });
+    expect(training('dense_grad_kernel', [['N', 2, 9], ['N', 2, 8]], {})).toEqual({ request: { kind: 'dense_grad_kernel', inDim: 9, units: 8, rowsPerExample: 2 } });
+    expect(training('dense_grad_input', [['N', 6], [9, 6]], {})).toBeUndefined();
+    expect(simdRequestFor('dense_grad_input', emitRequest('dense_grad_input', [['N', 8], [9, 8]], {}), 'inference')).toBeUndefined();
     // conv2d in the Trainer: the row-major GEMM over its windows, which im2col copies out first.
     const window = { input: [7, 6, 3], output: [4, 6], kernel: [3, 2], strides: [2, 1], dilation: [1, 1], before: [1, 0] };
-    const trainingConv = emitRequest('conv2d', [['N', 7, 6, 3], [3, 2, 3, 8], [8]], { ...conv, strides: [2, 1], padding: 'same' });
-    expect(simdRequestFor('conv2d', trainingConv, 'training')).toEqual({
+    expect(training('conv2d', [['N', 7, 6, 3], [3, 2, 3, 8], [8]], { ...conv, strides: [2, 1], padding: 'same' })).toEqual({
       request: { kind: 'dense', inDim: 18, units: 8, rowsPerExample: 24, bias: true, rowMajor: true },
       columns: { kind: 'im2col', window },
     });
     // Its gradients: dx sums dy · kernelᵀ back into the windows (col2im), dk reads the windows of x.
     const gradAttrs = { strides: [2, 1], padding: 'same', dilation_rate: [1, 1], groups: 1 };
-    expect(
-      simdRequestFor(
-        'conv2d_grad_input',
-        emitRequest(
-          'conv2d_grad_input',
-          [
-            ['N', 4, 6, 8],
-            [3, 2, 3, 8],
-          ],
-          { ...gradAttrs, input_shape: [7, 6, 3] },
-        ),
-        'training',
-      ),
-    ).toEqual({
+    expect(training('conv2d_grad_input', [['N', 4, 6, 8], [3, 2, 3, 8]], { ...gradAttrs, input_shape: [7, 6, 3] })).toEqual({
       request: { kind: 'dense_grad_input', inDim: 18, units: 8, rowsPerExample: 24 },
       columns: { kind: 'col2im', window },
     });
-    expect(
-      simdRequestFor(
-        'conv2d_grad_kernel',
-        emitRequest(
-          'conv2d_grad_kernel',
-          [
-            ['N', 7, 6, 3],
-            ['N', 4, 6, 8],
-          ],
-          { ...gradAttrs, kernel_size: [3, 2] },
-        ),
-        'training',
-      ),
-    ).toEqual({
+    expect(training('conv2d_grad_kernel', [['N', 7, 6, 3], ['N', 4, 6, 8]], { ...gradAttrs, kernel_size: [3, 2] })).toEqual({
       request: { kind: 'dense_grad_kernel', inDim: 18, units: 8, rowsPerExample: 24 },
       columns: { kind: 'im2col', window },
     });
     // Training batchnorm, channels last in whole vectors, no renorm: the Trainer's kernels; others stay TypeScript.
     const bn = { axis: 3, epsilon: 0.001, center: true, scale: false, renorm: false, renorm_clipping: { rmax: null, rmin: 0, dmax: null } };
-    expect(simdRequestFor('batchnorm_train', emitRequest('batchnorm_train', [['N', 5, 5, 8], [8]], bn), 'training')).toEqual({
+    expect(training('batchnorm_train', [['N', 5, 5, 8], [8]], bn)).toEqual({
       request: { kind: 'batchnorm_train', channels: 8, epsilon: 0.001, rowsPerExample: 25, gamma: false, beta: true },
     });
-    expect(
-      simdRequestFor(
-        'batchnorm_train_grad_input',
-        emitRequest(
-          'batchnorm_train_grad_input',
-          [
-            ['N', 8],
-            ['N', 8],
-          ],
-          { ...bn, axis: 1 },
-        ),
-        'training',
-      ),
-    ).toEqual({
+    expect(training('batchnorm_train_grad_input', [['N', 8], ['N', 8]], { ...bn, axis: 1 })).toEqual({
       request: { kind: 'batchnorm_train_grad_input', channels: 8, epsilon: 0.001, gamma: false },
     });
-    expect(simdRequestFor('batchnorm_train', emitRequest('batchnorm_train', [['N', 5, 5, 6], [6]], bn), 'training')).toBeUndefined();
-    expect(simdRequestFor('batchnorm_train', emitRequest('batchnorm_train', [['N', 8, 5, 5], [8]], { ...bn, axis: 1 }), 'training')).toBeUndefined();
+    expect(training('batchnorm_train', [['N', 5, 5, 6], [6]], bn)).toBeUndefined();
+    expect(training('batchnorm_train', [['N', 8, 5, 5], [8]], { ...bn, axis: 1 })).toBeUndefined();
     expect(simdRequestFor('batchnorm_train', emitRequest('batchnorm_train', [['N', 5, 5, 8], [8]], bn), 'inference')).toBeUndefined();
     // A 1x1 conv with stride 1 and no padding is a dense layer over the pixels: no copy.
-    expect(
-      simdRequestFor(
-        'conv2d',
-        emitRequest(
-          'conv2d',
-          [
-            ['N', 5, 5, 6],
-            [1, 1, 6, 4],
-          ],
-          conv,
-        ),
-        'training',
-      ),
-    ).toEqual({
+    expect(training('conv2d', [['N', 5, 5, 6], [1, 1, 6, 4]], conv)).toEqual({
       request: { kind: 'dense', inDim: 6, units: 4, rowsPerExample: 25, bias: false, rowMajor: true },
     });
     // Filters that are not whole vectors, groups and depthwise convs keep their TypeScript kernels in the Trainer.
-    expect(
-      simdRequestFor(
-        'conv2d',
-        emitRequest(
-          'conv2d',
-          [
-            ['N', 7, 6, 3],
-            [3, 2, 3, 6],
-          ],
-          conv,
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'conv2d',
-        emitRequest(
-          'conv2d',
-          [
-            ['N', 7, 6, 4],
-            [3, 2, 2, 8],
-          ],
-          { ...conv, groups: 2 },
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'conv2d_grad_kernel',
-        emitRequest(
-          'conv2d_grad_kernel',
-          [
-            ['N', 7, 6, 4],
-            ['N', 5, 5, 8],
-          ],
-          { ...conv, groups: 2, kernel_size: [3, 2] },
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'depthwise_conv2d',
-        emitRequest(
-          'depthwise_conv2d',
-          [
-            ['N', 6, 6, 4],
-            [3, 3, 4, 1],
-          ],
-          conv,
-        ),
-        'training',
-      ),
-    ).toBeUndefined();
-    expect(
-      simdRequestFor(
-        'conv2d_grad_input',
-        emitRequest(
-          'conv2d_grad_input',
-          [
-            ['N', 4, 6, 8],
-            [3, 2, 3, 8],
-          ],
-          { ...gradAttrs, input_shape: [7, 6, 3] },
-        ),
-        'inference',
-      ),
-    ).toBeUndefined();
+    expect(training('conv2d', [['N', 7, 6, 3], [3, 2, 3, 6]], conv)).toBeUndefined();
+    expect(training('conv2d', [['N', 7, 6, 4], [3, 2, 2, 8]], { ...conv, groups: 2 })).toBeUndefined();
+    expect(training('conv2d_grad_kernel', [['N', 7, 6, 4], ['N', 5, 5, 8]], { ...conv, groups: 2, kernel_size: [3, 2] })).toBeUndefined();
+    expect(training('depthwise_conv2d', [['N', 6, 6, 4], [3, 3, 4, 1]], conv)).toBeUndefined();
+    const gradInputAttrs = { ...gradAttrs, input_shape: [7, 6, 3] };
+    expect(simdRequestFor('conv2d_grad_input', emitRequest('conv2d_grad_input', [['N', 4, 6, 8], [3, 2, 3, 8]], gradInputAttrs), 'inference')).toBeUndefined();
     // The op records that have a rule are exactly the SIMD ops.
-    expect(
-      ops
-        .filter((o) => o.simd !== undefined)
-        .map((o) => o.name)
-        .sort(),
-    ).toEqual([
+    expect(ops.filter((o) => o.simd !== undefined).map((o) => o.name).sort()).toEqual([
       'batchnorm_train',
       'batchnorm_train_grad_gamma',
       'batchnorm_train_grad_input',

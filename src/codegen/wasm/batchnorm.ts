@@ -20,7 +20,7 @@
  */
 import type { BatchnormTrainGradGammaRequest, BatchnormTrainGradInputRequest, BatchnormTrainRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
-import { add, bump, checkPositive, loopUntil, params, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
+import { add, bump, checkPositive, loopUntil, params, weightlessLayout, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
 
 type Request = BatchnormTrainRequest | BatchnormTrainGradInputRequest | BatchnormTrainGradGammaRequest;
 
@@ -168,17 +168,7 @@ function check(req: Request): number {
 
 function layoutOf(req: Request, rpe: number, outputFloats: number, summary: string): SimdKernelLayout {
   const tags = `${'gamma' in req && !req.gamma ? '_nogamma' : ''}${'beta' in req && !req.beta ? '_nobeta' : ''}`;
-  return {
-    name: req.name ?? `${req.kind}_${req.channels}${rpe > 1 ? `_r${rpe}` : ''}${tags}`,
-    request: req,
-    inputFloats: rpe * req.channels,
-    outputFloats,
-    pack: { k: 0, units: 0, panel: 0 },
-    weightFloats: 0,
-    biasFloats: 0,
-    flopsPerExample: 0,
-    summary,
-  };
+  return weightlessLayout(req.name ?? `${req.kind}_${req.channels}${rpe > 1 ? `_r${rpe}` : ''}${tags}`, req, rpe * req.channels, outputFloats, summary);
 }
 
 /** Loads the V vectors at ptr + col (a per-channel operand), or `fallback` in every lane without one. */

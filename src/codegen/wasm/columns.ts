@@ -20,7 +20,7 @@
  */
 import type { Col2imRequest, ConvWindow, Im2colRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
-import { bump, checkPositive, loopUntil, params, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
+import { bump, checkPositive, loopUntil, params, weightlessLayout, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
 
 /** A run of floats: copy src to dst, zero dst, or add src into dst. */
 type RunMode = 'copy' | 'zero' | 'add';
@@ -92,18 +92,7 @@ function checkWindow(kind: string, w: ConvWindow): void {
 function layoutOf(req: Im2colRequest | Col2imRequest, inputFloats: number, outputFloats: number, summary: string): SimdKernelLayout {
   const w = req.window;
   const tag = `${w.input.join('x')}_k${w.kernel.join('x')}_o${w.output.join('x')}${w.strides.some((s) => s > 1) ? `_s${w.strides.join('x')}` : ''}${w.dilation.some((d) => d > 1) ? `_d${w.dilation.join('x')}` : ''}${w.before.some((b) => b > 0) ? `_p${w.before.join('x')}` : ''}`;
-  return {
-    name: req.name ?? `${req.kind}_${tag}`,
-    request: req,
-    inputFloats,
-    outputFloats,
-    // Nothing to pack: the kernels read no weights.
-    pack: { k: 0, units: 0, panel: 0 },
-    weightFloats: 0,
-    biasFloats: 0,
-    flopsPerExample: 0,
-    summary,
-  };
+  return weightlessLayout(req.name ?? `${req.kind}_${tag}`, req, inputFloats, outputFloats, summary);
 }
 
 /**
@@ -194,15 +183,7 @@ export function im2colKernel(req: Im2colRequest): SimdKernel {
   const build = (c: Code) => {
     const { n, x, y } = params(c);
     const l = { d: c.local('i32'), s: c.local('i32'), end: c.local('i32') };
-    walk(
-      c,
-      w,
-      n,
-      x,
-      y,
-      (image, col, floats) => run(c, 'copy', col, image, floats, l),
-      (col, floats) => run(c, 'zero', col, col, floats, l),
-    );
+    walk(c, w, n, x, y, (image, col, floats) => run(c, 'copy', col, image, floats, l), (col, floats) => run(c, 'zero', col, col, floats, l));
   };
   return { layout, build };
 }
@@ -225,15 +206,7 @@ export function col2imKernel(req: Col2imRequest): SimdKernel {
       run(c, 'zero', p, p, exampleFloats, l);
       bump(c, p, exampleFloats * 4);
     });
-    walk(
-      c,
-      w,
-      n,
-      image,
-      cols,
-      (at, col, floats) => run(c, 'add', at, col, floats, l),
-      () => {},
-    );
+    walk(c, w, n, image, cols, (at, col, floats) => run(c, 'add', at, col, floats, l), () => {});
   };
   return { layout, build };
 }

@@ -27,6 +27,11 @@ export interface SimdKernelLayout {
   readonly summary: string;
 }
 
+/** The layout of a kernel that reads no weights (window copies, training batchnorm): nothing to pack. */
+export function weightlessLayout(name: string, request: AnySimdKernelRequest, inputFloats: number, outputFloats: number, summary: string): SimdKernelLayout {
+  return { name, request, inputFloats, outputFloats, pack: { k: 0, units: 0, panel: 0 }, weightFloats: 0, biasFloats: 0, flopsPerExample: 0, summary };
+}
+
 export interface SimdKernel {
   readonly layout: SimdKernelLayout;
   /** Writes the function body; the function's params are (n, x, w, b, y), all i32. */

@@ -11,7 +11,7 @@
  */
 import type { TensorType } from '../../ir/types.js';
 import type { EmitRequest } from '../emit.js';
-import { selection, simdCommon, type ConvWindow, type SimdSelection, type SimdUse } from '../simd-def.js';
+import { denseGradInputRequest, selection, simdCommon, type ConvWindow, type SimdSelection, type SimdUse } from '../simd-def.js';
 import type { ConvSizes } from './geometry.js';
 import { forwardGeometry } from './window.js';
 
@@ -42,10 +42,7 @@ function windowRequest(x: TensorType, k: TensorType, bias: boolean, a: WindowAtt
 /** conv2d in one group: the implicit-GEMM kernel over output pixels, or in the Trainer a GEMM over its windows. */
 export function conv2dSimd(request: EmitRequest<WindowAttrs>, use: SimdUse): SimdSelection | undefined {
   if (use === 'training') return conv2dTrainingSimd(request);
-  const {
-    operands: [x, k, b],
-    attrs,
-  } = request;
+  const { operands: [x, k, b], attrs } = request;
   const window = windowRequest(x!, k!, b !== undefined, attrs);
   if (!window || (attrs.groups ?? 1) !== 1) return undefined;
   return selection({ kind: 'conv2d', filters: k!.shape[3] as number, ...window.fields }, window.remaining);
@@ -106,8 +103,7 @@ function conv2dTrainingSimd({ operands: [x, k, b], result, attrs }: EmitRequest<
 export function convGradInputSimd(s: ConvSizes): SimdSelection | undefined {
   const window = gemmWindow(s);
   if (!window) return undefined;
-  const sizes = gemmSizes(window, s.kernel[3]);
-  const request = { kind: 'dense_grad_input', ...sizes, ...(sizes.inDim % 4 === 0 ? { transposed: true } : {}) } as const;
+  const request = denseGradInputRequest(gemmSizes(window, s.kernel[3]));
   return isPointwise(window) ? selection(request) : { request, columns: { kind: 'col2im', window } };
 }
 
