@@ -214,3 +214,28 @@ export function denseGradInputRequest(sizes: { readonly inDim: number; readonly 
 export function selection(request: AnySimdKernelRequest, remaining?: { readonly op: string }): SimdSelection {
   return { request, ...(remaining ? { remaining } : {}) };
 }
+
+/**
+ * How a kernel's work divides between threads (`threads` option of the
+ * generated modules): `rows`, each example's outputs depend only on that
+ * example's inputs, so the threads take consecutive ranges of examples;
+ * `reduce`, the result sums over every example (a weight gradient), so each
+ * thread sums its range into a partial of its own and the partials are added
+ * after; `none`, the kernel reads across examples in ways that do not split
+ * (batch statistics) and runs on one thread.
+ */
+export type SimdSplit = 'rows' | 'reduce' | 'none';
+
+/** The split of each request kind. */
+export const simdSplits: { readonly [K in AnySimdKernelRequest['kind']]: SimdSplit } = {
+  dense: 'rows',
+  conv2d: 'rows',
+  depthwise_conv2d: 'rows',
+  dense_grad_input: 'rows',
+  dense_grad_kernel: 'reduce',
+  im2col: 'rows',
+  col2im: 'rows',
+  batchnorm_train: 'none',
+  batchnorm_train_grad_input: 'none',
+  batchnorm_train_grad_gamma: 'none',
+};
