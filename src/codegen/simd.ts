@@ -58,7 +58,7 @@ export function simdHooks(simd: SimdPlan, plan: BufferPlan): SimdHooks {
 }
 
 /** Top-level names the SIMD runtime source defines. */
-export const simdModuleNames = ['WasmMemory', 'WasmInstance', 'WasmApi', 'SimdKernel', 'SimdKernels', 'SIMD_LAYOUT', 'SIMD_WASM', 'packPanels', 'SimdRuntime'];
+export const simdModuleNames = ['WasmMemory', 'WasmInstance', 'WasmApi', 'SimdKernel', 'SimdKernels', 'SIMD_LAYOUT', 'SIMD_SPLIT', 'SIMD_SPLIT_WORK', 'SIMD_WASM', 'SIMD_SHARED_IMPORT', 'SIMD_MAX_PAGES', 'SIMD_WORKER', 'packPanels', 'AtomicsApi', 'SimdWorker', 'NodeWorker', 'WebWorker', 'simdWorkers', 'SimdRuntime'];
 
 /** The SIMD kernels of `graph` (named after their TypeScript kernels), or undefined when no node has one. */
 export function planSimd(graph: Graph, plan: BufferPlan, kernelName: (node: Node) => string): SimdPlan | undefined {

@@ -140,6 +140,13 @@ const F32X4_OPS = {
 } as const;
 export type F32x4Op = keyof typeof F32X4_OPS;
 
+/**
+ * v128 bitwise instructions (after the 0xfd SIMD prefix). `andnot` is a & ~b;
+ * `bitselect` (v1, v2, mask) takes v1's bits where the mask's are set, v2's elsewhere.
+ */
+const V128_OPS = { not: 0x4d, and: 0x4e, andnot: 0x4f, or: 0x50, xor: 0x51, bitselect: 0x52 } as const;
+export type V128Op = keyof typeof V128_OPS;
+
 /** Loads: opcode, the SIMD prefix or not, and the natural alignment (log2 bytes). */
 const LOADS = {
   i32: { op: 0x28, simd: false, align: 2 },
@@ -246,6 +253,12 @@ export class Code {
 
   f32x4(op: F32x4Op): this {
     this.simdOp(F32X4_OPS[op]);
+    return this;
+  }
+
+  /** The bitwise v128 instructions (on the lanes' bits, whatever their type). */
+  v128(op: V128Op): this {
+    this.simdOp(V128_OPS[op]);
     return this;
   }
 
@@ -408,11 +421,12 @@ const EXTERNAL = { func: 0x00, memory: 0x02 } as const;
  */
 export class ModuleBuilder {
   private readonly funcs: FuncSpec[] = [];
-  private memory: { readonly import?: readonly [string, string]; readonly min: number; readonly max?: number; readonly exportAs?: string } | undefined;
+  private memory: { readonly import?: readonly [string, string]; readonly min: number; readonly max?: number; readonly shared?: boolean; readonly exportAs?: string } | undefined;
 
-  /** Imports the linear memory as `module.name` (default `env.memory`), at least `minPages` 64 KiB pages. */
-  importMemory(minPages = 1, module = 'env', name = 'memory', maxPages?: number): this {
-    this.memory = { import: [module, name], min: minPages, ...(maxPages !== undefined ? { max: maxPages } : {}) };
+  /** Imports the linear memory as `module.name` (default `env.memory`), at least `minPages` 64 KiB pages; `shared` (threads) needs `maxPages`. */
+  importMemory(minPages = 1, module = 'env', name = 'memory', maxPages?: number, shared = false): this {
+    if (shared && maxPages === undefined) throw new Error('a shared memory needs a maximum');
+    this.memory = { import: [module, name], min: minPages, ...(maxPages !== undefined ? { max: maxPages } : {}), ...(shared ? { shared } : {}) };
     return this;
   }
 
@@ -442,9 +456,9 @@ export class ModuleBuilder {
       write(w);
       out.byte(id).sized(w);
     };
-    const limits = (w: ByteWriter, min: number, max?: number) => {
+    const limits = (w: ByteWriter, min: number, max?: number, shared?: boolean) => {
       if (max === undefined) w.byte(0x00).u32(min);
-      else w.byte(0x01).u32(min).u32(max);
+      else w.byte(shared ? 0x03 : 0x01).u32(min).u32(max);
     };
 
     const types: string[] = [];
@@ -465,7 +479,7 @@ export class ModuleBuilder {
     if (mem?.import) {
       section(SECTION.import, (w) => w.vec([mem], () => {
         w.name(mem.import![0]).name(mem.import![1]).byte(EXTERNAL.memory);
-        limits(w, mem.min, mem.max);
+        limits(w, mem.min, mem.max, mem.shared);
       }));
     }
     section(SECTION.function, (w) => w.vec(typeOf, (t) => w.u32(t)));
