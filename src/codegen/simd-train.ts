@@ -30,6 +30,7 @@ import type { AnySimdKernelRequest, SimdSelection } from '../ops/simd-def.js';
 import type { BufferPlan } from './plan.js';
 import type { SimdHooks } from './simd.js';
 import { buildSimdModule, simdRequestFor, type SimdModule } from './wasm/index.js';
+import { kernelSplit, type KernelSplit } from './wasm/threads.js';
 
 export interface TrainingSimd {
   readonly module: SimdModule;
@@ -43,8 +44,10 @@ export interface TrainingSimd {
   readonly staged: readonly { readonly name: string; readonly floats: number }[];
   /** Floats per example of the column buffer the convolutions' window copies share (0: none). */
   readonly columnFloats: number;
-  /** Floats of the scratch the transposed dx kernels copy a kernel into (0: none). */
+  /** Floats of the scratch the transposed dx kernels copy a kernel into (0: none); one per thread. */
   readonly transposedFloats: number;
+  /** Per kernel export: how its calls divide between threads (startThreads). */
+  readonly splits: ReadonlyMap<string, KernelSplit>;
 }
 
 /** Locals the forward methods declare for the SIMD calls. */
@@ -67,6 +70,13 @@ export function planTrainingSimd(
   const staged: { name: string; floats: number }[] = [];
   let columnFloats = 0;
   let transposedFloats = 0;
+  const splits = new Map<string, KernelSplit>();
+  /** A kernel's split, one thread for a name called two different ways (never expected: names follow shapes). */
+  const split = (name: string, req: AnySimdKernelRequest, floats: readonly [number, number, number, number]) => {
+    const s = kernelSplit(req, floats, Math.abs(floats[3]));
+    const prior = splits.get(name);
+    splits.set(name, prior === undefined || JSON.stringify(prior) === JSON.stringify(s) ? s : { ...s, split: 'none' });
+  };
   for (const { graph, plan } of graphs) {
     const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((v) => [v.name, v.type]));
     for (const n of graph.nodes) types.set(n.result, n.type);
@@ -93,21 +103,34 @@ export function planTrainingSimd(
       const y = `q[${result.slot}]!`;
       const { request, columns } = selection;
       requests.push({ ...request, name });
-      // A transposed dx kernel takes its scratch (the kernel transposed) where a bias would go.
+      // Per argument, the floats its offset moves per example for a thread (0: a weight); a sum over examples gives its result's floats.
+      const floats = [0, 1, 2].map((k) => (k < node.operands.length ? perExampleOf(types.get(node.operands[k]!)!) : 0));
+      const yFloats = perExampleOf(node.type) || node.type.shape.reduce<number>((p, d) => p * (d as number), 1);
+      // A transposed dx kernel takes its scratch (the kernel transposed) where a bias would go: one per thread.
       let third = bias ?? '0';
       if ('transposed' in request && request.transposed) {
         transposedFloats = Math.max(transposedFloats, request.inDim * request.units);
         third = 'this.transposed';
+        floats[2] = -request.inDim * request.units;
       }
       if (columns === undefined) {
         calls.set(node, `simd.kernels.${name}(n, ${a}, ${b}, ${third}, ${y});`);
+        split(name, request, [floats[0]!, floats[1]!, floats[2]!, yFloats]);
       } else {
         // A conv as a GEMM over its windows, through the Trainer's column buffer.
         const copy = `${name}_${columns.kind}`;
         requests.push({ ...columns, name: copy });
         columnCopies.set(node, copy);
         const w = columns.window;
-        columnFloats = Math.max(columnFloats, w.output[0] * w.output[1] * w.kernel[0] * w.kernel[1] * w.input[2]);
+        const cols = w.output[0] * w.output[1] * w.kernel[0] * w.kernel[1] * w.input[2];
+        columnFloats = Math.max(columnFloats, cols);
+        if (columns.kind === 'im2col') {
+          split(copy, columns, [floats[0]!, 0, 0, cols]);
+          split(name, request, [cols, floats[1]!, floats[2]!, yFloats]);
+        } else {
+          split(name, request, [floats[0]!, floats[1]!, floats[2]!, cols]);
+          split(copy, columns, [cols, 0, 0, yFloats]);
+        }
         calls.set(
           node,
           columns.kind === 'im2col'
@@ -118,7 +141,12 @@ export function planTrainingSimd(
       kernels.set(node, name);
     }
   }
-  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, columns: columnCopies, staged, columnFloats, transposedFloats };
+  return calls.size === 0 ? undefined : { module: buildSimdModule(requests), calls, kernels, columns: columnCopies, staged, columnFloats, transposedFloats, splits };
+}
+
+/** Floats per example of a batched value (its leading dimension the batch), 0 for one without (a weight, a weight gradient). */
+function perExampleOf(t: TensorType): number {
+  return typeof t.shape[0] === 'number' ? 0 : perExample(t);
 }
 
 /** The Trainer's SIMD kernel for a node (every epilogue in the kernel), or undefined. */
@@ -168,22 +196,63 @@ export function trainingSimdBindParams(props: readonly { readonly prop: string; 
   return [`return { ${props.map((p, k) => `${p.prop}: simd.view(this.pp[${k}]!, ${p.floats})`).join(', ')} };`];
 }
 
-/** grow: scratch buffers (and staged inputs) in the memory when SIMD runs, then fresh parameter views. */
+/** grow: scratch buffers (and staged inputs) in the memory when SIMD runs, then fresh views. */
 export function trainingSimdGrow(simd: TrainingSimd): string[] {
   return [
     'const simd = this.simd;',
-    'const floats = (size: number, k: number) => (k < PER_EXAMPLE_SLOTS ? size * batchSize : size);',
     'if (simd === undefined) {',
-    '  this.scratch = SCRATCH.map((size, k) => new Float32Array(floats(size, k)));',
+    '  this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));',
     '} else {',
     '  // Allocate first, then take the views: growing the memory detaches views taken before.',
-    '  this.ptrs = SCRATCH.map((size, k) => simd.alloc(floats(size, k)));',
+    '  this.ptrs = SCRATCH.map((size, k) => simd.alloc(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));',
     ...(simd.columnFloats > 0 ? [`  this.columns = simd.alloc(${simd.columnFloats} * batchSize);`] : []),
-    ...(simd.transposedFloats > 0 ? [`  if (this.transposed === 0) this.transposed = simd.alloc(${simd.transposedFloats});`] : []),
+    ...(simd.transposedFloats > 0 ? [`  if (this.transposed === 0) this.transposed = simd.alloc(${simd.transposedFloats} * simd.threads);`] : []),
     ...(simd.staged.length > 0 ? [`  this.stagedPtrs = [${simd.staged.map((s) => `simd.alloc(${s.floats} * batchSize)`).join(', ')}];`] : []),
-    '  this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, floats(size, k)));',
-    ...(simd.staged.length > 0 ? [`  this.staged = [${simd.staged.map((s, k) => `simd.view(this.stagedPtrs[${k}]!, ${s.floats} * batchSize)`).join(', ')}];`] : []),
-    '  this.p = this.bindParams(simd);',
+    '  this.views(simd, batchSize);',
     '}',
   ];
+}
+
+/** views: every Float32Array the Trainer keeps on the memory, taken again (after it grows, or moves for threads). */
+export function trainingSimdViews(simd: TrainingSimd): string[] {
+  return [
+    'if (this.ptrs.length > 0) {',
+    '  this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, k < PER_EXAMPLE_SLOTS ? size * batchSize : size));',
+    ...(simd.staged.length > 0 ? [`  this.staged = [${simd.staged.map((s, k) => `simd.view(this.stagedPtrs[${k}]!, ${s.floats} * batchSize)`).join(', ')}];`] : []),
+    '}',
+    'this.p = this.bindParams(simd);',
+  ];
+}
+
+/** The Trainer's thread methods (startThreads, stopThreads) and accessors (threads, threadsNote), as ts-morph structures. */
+export function trainingSimdThreads(simd: TrainingSimd): { methods: object[]; getters: object[] } {
+  const noSimd = '"this engine has no WebAssembly SIMD, so the TypeScript kernels run, on one thread"';
+  return {
+    methods: [
+      {
+        name: 'startThreads',
+        isAsync: true,
+        docs: [
+          'Runs the SIMD kernels on `count` threads: this one and `count - 1` workers (worker_threads in Node; Web Workers in a browser, which needs a cross-origin isolated page and blocks only inside a worker: on a main thread it spins while it waits). Resolves to the number that runs: 1 when the engine has no shared memory or workers, with `threadsNote` saying why. Results depend on the count only by float rounding (weight gradients sum per thread), and are the same on every run with the same count. Call between steps; `stopThreads` ends them.',
+        ],
+        parameters: [{ name: 'count', type: 'number' }],
+        returnType: 'Promise<number>',
+        statements: [
+          'const simd = this.simd;',
+          'if (simd === undefined) return 1;',
+          'const threads = await simd.startThreads(count);',
+          ...(simd.transposedFloats > 0 ? ['// Each thread transposes a layer kernel into a scratch of its own.', `if (threads > 1) this.transposed = simd.alloc(${simd.transposedFloats} * threads);`] : []),
+          '// The first start moves the memory: the views are taken again.',
+          'this.views(simd, this.capacity);',
+          'return threads;',
+        ],
+      },
+      { name: 'stopThreads', docs: ['Stops the worker threads: the kernels run on this thread alone.'], returnType: 'void', statements: ['this.simd?.stopThreads();'] },
+      { name: 'views', scope: 'private', docs: ['Views of the scratch buffers, staged inputs and parameters in the SIMD memory (taken again after it grows or moves).'], parameters: [{ name: 'simd', type: 'SimdRuntime' }, { name: 'batchSize', type: 'number' }], returnType: 'void', statements: trainingSimdViews(simd) },
+    ],
+    getters: [
+      { name: 'threads', docs: ['The threads the kernels run on (1 until startThreads).'], returnType: 'number', statements: ['return this.simd?.threads ?? 1;'] },
+      { name: 'threadsNote', docs: ['Why startThreads runs fewer threads than asked for; undefined when it ran them all.'], returnType: 'string | undefined', statements: [`return this.simd === undefined ? ${noSimd} : this.simd.threadsNote;`] },
+    ],
+  };
 }

@@ -34,7 +34,7 @@ import { addKernels, collectHelpers, kernelRecords, nameKernels, type KernelReco
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
 import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, safetensorsReader, writeSafetensorsSource } from './runtime.js';
-import { planTrainingSimd, trainingSimdBindParams, trainingSimdConstructor, trainingSimdGrow, trainingSimdHooks, trainingSimdLocals, type TrainingSimd } from './simd-train.js';
+import { planTrainingSimd, trainingSimdBindParams, trainingSimdConstructor, trainingSimdGrow, trainingSimdHooks, trainingSimdLocals, trainingSimdThreads, type TrainingSimd } from './simd-train.js';
 import { simdModuleNames } from './simd.js';
 import { simdRuntimeSource } from './wasm/index.js';
 import { dropoutMaskSource, finiteSource, momentsSource, nextTurnSource, randomSource, recordTraceSource, startTraceSource, trainerLoops } from './trainer-runtime.js';
@@ -214,7 +214,7 @@ export function buildTraining(program: TrainingProgram, options: TrainingModuleO
   ]);
   const placeholder = placeholderFor(file.getFullText(), 'MODELC_WEIGHTS_');
   const floats = weights.reduce((s, w) => s + w.value.length, 0);
-  if (simd) file.addStatements(simdRuntimeSource(simd.module));
+  if (simd) file.addStatements(simdRuntimeSource(simd.module, simd.splits));
   file.addStatements([
     base64BytesSource,
     decodeWeightsSource,
@@ -438,6 +438,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
       statements: loops.recalibrateLayer,
     }] : []),
     { name: 'grow', scope: Scope.Private, parameters: [{ name: 'batchSize', type: 'number' }], returnType: 'void', statements: [...(simd ? trainingSimdGrow(simd) : ['this.scratch = SCRATCH.map((size, k) => new Float32Array(k < PER_EXAMPLE_SLOTS ? size * batchSize : size));']), ...(dropout ? ['this.masks = MASKS.map(([size]) => new Float32Array(size * batchSize));'] : []), 'this.capacity = batchSize;'] },
+    ...(simd ? trainingSimdThreads(simd).methods : []),
     ...(simd ? [{ name: 'bindParams', scope: Scope.Private, docs: ['Views of every parameter in the SIMD memory (taken again after it grows).'], parameters: [{ name: 'simd', type: 'SimdRuntime' }], returnType: 'Params', statements: trainingSimdBindParams(parts.paramFloats) }] : []),
     parts.method(program.step, stepPlan, 'stepForward'),
     ...(tracing ? [parts.method(program.stepTraced, tracedPlan, 'stepTracedForward')] : []),
@@ -501,6 +502,7 @@ function addTrainer(file: SourceFile, program: TrainingProgram, parts: TrainerPa
   cls.addGetAccessor({ name: 'learningRate', docs: ['The learning rate of the next steps.'], returnType: 'number', statements: [`return ${lr}!;`] });
   cls.addSetAccessor({ name: 'learningRate', parameters: [{ name: 'value', type: 'number' }], statements: [`${lr} = value;`] });
   if (simd) cls.addGetAccessor({ name: 'usesSimd', docs: ['Whether the WebAssembly SIMD kernels run (else the TypeScript kernels do).'], returnType: 'boolean', statements: ['return this.simd !== undefined;'] });
+  if (simd) for (const getter of trainingSimdThreads(simd).getters) cls.addGetAccessor(getter as never);
   for (const m of methods) {
     try {
       cls.addMethod(m as never);

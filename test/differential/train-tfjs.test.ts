@@ -226,16 +226,23 @@ describe('training: differential tests against TF.js (5 steps of trainOnBatch)',
   // Every case, then the seed_mlp and CNN ones with --simd (the CNNs' dense layers have 10 units and stay
   // in TypeScript; their convolutions run as GEMMs over the windows).
   const simdCases = cases.filter((c) => c.name.startsWith('seed_mlp') || c.name.startsWith('cnn_')).map((c) => ({ ...c, simd: true }));
+  // And on 2 threads (startThreads), every call that splits divided between them.
+  const threadCases = simdCases.map((c) => ({ ...c, threads: 2 }));
   // SIMD kernel calls in the step graph at least: seed_mlp's dense_1 forward, dx and dk and dense's forward and
   // dk; the one-conv CNN's forward and dk (an im2col and a GEMM each); the two-conv CNN's two forwards, two dk
   // and one dx (col2im).
   const minimumCalls = (name: string) => (name.startsWith('seed_mlp') ? 5 : name === 'cnn_two_conv_same_strided' ? 10 : 4);
-  for (const c of [...cases, ...simdCases]) {
-    it(`${c.name}${c.simd ? ' --simd' : ''}`, async () => {
+  for (const c of [...cases, ...simdCases, ...threadCases] as TrainCase[]) {
+    it(`${c.name}${c.simd ? ' --simd' : ''}${c.threads ? ` on ${c.threads} threads` : ''}`, async () => {
       const run = await runTrainCase(c);
       if (c.simd) {
         expect(run.simdCalls, 'SIMD kernel calls in the module').toBeGreaterThanOrEqual(minimumCalls(c.name));
         expect(run.usesSimd, 'the Trainer ran its SIMD kernels').toBe(true);
+      }
+      if (c.threads) {
+        expect(run.threads?.count, 'threads that ran').toBe(c.threads);
+        // Each step's split kernel calls, and more: the threads did the work.
+        expect(run.threads?.jobs, 'kernel calls divided between the threads').toBeGreaterThanOrEqual(c.steps * minimumCalls(c.name));
       }
       // The steps did something: every trainable weight moved measurably (not vacuous).
       let moved = 0;

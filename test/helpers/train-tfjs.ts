@@ -60,6 +60,8 @@ export interface TrainCase {
   readonly onStep?: (step: number, values: ReadonlyMap<string, Tensor>) => void;
   /** Generate the Trainer with `--simd` (WebAssembly SIMD dense kernels). */
   readonly simd?: boolean;
+  /** With `simd`: run the Trainer on this many threads (startThreads), every SIMD call that can split divided between them. */
+  readonly threads?: number;
 }
 
 /** The trainer a generated training module exports (the part the harness uses). */
@@ -75,6 +77,8 @@ export interface TrainingModule {
     predict(x: Float32Array, batchSize: number): Float32Array;
     getWeights(): Record<string, Float32Array>;
     readonly usesSimd?: boolean;
+    startThreads?(count: number): Promise<number>;
+    stopThreads?(): void;
   };
 }
 
@@ -101,6 +105,8 @@ export interface TrainRun {
   /** SIMD kernel calls in the generated module, and whether the Trainer ran them (`simd` cases). */
   readonly simdCalls: number;
   readonly usesSimd: boolean;
+  /** `threads` cases: the threads that ran, and the kernel calls they divided (jobs). */
+  readonly threads?: { readonly count: number; readonly jobs: number };
 }
 
 /** max |got - want| / max(1, max |want|): the error the tolerance bounds, with the worst index. */
@@ -179,6 +185,7 @@ export async function runTrainCase(c: TrainCase): Promise<TrainRun> {
   const { graph: unweighted } = lowerJson(c.spec);
   const training = c.spec['training'] as TrainingSpec;
   const model = c.model();
+  let stopThreads: (() => void) | undefined;
   try {
     if (model.inputNames[0] !== unweighted.inputs[0]!.name) throw new Error(`TF.js input ${model.inputNames[0]} != ${unweighted.inputs[0]!.name}`);
     const weights = randomizeModel(model, next);
@@ -191,6 +198,11 @@ export async function runTrainCase(c: TrainCase): Promise<TrainRun> {
     const { js } = await generateTrainingModule(program, { name: c.name, ...(c.simd ? { simd: true } : {}) });
     const mod = await importModule<TrainingModule>(js, `${c.name}.train`);
     const trainer = new mod.Trainer({ weights: Object.fromEntries(initial) });
+    // The runtime behind the Trainer's private field: every call split however small (these batches are), its jobs counted.
+    const runtime = () => (trainer as unknown as { simd: { splitWork: number; jobs: number } }).simd;
+    const threads = c.threads === undefined ? undefined : await trainer.startThreads!(c.threads);
+    stopThreads = () => trainer.stopThreads?.();
+    if (threads !== undefined) runtime().splitWork = 0;
     const optimizer = c.optimizer();
     model.compile({ optimizer, loss: c.loss, ...(c.metrics ? { metrics: ['accuracy'] } : {}) });
 
@@ -262,8 +274,10 @@ export async function runTrainCase(c: TrainCase): Promise<TrainRun> {
       evaluation: { tfjs: tfEval, generated: [evaluation.loss, ...(evaluation.accuracy === undefined ? [] : [evaluation.accuracy])] },
       simdCalls: js.match(/simd\.kernels\.\w+\(/g)?.length ?? 0,
       usesSimd: trainer.usesSimd === true,
+      ...(threads !== undefined ? { threads: { count: threads, jobs: runtime().jobs } } : {}),
     };
   } finally {
+    stopThreads?.();
     model.dispose();
   }
 }
