@@ -80,6 +80,8 @@ export interface TrainOptions {
    * `--no-simd`: the TypeScript kernels only.
    */
   simd?: boolean;
+  /** --threads: run the SIMD kernels on this many threads (default 1; results depend on the count only by float rounding). */
+  threads?: number;
   /** --trace-unit: follow this one unit (last-axis index) of each traced layer. */
   traceUnit?: number;
 }
@@ -121,6 +123,10 @@ interface Trainer {
   evaluate(x: Float32Array, y: Float32Array, batchSize: number): { loss: number; accuracy?: number };
   predict(x: Float32Array, batchSize: number, options?: { training?: boolean }): Float32Array;
   recalibrate(x: Float32Array, options?: { batchSize?: number; batches?: number }): void;
+  /** Modules with SIMD kernels: threads (src/codegen/simd-train.ts). */
+  startThreads?(count: number): Promise<number>;
+  stopThreads?(): void;
+  readonly threadsNote?: string;
   saveWeights(): Uint8Array;
 }
 
@@ -366,6 +372,12 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
   const { Trainer } = await importSource<{ Trainer: new (o: { seed?: number }) => Trainer }>(contentsOf(trainingModule, `${name}.train.js`));
   const seed = Number(opts.seed ?? '0');
   const trainer = new Trainer({ seed });
+  const threads = opts.threads ?? 1;
+  if (threads > 1) {
+    const got = trainer.startThreads === undefined ? 1 : await trainer.startThreads(threads);
+    if (got < threads) io.stderr(`warning: --threads ${threads}: training on ${got} thread${got === 1 ? '' : 's'}: ${trainer.threadsNote ?? 'the training module has no SIMD kernels (--no-simd)'}\n`);
+    else io.stderr(`the SIMD kernels run on ${got} threads\n`);
+  }
   const batches = Math.ceil(train.count / Math.min(batchSize, train.count));
   const progress = createProgress({ epochs, batches, stream: io.progress, interactive: io.interactive });
   let result: { history: Record<string, number[]>; stopped: boolean; trace?: Record<string, TraceSeries> };
@@ -381,6 +393,7 @@ export async function trainCommand(path: string, opts: TrainOptions, io: TrainIo
     });
   } finally {
     progress.stop();
+    trainer.stopThreads?.();
   }
   const { history, stopped } = result;
   const completed = history['loss']?.length ?? 0;
@@ -465,6 +478,7 @@ export function registerTrain(program: Command, { io, state }: CliContext): void
     .addOption(new Option('--trace-every <k>', 'with --trace: every k steps (default 50)').argParser(positiveInteger))
     .addOption(new Option('--trace-unit <i>', 'with --trace: follow this one unit (index on the last axis) of each traced layer instead of the whole layer').argParser(nonNegativeInteger))
     .option('--no-simd', 'train with the TypeScript kernels only (default: WebAssembly SIMD kernels for the dense and convolution layers where the engine has them)')
+    .addOption(new Option('--threads <n>', 'run the SIMD kernels on n threads (default 1: the same floats on every machine; with n the results change only by float rounding)').argParser(positiveInteger))
     .requiredOption('-o, --output <dir>', 'output directory (created if missing)')
     .addOption(new Option('--name <id>', 'file name of the outputs (default: the model name)').argParser(fileStemValue))
     .action(async (path: string, opts: TrainOptions) => {

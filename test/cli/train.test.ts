@@ -89,6 +89,21 @@ describe('modelc train', () => {
     expect(readFileSync(join(simd, 'seed_mlp.safetensors')).equals(readFileSync(join(plain, 'seed_mlp.safetensors')))).toBe(false);
   }, 60_000);
 
+  it('--threads 2 trains on two threads: the curves of one thread within float rounding; with --no-simd a warning says why not', async () => {
+    const dir = tempDir({ 'data.csv': csv(64, 2) });
+    const [one, two, plain] = [join(dir, 'one'), join(dir, 'two'), join(dir, 'plain')];
+    const runs = await Promise.all(([[one, []], [two, ['--threads', '2']], [plain, ['--threads', '2', '--no-simd']]] as const).map(([out, extra]) => run('train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--epochs', '2', '-o', out, ...extra)));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(runs[0]!.stderr).not.toMatch(/threads/);
+    expect(runs[1]!.stderr).toMatch(/the SIMD kernels run on 2 threads/);
+    expect(runs[2]!.stderr).toMatch(/warning: --threads 2: training on 1 thread: .*--no-simd/);
+    const history = (out: string) => (JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as { history: Record<string, number[]> }).history;
+    const [a, b] = [history(one), history(two)];
+    a['loss']!.forEach((l, i) => expect(Math.abs(l - b['loss']![i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(l))));
+    const bad = await run('train', mlp, '--data', join(dir, 'data.csv'), '--label', 'y', '--threads', '0', '-o', join(dir, 'bad'));
+    expect(bad.code).toBe(2);
+  }, 60_000);
+
   it('--validate-on-test needs data with a held-out test split, and is not combined with --validation-split', async () => {
     const dir = tempDir({ 'data.csv': csv(64, 2) });
     const out = join(dir, 'out');
