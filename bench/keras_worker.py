@@ -2,7 +2,8 @@
 
 Never needed by CI or users: the bench runs it only when `python3 -c "import keras"` works
 (or MODELC_BENCH_PYTHON names a Python that has Keras 3 and TensorFlow). TensorFlow runs with
-one intra-op and one inter-op thread, like every other runtime of the bench.
+one inter-op thread and one intra-op thread, like every other runtime of the bench, or as many
+intra-op threads as the first argument says (the 2-thread column).
 
 Protocol: one JSON request per line on stdin, one JSON reply per line on stdout.
   init                                   -> {available, info}
@@ -30,7 +31,8 @@ def reply(obj):
 def init():
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
@@ -42,6 +44,7 @@ def init():
             "keras": keras.__version__,
             "tensorflow": tf.__version__,
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+            "threads": threads,
         },
     }
 

@@ -129,15 +129,17 @@ const BIG_MODELS_HEADING = '## Big models: compile time, module size, load time'
 const RUNTIMES = [
   { id: 'modelc', label: 'modelc (TS)', script: 'worker-modelc.js', args: [] },
   { id: 'modelc-simd', label: 'modelc `--simd`', script: 'worker-modelc.js', args: ['simd'] },
+  { id: 'modelc-simd-2t', label: 'modelc `--simd`, 2 threads', script: 'worker-modelc.js', args: ['simd', '2'] },
   { id: 'tfjs-cpu', label: 'tfjs-cpu', script: 'worker-tfjs.js', args: ['cpu'] },
   { id: 'tfjs-wasm', label: 'tfjs-wasm', script: 'worker-tfjs.js', args: ['wasm'] },
   { id: 'ort', label: 'onnxruntime-node', script: 'worker-ort.js', args: [] },
   { id: 'keras', label: 'Keras (TF CPU)', script: 'worker-keras.js', args: [] },
+  { id: 'keras-2t', label: 'Keras (TF CPU), 2 threads', script: 'worker-keras.js', args: ['2'] },
   { id: 'compile', label: 'modelc compiler', script: 'worker-compile.js', args: [] },
 ];
 const runtimeById = new Map(RUNTIMES.map((r) => [r.id, r]));
 /** The table's columns after work and batch. */
-const COLUMNS = ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'keras'];
+const COLUMNS = ['modelc', 'modelc-simd', 'modelc-simd-2t', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'keras', 'keras-2t'];
 
 const MODELS = /** @type {Record<string, string>} */ ({
   seed_mlp: join(root, 'examples/seed_mlp.nn'),
@@ -177,11 +179,11 @@ const ALL_CASES = [
     work: 'mnist_cnn training step',
     model: 'mnist_cnn',
     batch: 32,
-    runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'keras'],
+    runtimes: ['modelc', 'modelc-simd', 'modelc-simd-2t', 'tfjs-cpu', 'tfjs-wasm', 'keras', 'keras-2t'],
     weight: 1,
     deferred: 'tfjs-cpu',
   },
-  { id: 'train/mnist_cnn/b64', kind: 'train', work: 'mnist_cnn training step', model: 'mnist_cnn', batch: 64, runtimes: ['modelc', 'modelc-simd', 'keras'], weight: 1 },
+  { id: 'train/mnist_cnn/b64', kind: 'train', work: 'mnist_cnn training step', model: 'mnist_cnn', batch: 64, runtimes: ['modelc', 'modelc-simd', 'modelc-simd-2t', 'keras', 'keras-2t'], weight: 1 },
   ...[
     ['seed_mlp', join(root, 'examples/seed_mlp.nn')],
     ['mnist_cnn', join(root, 'examples/mnist_cnn.nn')],
@@ -337,7 +339,7 @@ async function main() {
   log(`modelc bench: ${cases.length} case(s), budget ${budgetS} s${quick ? ' (--quick)' : ''}; other processes on this machine add noise (load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')})`);
 
   // Workers start (and load their runtimes) while the artifacts are generated.
-  const needed = new Set(cases.flatMap((c) => c.runtimes).filter((r) => r !== 'modelc-simd'));
+  const needed = new Set(cases.flatMap((c) => c.runtimes).filter((r) => !r.startsWith('modelc-simd')));
   const inits = [...needed].map((id) => startWorker(id));
 
   // Artifacts.
@@ -362,8 +364,10 @@ async function main() {
   const simdTraining = [...artifacts.values()].some((a) => a.model.simdTrainModulePath && a.model.simdTrainModulePath !== a.model.trainModulePath);
   const simdBuilt = simdStates.includes('built') || simdTraining;
   const simdText = simdStates.includes('no-op') ? 'not built yet (the simd option changes nothing)' : 'not built yet';
-  if (simdBuilt) inits.push(startWorker('modelc-simd'));
-  else status.set('modelc-simd', { available: false, reason: simdText });
+  for (const id of ['modelc-simd', 'modelc-simd-2t'].filter((r) => cases.some((c) => c.runtimes.includes(r)))) {
+    if (simdBuilt) inits.push(startWorker(id));
+    else status.set(id, { available: false, reason: simdText });
+  }
   await Promise.all(inits);
 
   const remainingWeight = () => cases.filter((c) => !results.some((r) => r.c === c)).reduce((s, c) => s + c.weight, 0);

@@ -42,7 +42,7 @@ serve({
     if (probe.error || probe.status !== 0) {
       return { available: false, reason: `no Python with Keras and TensorFlow (${python} -c "import keras, tensorflow" failed)`, hint: 'MODELC_BENCH_PYTHON=/path/to/python' };
     }
-    child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+    child = spawn(python, [script, ...process.argv.slice(2)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
     createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.(line));
     child.stderr.resume();
     child.on('exit', (code) => {

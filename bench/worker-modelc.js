@@ -1,6 +1,7 @@
 // The modelc runtime: the generated modules themselves, imported as plain ES
 // modules (no library code in this process). `node bench/worker-modelc.js simd`
-// runs the modules generated with the `simd: true` option instead.
+// runs the modules generated with the `simd: true` option instead, and
+// `node bench/worker-modelc.js simd 2` their Trainers on 2 threads (startThreads).
 //
 //   inference: new Model(); model.predict(x, batch)
 //   training:  new Trainer(); trainer.trainOnBatch(x, y, batch)
@@ -9,6 +10,7 @@ import { batchData } from './common.js';
 import { serve } from './worker.js';
 
 const simd = process.argv[2] === 'simd';
+const threads = Number(process.argv[3] ?? '1');
 
 /**
  * Imports a generated module, waiting for an asynchronous start if it has one
@@ -41,10 +43,12 @@ let step = () => {
 let data = { x: new Float32Array(0), y: new Float32Array(0) };
 /** @type {any} */
 let checkModule;
+/** Stops the prepared Trainer's threads. */
+let stop = () => {};
 
 serve({
   async init() {
-    return { available: true, info: { variant: simd ? 'simd' : 'ts' } };
+    return { available: true, info: { variant: simd ? 'simd' : 'ts', ...(threads > 1 ? { threads } : {}) } };
   },
   async prepare(j) {
     job = j;
@@ -65,6 +69,11 @@ serve({
       checkModule = await load(checkPath);
       const { Trainer } = await load(trainPath);
       const trainer = new Trainer({ seed: 1 });
+      stop = () => trainer.stopThreads?.();
+      if (threads > 1) {
+        const got = await trainer.startThreads(threads);
+        if (got !== threads) throw new Error(`${threads} threads asked, ${got} run: ${trainer.threadsNote}`);
+      }
       step = () => trainer.trainOnBatch(x, y, batch);
     } else {
       throw new Error(`modelc worker cannot run a '${j.kind}' case`);
@@ -80,6 +89,8 @@ serve({
   },
   step: () => step(),
   async release() {
+    stop();
+    stop = () => {};
     job = undefined;
     checkModule = undefined;
     step = () => {
