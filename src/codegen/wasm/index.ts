@@ -8,7 +8,7 @@
  * requests their ops' `simd` rules make (select.ts; the request types are in
  * ops/simd-def.ts).
  */
-export { ByteWriter, Code, ModuleBuilder, type F32Op, type F32x4Op, type I32Op, type Label, type Local, type ValType } from './encode.js';
+export { ByteWriter, Code, ModuleBuilder, type F32Op, type F32x4Op, type I32Op, type Label, type Local, type V128Op, type ValType } from './encode.js';
 export { packedFloats, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
 export { buildSimdModule, packWeights, padBias, simdKernel, simdRuntimeSource, toBase64, type SimdModule } from './module.js';
 export { simdRequestFor } from './select.js';
