@@ -21,7 +21,7 @@ import { collectHelpers, kernelFunctions, kernelRecords, nameKernels, type Kerne
 import { base64Length, dataExpression } from './format.js';
 import { commentText, Namer, str } from './names.js';
 import { planBuffers, type BufferPlan, type Placement } from './plan.js';
-import { planSimd, simdConstructor, simdGrow, simdHooks, simdModuleNames, simdSource, type SimdHooks, type SimdPlan } from './simd.js';
+import { planSimd, simdConstructor, simdGrow, simdHooks, simdModuleNames, simdSource, simdThreads, type SimdHooks, type SimdPlan } from './simd.js';
 import { base64BytesSource, checkBatchSizeSource, checkInputSource, decodeWeightsSource, embeddedWeightsSource, readSafetensorsSource } from './runtime.js';
 
 export interface InferenceOptions {
@@ -286,7 +286,7 @@ function modelStatements(
         ...(simd ? simdConstructor(simd, propOf) : []),
       ],
     }],
-    ...(simd ? { getAccessors: [{ name: 'usesSimd', docs: ['Whether the WebAssembly SIMD kernels run (else the TypeScript kernels do).'], returnType: 'boolean', statements: ['return this.simd !== undefined;'] }] } : {}),
+    ...(simd ? { getAccessors: [{ name: 'usesSimd', docs: ['Whether the WebAssembly SIMD kernels run (else the TypeScript kernels do).'], returnType: 'boolean', statements: ['return this.simd !== undefined;'] }, ...(simdThreads(simd).getters as never[])] } : {}),
     methods: [
       {
         name: 'predict',
@@ -321,6 +321,7 @@ function modelStatements(
         returnType: 'void',
         statements: forward,
       }] : []),
+      ...(simd ? (simdThreads(simd).methods as never[]) : []),
     ],
   });
   return statements;

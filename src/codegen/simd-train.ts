@@ -28,7 +28,7 @@ import type { TensorType } from '../ir/types.js';
 import { perExample } from '../ops/emit.js';
 import type { AnySimdKernelRequest, SimdSelection } from '../ops/simd-def.js';
 import type { BufferPlan } from './plan.js';
-import type { SimdHooks } from './simd.js';
+import { threadMembers, type SimdHooks } from './simd.js';
 import { buildSimdModule, simdRequestFor, type SimdModule } from './wasm/index.js';
 import { kernelSplit, type KernelSplit } from './wasm/threads.js';
 
@@ -224,35 +224,8 @@ export function trainingSimdViews(simd: TrainingSimd): string[] {
   ];
 }
 
-/** The Trainer's thread methods (startThreads, stopThreads) and accessors (threads, threadsNote), as ts-morph structures. */
+/** The Trainer's thread methods and accessors (simd.ts threadMembers): each thread transposes kernels into a scratch of its own. */
 export function trainingSimdThreads(simd: TrainingSimd): { methods: object[]; getters: object[] } {
-  const noSimd = '"this engine has no WebAssembly SIMD, so the TypeScript kernels run, on one thread"';
-  return {
-    methods: [
-      {
-        name: 'startThreads',
-        isAsync: true,
-        docs: [
-          'Runs the SIMD kernels on `count` threads: this one and `count - 1` workers (worker_threads in Node; Web Workers in a browser, which needs a cross-origin isolated page and blocks only inside a worker: on a main thread it spins while it waits). Resolves to the number that runs: 1 when the engine has no shared memory or workers, with `threadsNote` saying why. Results depend on the count only by float rounding (weight gradients sum per thread), and are the same on every run with the same count. Call between steps; `stopThreads` ends them.',
-        ],
-        parameters: [{ name: 'count', type: 'number' }],
-        returnType: 'Promise<number>',
-        statements: [
-          'const simd = this.simd;',
-          'if (simd === undefined) return 1;',
-          'const threads = await simd.startThreads(count);',
-          ...(simd.transposedFloats > 0 ? ['// Each thread transposes a layer kernel into a scratch of its own.', `if (threads > 1) this.transposed = simd.alloc(${simd.transposedFloats} * threads);`] : []),
-          '// The first start moves the memory: the views are taken again.',
-          'this.views(simd, this.capacity);',
-          'return threads;',
-        ],
-      },
-      { name: 'stopThreads', docs: ['Stops the worker threads: the kernels run on this thread alone.'], returnType: 'void', statements: ['this.simd?.stopThreads();'] },
-      { name: 'views', scope: 'private', docs: ['Views of the scratch buffers, staged inputs and parameters in the SIMD memory (taken again after it grows or moves).'], parameters: [{ name: 'simd', type: 'SimdRuntime' }, { name: 'batchSize', type: 'number' }], returnType: 'void', statements: trainingSimdViews(simd) },
-    ],
-    getters: [
-      { name: 'threads', docs: ['The threads the kernels run on (1 until startThreads).'], returnType: 'number', statements: ['return this.simd?.threads ?? 1;'] },
-      { name: 'threadsNote', docs: ['Why startThreads runs fewer threads than asked for; undefined when it ran them all.'], returnType: 'string | undefined', statements: [`return this.simd === undefined ? ${noSimd} : this.simd.threadsNote;`] },
-    ],
-  };
+  const transposed = simd.transposedFloats > 0 ? ['// Each thread transposes a layer kernel into a scratch of its own.', `if (threads > 1) this.transposed = simd.alloc(${simd.transposedFloats} * threads);`] : [];
+  return threadMembers('trainer', transposed, trainingSimdViews(simd));
 }

@@ -18,6 +18,7 @@ import { perExample } from '../ops/emit.js';
 import type { AnySimdKernelRequest } from '../ops/simd-def.js';
 import type { BufferPlan } from './plan.js';
 import { buildSimdModule, simdRequestFor, simdRuntimeSource, type SimdModule } from './wasm/index.js';
+import { kernelSplit, type KernelSplit } from './wasm/threads.js';
 
 export interface SimdNode {
   /** The kernel's export name. */
@@ -35,6 +36,8 @@ export interface SimdPlan {
   readonly staged: readonly number[];
   /** Floats per example of each graph input. */
   readonly inputSizes: readonly number[];
+  /** Per kernel export: how its calls divide between threads (startThreads): by examples. */
+  readonly splits: ReadonlyMap<string, KernelSplit>;
 }
 
 /**
@@ -68,6 +71,7 @@ export function planSimd(graph: Graph, plan: BufferPlan, kernelName: (node: Node
   const nodes = new Map<Node, SimdNode>();
   const requests: AnySimdKernelRequest[] = [];
   const staged = new Set<number>();
+  const splits = new Map<string, KernelSplit>();
   for (const { node, kernel } of plan.steps) {
     if (!kernel) continue;
     const selection = simdRequestFor(node.op, { operands: node.operands.map((o) => types.get(o)!), result: node.type, attrs: node.attrs });
@@ -78,15 +82,16 @@ export function planSimd(graph: Graph, plan: BufferPlan, kernelName: (node: Node
     if (at.kind === 'input') staged.add(at.index);
     const name = kernelName(node);
     requests.push({ ...selection.request, name });
+    splits.set(name, kernelSplit(selection.request, [perExample(types.get(x!)!), 0, 0, perExample(node.type)], perExample(node.type)));
     nodes.set(node, { kernel: name, index: 2 * nodes.size, weights: w, ...(b !== undefined ? { bias: b } : {}) });
   }
   if (nodes.size === 0) return undefined;
-  return { module: buildSimdModule(requests), nodes, staged: [...staged].sort((a, b) => a - b), inputSizes: graph.inputs.map((i) => perExample(i.type)) };
+  return { module: buildSimdModule(requests), nodes, staged: [...staged].sort((a, b) => a - b), inputSizes: graph.inputs.map((i) => perExample(i.type)), splits };
 }
 
 /** The runtime source (embedded WebAssembly, loader, weight packing) added to the module. */
 export function simdSource(simd: SimdPlan): string {
-  return simdRuntimeSource(simd.module);
+  return simdRuntimeSource(simd.module, simd.splits);
 }
 
 /** Model constructor statements after `this.p` is set: the runtime and the packed weights. */
@@ -116,11 +121,58 @@ export function simdGrow(simd: SimdPlan): string[] {
     '  // Allocate first, then take the views: growing the memory detaches views taken before.',
     '  this.ptrs = SCRATCH.map((size) => simd.alloc(size * batchSize));',
     `  this.stagedPtrs = [${simd.staged.map((k) => `simd.alloc(${simd.inputSizes[k]} * batchSize)`).join(', ')}];`,
-    '  this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, size * batchSize));',
-    `  this.staged = [${simd.staged.map((k, i) => `simd.view(this.stagedPtrs[${i}]!, ${simd.inputSizes[k]} * batchSize)`).join(', ')}];`,
+    '  this.views(simd, batchSize);',
     '}',
     'this.capacity = batchSize;',
   ];
+}
+
+/** The Model's thread methods and accessors (threadMembers). */
+export function simdThreads(simd: SimdPlan): { methods: object[]; getters: object[] } {
+  return threadMembers('model', [], [
+    'if (this.ptrs.length === 0) return;',
+    'this.scratch = SCRATCH.map((size, k) => simd.view(this.ptrs[k]!, size * batchSize));',
+    `this.staged = [${simd.staged.map((k, i) => `simd.view(this.stagedPtrs[${i}]!, ${simd.inputSizes[k]} * batchSize)`).join(', ')}];`,
+  ]);
+}
+
+/**
+ * startThreads, stopThreads and a private views(simd, batchSize) (taking
+ * every view of the memory again: \`views\`), and the threads and
+ * threadsNote accessors, as ts-morph structures, for a Model or a Trainer.
+ * \`afterStart\`: statements after the runtime started \`threads\`.
+ */
+export function threadMembers(what: 'model' | 'trainer', afterStart: readonly string[], views: readonly string[]): { methods: object[]; getters: object[] } {
+  const noSimd = '"this engine has no WebAssembly SIMD, so the TypeScript kernels run, on one thread"';
+  const results = what === 'trainer' ? 'Results depend on the count only by float rounding (weight gradients sum per thread), and are the same on every run with the same count. Call between steps' : 'Every example is computed as on one thread (the same floats). Call between predictions';
+  return {
+    methods: [
+      {
+        name: 'startThreads',
+        isAsync: true,
+        docs: [
+          `Runs the SIMD kernels on \`count\` threads: this one and \`count - 1\` workers (worker_threads in Node; Web Workers in a browser, which needs a cross-origin isolated page, and blocks only inside a worker: on a main thread it spins while it waits). Resolves to the number that runs: 1 when the engine has no shared memory or workers, with \`threadsNote\` saying why. Calls too small to gain run on this thread alone. ${results}; \`stopThreads\` ends them.`,
+        ],
+        parameters: [{ name: 'count', type: 'number' }],
+        returnType: 'Promise<number>',
+        statements: [
+          'const simd = this.simd;',
+          'if (simd === undefined) return 1;',
+          'const threads = await simd.startThreads(count);',
+          ...afterStart,
+          '// The first start moves the memory: the views are taken again.',
+          'this.views(simd, this.capacity);',
+          'return threads;',
+        ],
+      },
+      { name: 'stopThreads', docs: ['Stops the worker threads: the kernels run on this thread alone.'], returnType: 'void', statements: ['this.simd?.stopThreads();'] },
+      { name: 'views', scope: 'private', docs: ['Views of the buffers in the SIMD memory (taken again after it grows or moves).'], parameters: [{ name: 'simd', type: 'SimdRuntime' }, { name: 'batchSize', type: 'number' }], returnType: 'void', statements: [...views] },
+    ],
+    getters: [
+      { name: 'threads', docs: ['The threads the kernels run on (1 until startThreads).'], returnType: 'number', statements: ['return this.simd?.threads ?? 1;'] },
+      { name: 'threadsNote', docs: ['Why startThreads runs fewer threads than asked for; undefined when it ran them all.'], returnType: 'string | undefined', statements: [`return this.simd === undefined ? ${noSimd} : this.simd.threadsNote;`] },
+    ],
+  };
 }
 
 /** forward's first statements: the runtime, and the graph inputs SIMD kernels read copied in. */

@@ -1,5 +1,7 @@
 /**
- * Training modules on several threads (`await trainer.startThreads(2)`): a
+ * Generated modules on several threads (`await trainer.startThreads(2)`,
+ * `await model.startThreads(2)`). Inference: mnist_cnn's Model predicts the
+ * same floats on 2 threads as on 1. Training: a
  * conv model (GEMMs over windows, a strided conv whose dx sums windows back,
  * batchnorm, dense layers) trains as on one thread within float rounding,
  * and bit for bit the same on every run with the same thread count, across
@@ -116,5 +118,30 @@ describe('training modules on threads', () => {
     expect(t.threads).toBe(1);
     expect(t.threadsNote).toMatch(/SharedArrayBuffer/);
     expect(Number.isFinite(t.trainOnBatch(seededData(4 * 256, 1), oneHot(4, 3, 2), 4))).toBe(true);
+  }, 60_000);
+});
+
+describe('inference modules on threads', () => {
+  type ThreadedModel = { predict(x: Float32Array, batchSize: number): Float32Array; startThreads(count: number): Promise<number>; stopThreads(): void; readonly threads: number };
+  it('predict the same floats on 2 threads as on 1, on odd batches, before and after a batch that grows the memory', async () => {
+    const { generateInferenceModule } = await import('../../src/codegen/index.js');
+    const { lowerFile } = await import('../../src/frontend/load.js');
+    const { materialize } = await import('../../src/ops/init.js');
+    const { createPassManager, defaultPipeline } = await import('../../src/passes/pipeline.js');
+    const graph = createPassManager().run(materialize(lowerFile('examples/mnist_cnn.nn').graph, 3), defaultPipeline);
+    const { js } = await generateInferenceModule(graph, { simd: true });
+    const { Model } = await importModule<{ Model: new () => ThreadedModel }>(js, 'mnist_cnn.threads');
+    const one = new Model();
+    const two = new Model();
+    one.predict(seededData(784, 1), 1);
+    expect(await two.startThreads(2)).toBe(2);
+    (two as unknown as { simd: { splitWork: number } }).simd.splitWork = 0;
+    for (const batch of [3, 17, 5]) {
+      const x = seededData(batch * 784, batch);
+      expect(Buffer.from(two.predict(x, batch).buffer), `batch ${batch}`).toEqual(Buffer.from(one.predict(x, batch).buffer));
+    }
+    expect((two as unknown as { simd: { jobs: number } }).simd.jobs).toBeGreaterThanOrEqual(3 * 3);
+    two.stopThreads();
+    expect(two.threads).toBe(1);
   }, 60_000);
 });
