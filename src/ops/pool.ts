@@ -20,6 +20,7 @@ import { gradientOnly, onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';
 import { globalPoolGradOps, globalPoolLayers, globalPoolOps, InputShape } from './pool-global.js';
 import { defineFamily, defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
+import { selection, type PoolWindow, type SimdSelection, type SimdUse } from './simd-def.js';
 
 /**
  * max(a, b) without a data-dependent branch: (a + b + |a - b|) / 2 when that
@@ -93,6 +94,26 @@ function windowRangeCode(padding: string, v: string, o: string, s: number, befor
     : `const ${v}0 = Math.max(${o} * ${s} - ${before}, 0), ${v}1 = Math.min(${o} * ${s} - ${before} + ${p}, ${size});`;
 }
 
+/**
+ * The windows of a max pool over x (pooled to `pooled`) for the Trainer's
+ * SIMD kernels (codegen/wasm/pool.ts): channels in whole f32x4 vectors;
+ * undefined otherwise.
+ */
+function simdWindow(x: TensorType, pooled: TensorType, a: PoolAttrs, use: SimdUse): PoolWindow | undefined {
+  const [, h, w, c] = x.shape as Dims4;
+  if (use !== 'training' || c % 4 !== 0) return undefined;
+  const [, oh, ow] = pooled.shape as Dims4;
+  const [ph, pw] = a.pool_size as [number, number];
+  const [sy, sx] = a.strides as [number, number];
+  const before = [windowAxis(h, ph, sy, a.padding as Padding).before, windowAxis(w, pw, sx, a.padding as Padding).before] as const;
+  return { input: [h, w, c], output: [oh, ow], pool: [ph, pw], strides: [sy, sx], before };
+}
+
+function maxPoolSimd(kind: 'max_pool2d' | 'max_pool2d_grad', x: TensorType, pooled: TensorType, a: PoolAttrs, use: SimdUse): SimdSelection | undefined {
+  const window = simdWindow(x, pooled, a, use);
+  return window && selection({ kind, window });
+}
+
 function poolOp<const N extends string>(name: N, summary: string, kind: Reduction): NamedOpDef<N> {
   return defineOp({
     name,
@@ -104,6 +125,7 @@ function poolOp<const N extends string>(name: N, summary: string, kind: Reductio
       { note: '2x2, stride 2, valid', attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'valid' }, operands: [tensor(['N', 4, 4, 2])] },
       { note: '3x3, stride 2, same (padding cells take no part)', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'same' }, operands: [tensor(['N', 5, 4, 2])] },
       { note: 'overlapping 2x2 windows, stride 1, same', attrs: { pool_size: [2, 2], strides: [1, 1], padding: 'same' }, operands: [tensor(['N', 3, 3, 1])] },
+      { note: 'channels in whole f32x4 vectors, 3x2, stride 2x1, same', attrs: { pool_size: [3, 2], strides: [2, 1], padding: 'same' }, operands: [tensor(['N', 5, 4, 8])] },
     ],
     infer: ([x], a) => pooledType(name, x!, a),
     reference: ([x], a) => poolReference(x!, a, kind),
@@ -320,6 +342,8 @@ export const maxPool2dGradOp = defineOp({
     { note: '2x2, stride 2, valid', attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'valid' }, operands: [tensor(['N', 2, 2, 2]), tensor(['N', 4, 4, 2])] },
     { note: '3x3, stride 2, same', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'same' }, operands: [tensor(['N', 3, 2, 2]), tensor(['N', 5, 4, 2])] },
     { note: 'overlapping windows add up', attrs: { pool_size: [2, 2], strides: [1, 1], padding: 'same' }, operands: [tensor(['N', 3, 3, 1]), tensor(['N', 3, 3, 1])] },
+    { note: "channels in whole f32x4 vectors (the Trainer's SIMD kernel), non-overlapping 2x2 windows", attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'same' }, operands: [tensor(['N', 3, 2, 8]), tensor(['N', 5, 4, 8])] },
+    { note: 'whole f32x4 vectors, overlapping 3x3 windows, stride 2, valid (cells in no window)', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'valid' }, operands: [tensor(['N', 2, 1, 4]), tensor(['N', 6, 4, 4])] },
   ],
   infer: ([dy, x], a) => {
     expectPooled('max_pool2d_grad', x!, dy!, a);
@@ -328,6 +352,7 @@ export const maxPool2dGradOp = defineOp({
   reference: ([dy, x], a) => poolGradReference(dy!, x!, x!.shape as unknown as Dims4, a, 'max'),
   emit: ({ operands: [dy, x], attrs: a }) =>
     kernel(`max_pool2d_grad_${poolGradTag(x!, a)}`, ['dy', 'x'], 'max pooling gradient: dy to the first maximum of each window', poolGradCode(x!, dy!, a, 'max'), [max2Helper]),
+  simd: ({ operands: [dy, x], attrs: a }, use) => maxPoolSimd('max_pool2d_grad', x!, dy!, a, use),
   onnx: gradientOnly,
   grad: 'none',
 });

@@ -147,9 +147,43 @@ export interface BatchnormTrainGradGammaRequest extends BatchnormTrainCommon {
   readonly kind: 'batchnorm_train_grad_gamma';
 }
 
+/**
+ * The windows of a pool over NHWC x [h, w, c], c a multiple of 4: window
+ * (oy, ox) covers rows oy*sy - top .. oy*sy - top + ph - 1 and columns
+ * ox*sx - left .. ox*sx - left + pw - 1, clipped to the image (padding cells
+ * take no part); no window is empty.
+ */
+export interface PoolWindow {
+  readonly input: readonly [number, number, number];
+  /** Output rows and columns. */
+  readonly output: readonly [number, number];
+  readonly pool: readonly [number, number];
+  readonly strides: readonly [number, number];
+  /** Padding before the first row and the first column. */
+  readonly before: readonly [number, number];
+}
+
+/** y[e, oy, ox, c] = the maximum of x over window (oy, ox), as Math.max (NaN wins, +0 above -0). */
+export interface MaxPoolRequest {
+  readonly kind: 'max_pool2d';
+  readonly name?: string;
+  readonly window: PoolWindow;
+}
+
+/**
+ * dx of max_pool2d; operands (dy, x): each window's dy added at its first
+ * maximum in row-major order, as the TypeScript kernel finds it (a cell wins
+ * when strictly above the running maximum, which stays NaN after a NaN).
+ */
+export interface MaxPoolGradRequest {
+  readonly kind: 'max_pool2d_grad';
+  readonly name?: string;
+  readonly window: PoolWindow;
+}
+
 /** The kernels an inference module uses (weights packed once). */
 export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
-/** Every kernel: the inference ones, and the dense gradients, window copies and training batchnorm of training modules. */
+/** Every kernel: the inference ones, and the dense gradients, window copies, training batchnorm and max pooling of training modules. */
 export type AnySimdKernelRequest =
   | SimdKernelRequest
   | DenseGradInputRequest
@@ -158,7 +192,9 @@ export type AnySimdKernelRequest =
   | Col2imRequest
   | BatchnormTrainRequest
   | BatchnormTrainGradInputRequest
-  | BatchnormTrainGradGammaRequest;
+  | BatchnormTrainGradGammaRequest
+  | MaxPoolRequest
+  | MaxPoolGradRequest;
 
 /**
  * Who asks: an inference module (`inference`: weights are parameters, packed
@@ -238,4 +274,6 @@ export const simdSplits: { readonly [K in AnySimdKernelRequest['kind']]: SimdSpl
   batchnorm_train: 'none',
   batchnorm_train_grad_input: 'none',
   batchnorm_train_grad_gamma: 'none',
+  max_pool2d: 'rows',
+  max_pool2d_grad: 'rows',
 };

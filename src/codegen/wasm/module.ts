@@ -34,6 +34,7 @@ import { batchnormTrainGradGammaKernel, batchnormTrainGradInputKernel, batchnorm
 import { col2imKernel, im2colKernel } from './columns.js';
 import { depthwiseKernel } from './depthwise.js';
 import { conv2dKernel, denseKernel } from './kernels.js';
+import { maxPoolGradKernel, maxPoolKernel } from './pool.js';
 import { denseGradInputKernel, denseGradKernelKernel } from './train-kernels.js';
 
 export interface SimdModule {
@@ -61,6 +62,8 @@ const builders: { readonly [K in AnySimdKernelRequest['kind']]: (req: Extract<An
   batchnorm_train: batchnormTrainKernel,
   batchnorm_train_grad_input: batchnormTrainGradInputKernel,
   batchnorm_train_grad_gamma: batchnormTrainGradGammaKernel,
+  max_pool2d: maxPoolKernel,
+  max_pool2d_grad: maxPoolGradKernel,
 };
 
 /** The kernel builder of a request. */
