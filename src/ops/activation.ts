@@ -32,6 +32,7 @@ import type { KerasImport } from './keras-def.js';
 import { kerasActivation, noKerasForm, type KerasLayerExport } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
 import { gradientOnly, type OnnxEmitter } from './onnx-def.js';
+import { selection, type SimdEpilogue, type SimdSelection, type SimdUse } from './simd-def.js';
 
 export type { ActivationDef } from './activations/define.js';
 export {
@@ -102,6 +103,11 @@ function onnxRule(def: ActivationDef): OnnxRule<Attrs> {
 /** What every activation op shares: one operand, its record's summary and ONNX rule. */
 function common(def: ActivationDef) {
   return { name: def.name, summary: def.summary, operands: () => ['x'], onnx: onnxRule(def) };
+}
+
+/** The Trainer's SIMD kernel of an activation with one (the record's `simd`), over whole examples; `kind` the function or its gradient. */
+function reluSimd(fn: SimdEpilogue | undefined, kind: 'relu' | 'relu_grad', t: TensorType, use: SimdUse): SimdSelection | undefined {
+  return use === 'training' && fn !== undefined ? selection({ kind, fn, size: perExample(t) }) : undefined;
 }
 
 function elementwiseOp(def: ElementwiseActivation): OpDef {
@@ -370,6 +376,8 @@ export const activationGradOp = defineOp({
     return kernel(`activation_grad_${helper.name}_${shapeTag(result)}`, ['dy', 'v'], `dy * ${helper.name}(${a.from})`,
       `for (let i = 0; i < ${total(result)}; i++) y[i] = dy[i]! * ${helper.name}(v[i]!);`, [helper]);
   },
+  // The record's SIMD kernel of dy * f'(y) in the Trainer (relu, relu6: from the output).
+  simd: ({ result, attrs: a }, use) => (a.from === 'output' ? reluSimd(elementwise((a.fn as ScalarFn).op).simd, 'relu_grad', result, use) : undefined),
   grad: 'none',
   onnx: gradientOnly,
   // Each elementwise record's first example, read from the value its derivative reads.

@@ -181,9 +181,25 @@ export interface MaxPoolGradRequest {
   readonly window: PoolWindow;
 }
 
+/** y = relu(x) or relu6(x) (`fn`), elementwise over `size` floats per example. */
+export interface ReluRequest {
+  readonly kind: 'relu';
+  readonly name?: string;
+  readonly fn: SimdEpilogue;
+  readonly size: number;
+}
+
+/** dx = dy * f'(y) of relu or relu6 (`fn`) from its output y: 1 where 0 < y (< 6), else 0; operands (dy, y). */
+export interface ReluGradRequest {
+  readonly kind: 'relu_grad';
+  readonly name?: string;
+  readonly fn: SimdEpilogue;
+  readonly size: number;
+}
+
 /** The kernels an inference module uses (weights packed once). */
 export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
-/** Every kernel: the inference ones, and the dense gradients, window copies, training batchnorm and max pooling of training modules. */
+/** Every kernel: the inference ones, and the dense gradients, window copies, training batchnorm, max pooling and relu of training modules. */
 export type AnySimdKernelRequest =
   | SimdKernelRequest
   | DenseGradInputRequest
@@ -194,7 +210,9 @@ export type AnySimdKernelRequest =
   | BatchnormTrainGradInputRequest
   | BatchnormTrainGradGammaRequest
   | MaxPoolRequest
-  | MaxPoolGradRequest;
+  | MaxPoolGradRequest
+  | ReluRequest
+  | ReluGradRequest;
 
 /**
  * Who asks: an inference module (`inference`: weights are parameters, packed
@@ -276,4 +294,6 @@ export const simdSplits: { readonly [K in AnySimdKernelRequest['kind']]: SimdSpl
   batchnorm_train_grad_gamma: 'none',
   max_pool2d: 'rows',
   max_pool2d_grad: 'rows',
+  relu: 'rows',
+  relu_grad: 'rows',
 };

@@ -305,14 +305,17 @@ describe('simdRequestFor', () => {
     expect(training('depthwise_conv2d', [['N', 6, 6, 4], [3, 3, 4, 1]], conv)).toBeUndefined();
     const gradInputAttrs = { ...gradAttrs, input_shape: [7, 6, 3] };
     expect(simdRequestFor('conv2d_grad_input', emitRequest('conv2d_grad_input', [['N', 4, 6, 8], [3, 2, 3, 8]], gradInputAttrs), 'inference')).toBeUndefined();
-    // Max pooling's gradient in whole vectors of channels.
+    // Max pooling's gradient in whole vectors of channels; relu's and relu6's.
     const pool = { pool_size: [2, 2], strides: [2, 2], padding: 'same' };
     const poolWindow = { input: [5, 4, 8], output: [3, 2], pool: [2, 2], strides: [2, 2], before: [0, 0] };
     expect(training('max_pool2d_grad', [['N', 3, 2, 8], ['N', 5, 4, 8]], pool)).toEqual({ request: { kind: 'max_pool2d_grad', window: poolWindow } });
     expect(training('max_pool2d_grad', [['N', 3, 2, 6], ['N', 5, 4, 6]], pool)).toBeUndefined();
     expect(simdRequestFor('max_pool2d_grad', emitRequest('max_pool2d_grad', [['N', 3, 2, 8], ['N', 5, 4, 8]], pool), 'inference')).toBeUndefined();
+    expect(training('activation_grad', [['N', 3, 7], ['N', 3, 7]], { fn: { op: 'relu6' }, from: 'output' })).toEqual({ request: { kind: 'relu_grad', fn: 'relu6', size: 21 } });
+    expect(training('activation_grad', [['N', 8], ['N', 8]], { fn: { op: 'sigmoid' }, from: 'output' })).toBeUndefined();
     // The op records that have a rule are exactly the SIMD ops.
     expect(ops.filter((o) => o.simd !== undefined).map((o) => o.name).sort()).toEqual([
+      'activation_grad',
       'batchnorm_train',
       'batchnorm_train_grad_gamma',
       'batchnorm_train_grad_input',

@@ -35,6 +35,7 @@ import { col2imKernel, im2colKernel } from './columns.js';
 import { depthwiseKernel } from './depthwise.js';
 import { conv2dKernel, denseKernel } from './kernels.js';
 import { maxPoolGradKernel, maxPoolKernel } from './pool.js';
+import { reluGradKernel, reluKernel } from './relu.js';
 import { denseGradInputKernel, denseGradKernelKernel } from './train-kernels.js';
 
 export interface SimdModule {
@@ -64,6 +65,8 @@ const builders: { readonly [K in AnySimdKernelRequest['kind']]: (req: Extract<An
   batchnorm_train_grad_gamma: batchnormTrainGradGammaKernel,
   max_pool2d: maxPoolKernel,
   max_pool2d_grad: maxPoolGradKernel,
+  relu: reluKernel,
+  relu_grad: reluGradKernel,
 };
 
 /** The kernel builder of a request. */

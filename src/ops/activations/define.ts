@@ -20,6 +20,7 @@ import type { LossName } from '../../spec/training.js';
 import type { TensorType } from '../../ir/types.js';
 import type { KernelCode, RuntimeHelper } from '../emit.js';
 import type { OnnxEmitter } from '../onnx-def.js';
+import type { SimdEpilogue } from '../simd-def.js';
 import { ShapeError, type GradBuilder } from '../op-def.js';
 
 /** Which value f' is computed from: the activation's output y, or its input x. */
@@ -88,6 +89,14 @@ export interface ElementwiseActivation<N extends string = string, P extends TPro
   derivative(attrs: Static<TObject<P>>): Derivative;
   /** The helper's documented error when it approximates f; exact to 1e-15 relative when absent. */
   readonly helperAccuracy?: Accuracy;
+  /**
+   * The Trainer's WebAssembly SIMD kernels of f and of dy * f' from the output
+   * (`relu`, `relu6`: simd-def.ts, codegen/wasm/relu.ts), for functions without
+   * attributes that have them. activation_grad selects the gradient's; the
+   * activation op does not select f's yet (the Trainer's call of a kernel of
+   * one operand must pass 0 for the missing second pointer first).
+   */
+  readonly simd?: SimdEpilogue;
 }
 
 export interface RowsActivation<N extends string = string, P extends TProperties = TProperties> extends ActivationCommon<N, P> {

@@ -36,6 +36,7 @@ export const relu = defineActivation({
   // `+(y > 0)` compiles without a branch (a ternary mispredicts on data of random sign).
   derivative: () => derivative('output', 'relu_grad', "relu' from y: 1 where y > 0 (relu'(0) = 0), branch-free", (y) => (y > 0 ? 1 : 0), 'return +(y > 0);'),
   onnx: (e, x, y) => e.emit('Relu', [x], [y]),
+  simd: 'relu',
   examples: [{}],
 });
 
@@ -48,6 +49,7 @@ export const relu6 = defineActivation({
   helper: () => scalarHelper('relu6', 'min(max(x, 0), 6)', 'Math.min(Math.max(x, 0), 6)'),
   derivative: () => derivative('output', 'relu6_grad', "relu6' from y: 1 where 0 < y < 6", (y) => (y > 0 && y < 6 ? 1 : 0), 'return y > 0 && y < 6 ? 1 : 0;'),
   onnx: (e, x, y) => e.emit('Clip', [x, e.constant([0]), e.constant([6])], [y]),
+  simd: 'relu6',
   examples: [{}],
 });
 
