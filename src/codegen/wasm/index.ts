@@ -2,8 +2,9 @@
  * Opt-in WebAssembly SIMD kernels that modelc generates itself (no
  * dependencies): a binary writer (encode.ts), kernel builders with every size
  * baked in (kernels.ts and depthwise.ts for inference, with window.ts for the
- * convolutions' window walk; train-kernels.ts for the Trainer's dense
- * gradients; kernel-common.ts for what they all share), the module and the
+ * convolutions' window walk; for the Trainer, train-kernels.ts (dense
+ * gradients), columns.ts (window copies), batchnorm.ts, pool.ts (max pooling)
+ * and relu.ts; kernel-common.ts for what they all share), the module and the
  * TypeScript that loads it (module.ts), and the bridge from IR nodes to the
  * requests their ops' `simd` rules make (select.ts; the request types are in
  * ops/simd-def.ts).
