@@ -24,7 +24,7 @@ export interface CompileOptions extends OptimizeOptions {
   /** Which modules: the inference module, the training module (`<name>.train.ts`), or both. */
   target?: 'inference' | 'training' | 'both';
   learningRate?: number;
-  /** Dense and convolution kernels also as WebAssembly SIMD. */
+  /** Kernels also as WebAssembly SIMD (default; `--no-simd`: the pure TypeScript module). */
   simd?: boolean;
 }
 
@@ -85,7 +85,8 @@ export function registerCompile(program: Command, { io }: CliContext): void {
       .option('--emit-test', 'also write <name>.test.ts/.js: golden vectors checked with node --test')
       .addOption(new Option('--target <kind>', 'inference module <name>.ts, training module <name>.train.ts (class Trainer), or both').choices(['inference', 'training', 'both']).default('inference'))
       .addOption(new Option('--learning-rate <x>', "the training module's default learning rate (default: the spec's)").argParser(positiveNumber))
-      .option('--simd', 'also emit dense and convolution kernels as WebAssembly SIMD (embedded; used where the engine supports it, else the TypeScript kernels run)'),
+      .option('--no-simd', 'the pure TypeScript module (default: dense and convolution kernels also as WebAssembly SIMD, embedded, used where the engine has it, else the TypeScript kernels run)')
+      .addOption(new Option('--simd', 'WebAssembly SIMD kernels too (the default; kept for scripts that pass it)').hideHelp()),
     true,
   ).action(async (paths: string[], opts: CompileOptions) => {
     if (paths.length > 1 && opts.name !== undefined) throw new UsageError('--name names one module: give one spec with it');

@@ -31,7 +31,10 @@ export interface CompileOptions extends PipelineChoice, PassRunOptions {
   readonly target?: 'inference' | 'training' | 'both';
   /** The training module's default learning rate (default: the train block's). */
   readonly learningRate?: number;
-  /** Dense and convolution kernels also as WebAssembly SIMD, used where the engine has it. */
+  /**
+   * Kernels also as WebAssembly SIMD, used where the engine has it (else the
+   * TypeScript kernels run): default true; false gives the pure TypeScript module.
+   */
   readonly simd?: boolean;
   /** Also `<name>.test.ts`: golden vectors from the reference interpreter, checked with `node --test`. */
   readonly emitTest?: boolean;
@@ -95,7 +98,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
   let training: TrainingProgram | undefined;
   if (target !== 'inference') {
     training = buildTrainingProgram(graph, loaded.training, options.learningRate === undefined ? {} : { learningRate: options.learningRate });
-    const trainer = await codegen.generateTrainingModule(training, { name, emit: options.emit ?? 'ts', ...(source ? { source } : {}), ...(options.simd ? { simd: true } : {}) });
+    const trainer = await codegen.generateTrainingModule(training, { name, emit: options.emit ?? 'ts', ...(source ? { source } : {}), ...(options.simd !== false ? { simd: true } : {}) });
     files.push(...emit(`${name}.train`, trainer));
     if (target === 'training') return { files, graph, optimized: graph, passes: [], explain: new ExplainLog(), training, warnings: loaded.warnings };
   }
@@ -103,7 +106,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
   const run = passes.length > 0 ? runPasses(graph, passes, options) : undefined;
   const optimized = run?.optimized ?? graph;
   const weightsMode = options.weightsMode ?? 'embed';
-  const inference = await codegen.generateInferenceModule(optimized, { name, weightsMode, emit: options.emit ?? 'ts', ...(source ? { source } : {}), passes, ...(options.simd ? { simd: true } : {}) });
+  const inference = await codegen.generateInferenceModule(optimized, { name, weightsMode, emit: options.emit ?? 'ts', ...(source ? { source } : {}), passes, ...(options.simd !== false ? { simd: true } : {}) });
   files.push(...emit(name, inference));
   if (inference.weights) files.push({ path: `${name}.safetensors`, contents: inference.weights });
   if (options.emitTest) files.push(...emit(`${name}.test`, await codegen.generateGoldenTest(goldenVectors(graph), { name, externalWeights: weightsMode === 'external' })));

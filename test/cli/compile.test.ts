@@ -238,8 +238,14 @@ describe('kernel sharing', () => {
     const src = tempDir({ 'twin.nn': 'model twin {\n  input x: [8]\n  dense(8, activation: relu)\n  dense(8, activation: relu)\n}\n' });
     const opt = join(src, 'opt');
     const plain = join(src, 'plain');
-    await compile(join(src, 'twin.nn'), '-o', opt, '--emit', 'both');
-    await compile(join(src, 'twin.nn'), '-o', plain, '--no-optimize');
+    // The TypeScript kernels (--no-simd; with SIMD each layer also has a call of the one shared SIMD kernel, checked below).
+    await compile(join(src, 'twin.nn'), '-o', opt, '--emit', 'both', '--no-simd');
+    await compile(join(src, 'twin.nn'), '-o', plain, '--no-optimize', '--no-simd');
+    const simd = join(src, 'simd');
+    await compile(join(src, 'twin.nn'), '-o', simd);
+    const simdTs = readFileSync(join(simd, 'twin.ts'), 'utf8');
+    expect(simdTs.match(/simd\.kernels\.(\w+)\(/g)).toHaveLength(2);
+    expect(new Set(simdTs.match(/simd\.kernels\.(\w+)\(/g)).size).toBe(1);
     const ts = readFileSync(join(opt, 'twin.ts'), 'utf8');
     expect(ts.match(/^function dense_/gm)).toHaveLength(1);
     const name = /^function (dense_\w+)\(/m.exec(ts)![1]!;
