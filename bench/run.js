@@ -2,8 +2,8 @@
 // npm run bench -- [--quick] [--only <text>...] [--budget <seconds>] [--write | --no-write] [--list]
 // (or node bench/run.js ...; needs dist/, so `npm run build` first)
 //
-// modelc's generated modules side by side with TF.js (cpu, wasm) and
-// onnxruntime-node, and the compiler's own speed, in one run:
+// modelc's generated modules side by side with TF.js (cpu, wasm),
+// onnxruntime-node and onnxruntime-web, and the compiler's own speed, in one run:
 //
 //   1. bench/prepare.js builds every artifact from the specs with the library
 //      (dist/): the same sampled weights for the generated inference and
@@ -133,13 +133,14 @@ const RUNTIMES = [
   { id: 'tfjs-cpu', label: 'tfjs-cpu', script: 'worker-tfjs.js', args: ['cpu'] },
   { id: 'tfjs-wasm', label: 'tfjs-wasm', script: 'worker-tfjs.js', args: ['wasm'] },
   { id: 'ort', label: 'onnxruntime-node', script: 'worker-ort.js', args: [] },
+  { id: 'ort-web', label: 'onnxruntime-web (wasm SIMD)', script: 'worker-ort-web.js', args: [] },
   { id: 'keras', label: 'Keras (TF CPU)', script: 'worker-keras.js', args: [] },
   { id: 'keras-2t', label: 'Keras (TF CPU), 2 threads', script: 'worker-keras.js', args: ['2'] },
   { id: 'compile', label: 'modelc compiler', script: 'worker-compile.js', args: [] },
 ];
 const runtimeById = new Map(RUNTIMES.map((r) => [r.id, r]));
 /** The table's columns after work and batch. */
-const COLUMNS = ['modelc', 'modelc-simd', 'modelc-simd-2t', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'keras', 'keras-2t'];
+const COLUMNS = ['modelc', 'modelc-simd', 'modelc-simd-2t', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'ort-web', 'keras', 'keras-2t'];
 
 const MODELS = /** @type {Record<string, string>} */ ({
   seed_mlp: join(root, 'examples/seed_mlp.nn'),
@@ -168,7 +169,7 @@ const ALL_CASES = [
       work: `${model} inference`,
       model,
       batch,
-      runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'ort'],
+      runtimes: ['modelc', 'modelc-simd', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'ort-web'],
       weight: 1,
     }),
   ),
@@ -673,6 +674,7 @@ function machine() {
     tfjs: version('@tensorflow/tfjs'),
     tfjsWasm: wasm?.available ? `${wasm.info?.wasmVersion} (SIMD ${wasm.info?.simd ? 'on' : 'off'}, 1 thread)` : version('@tensorflow/tfjs-backend-wasm'),
     ort: version('onnxruntime-node'),
+    ortWeb: version('onnxruntime-web'),
     load: `${loadBefore.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (1, 5, 15 min)`,
   };
 }
