@@ -9,10 +9,18 @@ import { formatMs } from './common.js';
  */
 
 /**
- * The goals of issues 8 and 17, as ratios peer time / modelc time (higher is better for modelc).
+ * The goals of issues 8, 17 and 18, as ratios peer time / modelc time (higher is better for modelc).
  * `versus` is the modelc variant the peer is compared with.
  */
 const GOALS = [
+  // Issue 18: every inference row, with default compile options (`modelc compile` generates the SIMD module).
+  ...[['seed_mlp', 1], ['seed_mlp', 256], ['mnist_cnn', 1], ['mnist_cnn', 64], ['mini_resnet', 1], ['mini_resnet', 16]].map(([model, batch]) => ({
+    caseId: `infer/${model}/b${batch}`,
+    peer: 'ort-web',
+    versus: 'modelc-simd',
+    target: 1.5,
+    text: `issue 18: ${model} inference, batch ${batch}, default compile options (SIMD): ≥ 1.5x faster than onnxruntime-web (wasm SIMD, 1 thread)`,
+  })),
   { caseId: 'train/mnist_cnn/b32', peer: 'keras', versus: 'modelc-simd', target: 0.5, text: 'issue 17: mnist_cnn training step (batch 32), `--simd`, 1 thread each: at least 0.5x Keras on TensorFlow CPU (ratio = Keras time / modelc time)' },
   { caseId: 'train/mnist_cnn/b32', peer: 'keras-2t', versus: 'modelc-simd-2t', target: 1, text: 'issue 17: mnist_cnn training step (batch 32), `--simd`, 2 threads each: at least 1x Keras on TensorFlow CPU' },
   { caseId: 'train/seed_mlp/b16', peer: 'keras', versus: 'modelc-simd', target: 5, text: 'issue 17: seed_mlp training step (batch 16), `--simd`: ≥ 5x faster than Keras on TensorFlow CPU' },
@@ -24,6 +32,10 @@ const GOALS = [
   { caseId: 'infer/mnist_cnn/b64', peer: 'tfjs-wasm', versus: 'modelc-simd', target: 1, text: 'issue 8: mnist_cnn inference, batch 64, `--simd`: at least as fast as tfjs-wasm' },
   { caseId: 'infer/mnist_cnn/b64', peer: 'tfjs-wasm', versus: 'modelc', target: 0.25, text: 'issue 8: mnist_cnn inference, batch 64, pure TypeScript: within 4x of tfjs-wasm' },
 ];
+
+/** onnxruntime-web's version and settings, or why it did not run. @param {string | number} version @param {any} s */
+const ortWebInfo = (version, s) =>
+  s?.available ? `${s.info?.version ?? version} (wasm execution provider in Node: WebAssembly SIMD, ${s.info?.numThreads} thread, no proxy worker)` : `${version}; not measured: ${s?.reason ?? 'not run'}`;
 
 /** The Keras runtime's versions, or why it did not run. @param {any} s */
 const kerasInfo = (s) =>
@@ -168,6 +180,7 @@ Compare ratios within one run, not absolute times across runs.
 | modelc | ${m.modelc} |
 | @tensorflow/tfjs | ${m.tfjs} (backends tfjs-backend-cpu ${m.tfjs}, tfjs-backend-wasm ${m.tfjsWasm}) |
 | onnxruntime-node | ${m.ort} (native CPU execution provider, 1 intra-op and 1 inter-op thread) |
+| onnxruntime-web | ${ortWebInfo(m.ortWeb, o.status.get('ort-web'))} |
 | Keras | ${kerasInfo(o.status.get('keras'))} |
 | load average | ${m.load} |
 | runtimes | ${runtimes} |
@@ -184,6 +197,11 @@ ${table}
   batchnorm folded, activations fused); TF.js \`model.predict(tf.tensor(x), { batchSize: batch })\` then
   \`dataSync()\`; onnxruntime \`session.run\` of \`modelc export -O\`'s model (its own graph optimizations on
   too; \`run\` returns a promise, awaited per call). All take a Float32Array in and give one back.
+- onnxruntime-web (wasm SIMD): the same ONNX file and \`session.run\` in onnxruntime-web's WebAssembly
+  build, run in Node (bench/worker-ort-web.js): the \`wasm\` execution provider, its SIMD binary
+  (\`ort-wasm-simd-threaded.wasm\`, read from node_modules, nothing fetched),
+  \`ort.env.wasm.numThreads = 1\`, no proxy worker, all graph optimizations. Issue 18's goals compare
+  it with the \`--simd\` column, the module \`modelc compile\` generates by default.
 - Training: modelc's generated \`Trainer.trainOnBatch(x, y, batch)\` against TF.js \`model.trainOnBatch\` on
   the same \`tf.layers\` model (SGD, the spec's loss; accuracy metric when the spec asks for it).
   seed_mlp keeps its dropout layers in the timed step; the agreement check runs on a copy without
