@@ -47,6 +47,8 @@ function base64Bytes(text: string): Uint8Array {
 export const decodeWeightsSource = `/** The embedded weights: base64 of little-endian float32s. */
 function decodeWeights(text: string): Float32Array {
   const bytes = base64Bytes(text);
+  // A little-endian engine (every one in use) reads the bytes as they are.
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) return new Float32Array(bytes.buffer, 0, bytes.length / 4);
   const view = new DataView(bytes.buffer);
   const floats = new Float32Array(bytes.length / 4);
   for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);
@@ -117,7 +119,9 @@ function readSafetensors(bytes: Uint8Array): Float32Array[] {
     }
     const out = new Float32Array(size);
     const at = 8 + headerLength + begin;
-    for (let i = 0; i < size; i++) out[i] = view.getFloat32(at + i * 4, true);
+    // A little-endian engine copies the bytes as they are.
+    if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) new Uint8Array(out.buffer).set(bytes.subarray(at, at + size * 4));
+    else for (let i = 0; i < size; i++) out[i] = view.getFloat32(at + i * 4, true);
     return out;
   });
 }
