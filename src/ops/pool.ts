@@ -20,7 +20,7 @@ import { gradientOnly, onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';
 import { globalPoolGradOps, globalPoolLayers, globalPoolOps, InputShape } from './pool-global.js';
 import { defineFamily, defineLayer, defineOp, dim, expectRank, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
-import { selection, type PoolWindow, type SimdSelection, type SimdUse } from './simd-def.js';
+import { selection, unrolledPoolCells, type PoolWindow, type SimdSelection, type SimdUse } from './simd-def.js';
 
 /**
  * max(a, b) without a data-dependent branch: (a + b + |a - b|) / 2 when that
@@ -94,10 +94,13 @@ function windowRangeCode(padding: string, v: string, o: string, s: number, befor
     : `const ${v}0 = Math.max(${o} * ${s} - ${before}, 0), ${v}1 = Math.min(${o} * ${s} - ${before} + ${p}, ${size});`;
 }
 
+/** Window cells the SIMD kernels may unroll (large pools with many clipped windows would make megabytes of code). */
+const MAX_UNROLLED_CELLS = 4096;
+
 /**
  * The windows of a max pool over x (pooled to `pooled`) for the Trainer's
- * SIMD kernels (codegen/wasm/pool.ts): channels in whole f32x4 vectors;
- * undefined otherwise.
+ * SIMD kernels (codegen/wasm/pool.ts): channels in whole f32x4 vectors, code
+ * of a sensible size; undefined otherwise.
  */
 function simdWindow(x: TensorType, pooled: TensorType, a: PoolAttrs, use: SimdUse): PoolWindow | undefined {
   const [, h, w, c] = x.shape as Dims4;
@@ -106,7 +109,8 @@ function simdWindow(x: TensorType, pooled: TensorType, a: PoolAttrs, use: SimdUs
   const [ph, pw] = a.pool_size as [number, number];
   const [sy, sx] = a.strides as [number, number];
   const before = [windowAxis(h, ph, sy, a.padding as Padding).before, windowAxis(w, pw, sx, a.padding as Padding).before] as const;
-  return { input: [h, w, c], output: [oh, ow], pool: [ph, pw], strides: [sy, sx], before };
+  const window: PoolWindow = { input: [h, w, c], output: [oh, ow], pool: [ph, pw], strides: [sy, sx], before };
+  return unrolledPoolCells(window) <= MAX_UNROLLED_CELLS ? window : undefined;
 }
 
 function maxPoolSimd(kind: 'max_pool2d' | 'max_pool2d_grad', x: TensorType, pooled: TensorType, a: PoolAttrs, use: SimdUse): SimdSelection | undefined {

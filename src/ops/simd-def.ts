@@ -163,6 +163,38 @@ export interface PoolWindow {
   readonly before: readonly [number, number];
 }
 
+/** Outputs first .. first + count - 1 along an axis, whose windows are `len` cells from start + (o - first) * stride. */
+export interface WindowRun {
+  readonly first: number;
+  readonly count: number;
+  readonly start: number;
+  readonly len: number;
+}
+
+/** The windows along one axis of `size` cells, clipped to it, as runs (see WindowRun). */
+export function windowRuns(size: number, out: number, k: number, stride: number, before: number): WindowRun[] {
+  const runs: WindowRun[] = [];
+  for (let o = 0; o < out; o++) {
+    const start = Math.max(o * stride - before, 0);
+    const len = Math.min(o * stride - before + k, size) - start;
+    if (len < 1) throw new RangeError(`pool window ${o} of ${out} is outside the ${size} cells (pool ${k}, stride ${stride}, padding before ${before})`);
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.len === len && last.start + last.count * stride === start) runs[runs.length - 1] = { ...last, count: last.count + 1 };
+    else runs.push({ first: o, count: 1, start, len });
+  }
+  return runs;
+}
+
+/**
+ * The window cells a pool kernel unrolls: each pair of a row run and a column
+ * run of `windowRuns` is one loop nest over windows of its size.
+ */
+export function unrolledPoolCells(w: PoolWindow): number {
+  const runs = [0, 1].map((i) => windowRuns(w.input[i]!, w.output[i]!, w.pool[i]!, w.strides[i]!, w.before[i]!));
+  const cells = runs.map((rs) => rs.reduce((s, r) => s + r.len, 0));
+  return cells[0]! * cells[1]!;
+}
+
 /** y[e, oy, ox, c] = the maximum of x over window (oy, ox), as Math.max (NaN wins, +0 above -0). */
 export interface MaxPoolRequest {
   readonly kind: 'max_pool2d';

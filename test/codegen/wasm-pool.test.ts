@@ -12,12 +12,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { windowCover, windowRuns } from '../../src/codegen/wasm/pool.js';
+import { windowCover } from '../../src/codegen/wasm/pool.js';
 import { buildSimdModule } from '../../src/codegen/wasm/module.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { tensor } from '../../src/ir/types.js';
 import { getOp } from '../../src/ops/registry.js';
-import type { MaxPoolGradRequest } from '../../src/ops/simd-def.js';
+import { unrolledPoolCells, windowRuns, type MaxPoolGradRequest } from '../../src/ops/simd-def.js';
 import { runKernel as runTypeScript } from '../helpers/kernel.js';
 import { runSimdKernel } from '../helpers/simd-kernel.js';
 import { rng } from '../helpers/tensors.js';
@@ -169,6 +169,10 @@ describe('max pooling SIMD kernels', () => {
     const attrs = { pool_size: [2, 2], strides: [2, 2], padding: 'valid' } as never;
     expect(getOp('max_pool2d_grad')!.simd!({ operands: [tensor(['N', 2, 2, 6]), tensor(['N', 4, 4, 6])], result: tensor(['N', 4, 4, 6]), attrs }, 'training')).toBeUndefined();
     expect(getOp('max_pool2d_grad')!.simd!({ operands: [tensor(['N', 2, 2, 4]), tensor(['N', 4, 4, 4])], result: tensor(['N', 4, 4, 4]), attrs }, 'inference')).toBeUndefined();
+    // A 20x20 pool at stride 1, same, over 24x24: 20 runs of windows a side, 300 x 300 cells unrolled: the TypeScript kernel. 3x3: 7 x 7.
+    const big = (k: number) => getOp('max_pool2d_grad')!.simd!({ operands: [tensor(['N', 24, 24, 4]), tensor(['N', 24, 24, 4])], result: tensor(['N', 24, 24, 4]), attrs: { pool_size: [k, k], strides: [1, 1], padding: 'same' } as never }, 'training');
+    expect(big(20)).toBeUndefined();
+    expect(unrolledPoolCells((big(3)!.request as MaxPoolGradRequest).window)).toBe(49);
     const window = { input: [4, 4, 6], output: [2, 2], pool: [2, 2], strides: [2, 2], before: [0, 0] } as const;
     expect(() => buildSimdModule([{ kind: 'max_pool2d', window }])).toThrow(/whole f32x4 vectors/);
     expect(() => buildSimdModule([{ kind: 'max_pool2d_grad', window: { ...window, input: [4, 4, 4], output: [5, 2] } }])).toThrow(/outside/);

@@ -7,12 +7,13 @@
  *   max_pool2d_grad  (dy, x)  -> dx: each window's dy[e, oy, ox, c] added at the window's first maximum
  *
  * Windows are clipped to the image (padding cells take no part). Along each
- * axis the outputs fall into runs whose windows have one length and start a
- * stride apart (valid padding: one run; same padding: the full windows, and a
- * few clipped ones at either end); each pair of a row run and a column run is
- * one loop nest whose window cells sit at constant offsets from the window's
- * first cell, unrolled. The channels go up to 4 vectors (a cache line of
- * each cell) at a time.
+ * axis the outputs fall into runs (`windowRuns`, simd-def.ts) whose windows
+ * have one length and start a stride apart (valid padding: one run; same
+ * padding: the full windows, and a few clipped ones at either end); each pair
+ * of a row run and a column run is one loop nest whose window cells sit at
+ * constant offsets from the window's first cell, unrolled (the op's rule
+ * keeps that under 4096 cells). The channels go up to 4 vectors (a cache line
+ * of each cell) at a time.
  *
  * The maximum is f32x4.max, which is Math.max (NaN wins, +0 above -0): the
  * float64 reference exactly (the TypeScript kernel's branch-free max2 may
@@ -28,31 +29,9 @@
  * bit its sums. Windows that do not overlap store, zeroing dx first only when
  * some cell is in no window.
  */
-import type { MaxPoolGradRequest, MaxPoolRequest, PoolWindow } from '../../ops/simd-def.js';
+import { windowRuns, type MaxPoolGradRequest, type MaxPoolRequest, type PoolWindow } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
 import { add, bump, checkPositive, loopUntil, params, weightlessLayout, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
-
-/** Outputs first .. first + count - 1 along an axis, whose windows are `len` cells from start + (o - first) * stride. */
-export interface WindowRun {
-  readonly first: number;
-  readonly count: number;
-  readonly start: number;
-  readonly len: number;
-}
-
-/** The windows along one axis of `size` cells, clipped to it, as runs (see WindowRun). */
-export function windowRuns(size: number, out: number, k: number, stride: number, before: number): WindowRun[] {
-  const runs: WindowRun[] = [];
-  for (let o = 0; o < out; o++) {
-    const start = Math.max(o * stride - before, 0);
-    const len = Math.min(o * stride - before + k, size) - start;
-    if (len < 1) throw new RangeError(`pool window ${o} of ${out} is outside the ${size} cells (pool ${k}, stride ${stride}, padding before ${before})`);
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last.len === len && last.start + last.count * stride === start) runs[runs.length - 1] = { ...last, count: last.count + 1 };
-    else runs.push({ first: o, count: 1, start, len });
-  }
-  return runs;
-}
 
 /** Whether windows along an axis overlap, and whether they cover every cell. */
 function axisCover(size: number, out: number, k: number, stride: number, before: number): { overlap: boolean; covered: boolean } {
