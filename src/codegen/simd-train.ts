@@ -114,7 +114,7 @@ export function planTrainingSimd(
         floats[2] = -request.inDim * request.units;
       }
       if (columns === undefined) {
-        calls.set(node, `simd.kernels.${name}(n, ${a}, ${b}, ${third}, ${y});`);
+        calls.set(node, `simd.kernels.${name}(n, ${a}, ${b ?? '0'}, ${third}, ${y});`);
         split(name, request, [floats[0]!, floats[1]!, floats[2]!, yFloats]);
       } else {
         // A conv as a GEMM over its windows, through the Trainer's column buffer.

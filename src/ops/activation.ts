@@ -27,7 +27,7 @@ import {
   type ElementwiseName,
 } from './activations/records.js';
 import { sameOperands, softmaxGradOp } from './activations/softmax.js';
-import { alias, kernel, perExample, shapeTag, times, total } from './emit.js';
+import { alias, kernel, perExample, shapeTag, times, total, type EmitRequest } from './emit.js';
 import type { KerasImport } from './keras-def.js';
 import { kerasActivation, noKerasForm, type KerasLayerExport } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
@@ -111,6 +111,7 @@ function reluSimd(fn: SimdEpilogue | undefined, kind: 'relu' | 'relu_grad', t: T
 }
 
 function elementwiseOp(def: ElementwiseActivation): OpDef {
+  const fn = def.simd;
   return defineOp({
     ...common(def),
     examples: opExamples(def),
@@ -131,6 +132,7 @@ function elementwiseOp(def: ElementwiseActivation): OpDef {
       const fn = { op: def.name, ...attrs } as Attrs;
       return [() => g.op('activation_grad', [dy, from === 'output' ? result : x!], { fn, from })];
     },
+    ...(fn === undefined ? {} : { simd: ({ result }: EmitRequest<Attrs>, use: SimdUse) => reluSimd(fn, 'relu', result, use) }),
   });
 }
 

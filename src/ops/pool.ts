@@ -15,7 +15,7 @@ import { Type } from '@sinclair/typebox';
 import type { Tensor } from '../ir/tensor.js';
 import { batched, exampleShape, formatType, sameType, tensor, type TensorType } from '../ir/types.js';
 import { convOutputLength, intPair, pair, Pair, Padding, windowAxis } from './conv/window.js';
-import { kernel, shapeTag, total, type RuntimeHelper } from './emit.js';
+import { kernel, shapeTag, total, type EmitRequest, type RuntimeHelper } from './emit.js';
 import { gradientOnly, onnxInt, onnxInts } from './onnx-def.js';
 import { forwardPads } from './onnx-util.js';
 import { globalPoolGradOps, globalPoolLayers, globalPoolOps, InputShape } from './pool-global.js';
@@ -129,7 +129,7 @@ function poolOp<const N extends string>(name: N, summary: string, kind: Reductio
       { note: '2x2, stride 2, valid', attrs: { pool_size: [2, 2], strides: [2, 2], padding: 'valid' }, operands: [tensor(['N', 4, 4, 2])] },
       { note: '3x3, stride 2, same (padding cells take no part)', attrs: { pool_size: [3, 3], strides: [2, 2], padding: 'same' }, operands: [tensor(['N', 5, 4, 2])] },
       { note: 'overlapping 2x2 windows, stride 1, same', attrs: { pool_size: [2, 2], strides: [1, 1], padding: 'same' }, operands: [tensor(['N', 3, 3, 1])] },
-      { note: 'channels in whole f32x4 vectors, 3x2, stride 2x1, same', attrs: { pool_size: [3, 2], strides: [2, 1], padding: 'same' }, operands: [tensor(['N', 5, 4, 8])] },
+      { note: "channels in whole f32x4 vectors (max: the Trainer's SIMD kernel), 3x2, stride 2x1, same", attrs: { pool_size: [3, 2], strides: [2, 1], padding: 'same' }, operands: [tensor(['N', 5, 4, 8])] },
     ],
     infer: ([x], a) => pooledType(name, x!, a),
     reference: ([x], a) => poolReference(x!, a, kind),
@@ -167,6 +167,7 @@ function poolOp<const N extends string>(name: N, summary: string, kind: Reductio
       const tag = `${shapeTag(x!)}_p${ph}x${pw}_s${sy}x${sx}${a.padding === 'same' ? '_same' : ''}`;
       return kernel(`${name}_${tag}`, ['x'], `${kind} pooling ${ph}x${pw}, stride ${sy}x${sx}, ${h}x${w} -> ${oh}x${ow}, ${c} channels`, body, kind === 'max' ? [max2Helper] : []);
     },
+    ...(kind === 'max' ? { simd: ({ operands: [x], result, attrs: a }: EmitRequest<PoolAttrs>, use: SimdUse) => maxPoolSimd('max_pool2d', x!, result, a, use) } : {}),
     // MaxPool / AveragePool channels-first with explicit pads; count_include_pad=0: padding cells do not count.
     onnx: (b, n) => {
       const [x] = n.operands;

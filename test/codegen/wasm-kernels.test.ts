@@ -305,9 +305,15 @@ describe('simdRequestFor', () => {
     expect(training('depthwise_conv2d', [['N', 6, 6, 4], [3, 3, 4, 1]], conv)).toBeUndefined();
     const gradInputAttrs = { ...gradAttrs, input_shape: [7, 6, 3] };
     expect(simdRequestFor('conv2d_grad_input', emitRequest('conv2d_grad_input', [['N', 4, 6, 8], [3, 2, 3, 8]], gradInputAttrs), 'inference')).toBeUndefined();
-    // Max pooling's gradient in whole vectors of channels; relu's and relu6's.
+    // Max pooling and its gradient in whole vectors of channels; relu, relu6 and their gradients.
     const pool = { pool_size: [2, 2], strides: [2, 2], padding: 'same' };
     const poolWindow = { input: [5, 4, 8], output: [3, 2], pool: [2, 2], strides: [2, 2], before: [0, 0] };
+    expect(training('max_pool2d', [['N', 5, 4, 8]], pool)).toEqual({ request: { kind: 'max_pool2d', window: poolWindow } });
+    expect(training('max_pool2d', [['N', 5, 4, 6]], pool)).toBeUndefined();
+    expect(training('avg_pool2d', [['N', 5, 4, 8]], pool)).toBeUndefined();
+    expect(simdRequestFor('max_pool2d', emitRequest('max_pool2d', [['N', 5, 4, 8]], pool), 'inference')).toBeUndefined();
+    expect(training('relu', [['N', 3, 7]], {})).toEqual({ request: { kind: 'relu', fn: 'relu', size: 21 } });
+    expect(training('tanh', [['N', 8]], {})).toBeUndefined();
     expect(training('max_pool2d_grad', [['N', 3, 2, 8], ['N', 5, 4, 8]], pool)).toEqual({ request: { kind: 'max_pool2d_grad', window: poolWindow } });
     expect(training('max_pool2d_grad', [['N', 3, 2, 6], ['N', 5, 4, 6]], pool)).toBeUndefined();
     expect(simdRequestFor('max_pool2d_grad', emitRequest('max_pool2d_grad', [['N', 3, 2, 8], ['N', 5, 4, 8]], pool), 'inference')).toBeUndefined();
@@ -326,7 +332,10 @@ describe('simdRequestFor', () => {
       'dense_grad_input',
       'dense_grad_kernel',
       'depthwise_conv2d',
+      'max_pool2d',
       'max_pool2d_grad',
+      'relu',
+      'relu6',
     ]);
   });
 });

@@ -92,9 +92,8 @@ export interface ElementwiseActivation<N extends string = string, P extends TPro
   /**
    * The Trainer's WebAssembly SIMD kernels of f and of dy * f' from the output
    * (`relu`, `relu6`: simd-def.ts, codegen/wasm/relu.ts), for functions without
-   * attributes that have them. activation_grad selects the gradient's; the
-   * activation op does not select f's yet (the Trainer's call of a kernel of
-   * one operand must pass 0 for the missing second pointer first).
+   * attributes that have them (the activation op and activation_grad select
+   * them).
    */
   readonly simd?: SimdEpilogue;
 }
