@@ -29,7 +29,7 @@
 import type { AnySimdKernelRequest } from '../../ops/simd-def.js';
 import { ModuleBuilder } from './encode.js';
 import type { SimdKernel, SimdKernelLayout } from './kernel-common.js';
-import { CONTROL_WORDS, workerSource, type KernelSplit } from './threads.js';
+import { CONTROL_WORDS, SPIN, workerSource, type KernelSplit } from './threads.js';
 import { batchnormTrainGradGammaKernel, batchnormTrainGradInputKernel, batchnormTrainKernel } from './batchnorm.js';
 import { col2imKernel, im2colKernel } from './columns.js';
 import { depthwiseKernel } from './depthwise.js';
@@ -578,8 +578,9 @@ class SimdRuntime {
         f[y + i] = s;
       }
     }
-    for (let left = atomics.load(c, 2); left !== 0; left = atomics.load(c, 2)) {
-      if (this.blocking) atomics.wait(c, 2, left);
+    for (let left = atomics.load(c, 2), spin = 0; left !== 0; left = atomics.load(c, 2), spin++) {
+      // Spin a little first: the workers are usually about to finish.
+      if (this.blocking && spin > ${SPIN}) atomics.wait(c, 2, left);
     }
     if (c[16] !== 0) {
       c[16] = 0;

@@ -38,6 +38,9 @@ export interface KernelSplit {
   readonly floats: readonly [number, number, number, number];
 }
 
+/** Atomics.load calls a waiting thread spins through before it sleeps (tens of microseconds). */
+export const SPIN = 20000;
+
 /** Words of the control block (Int32): job counter, command, workers still running, examples, step kind, kernel, four (offset, stride) pairs, partials, floats, error flag. */
 export const CONTROL_WORDS = 20;
 
@@ -73,6 +76,8 @@ function start(init) {
   let job = Atomics.load(c, 0);
   port.postMessage("ready");
   for (;;) {
+    // Spin a little before sleeping: jobs often come back to back, and waking a sleeping thread takes longer than a job's gap.
+    for (let spin = 0; spin < ${SPIN} && Atomics.load(c, 0) === job; spin++);
     Atomics.wait(c, 0, job);
     job = Atomics.load(c, 0);
     if (c[1] === 1) break;
