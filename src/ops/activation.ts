@@ -32,7 +32,7 @@ import type { KerasImport } from './keras-def.js';
 import { kerasActivation, noKerasForm, type KerasLayerExport } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, ShapeError, type LayerDef, type LowerContext, type OpDef, type OpExample, type OnnxRule } from './op-def.js';
 import { gradientOnly, type OnnxEmitter } from './onnx-def.js';
-import { selection, type SimdEpilogue, type SimdSelection, type SimdUse } from './simd-def.js';
+import { selection, type SimdRectifier, type SimdSelection, type SimdUse } from './simd-def.js';
 
 export type { ActivationDef } from './activations/define.js';
 export {
@@ -106,7 +106,7 @@ function common(def: ActivationDef) {
 }
 
 /** The Trainer's SIMD kernel of an activation with one (the record's `simd`), over whole examples; `kind` the function or its gradient. */
-function reluSimd(fn: SimdEpilogue | undefined, kind: 'relu' | 'relu_grad', t: TensorType, use: SimdUse): SimdSelection | undefined {
+function reluSimd(fn: SimdRectifier | undefined, kind: 'relu' | 'relu_grad', t: TensorType, use: SimdUse): SimdSelection | undefined {
   return use === 'training' && fn !== undefined ? selection({ kind, fn, size: perExample(t) }) : undefined;
 }
 

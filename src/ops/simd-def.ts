@@ -9,9 +9,13 @@
  * float64).
  */
 import type { TensorType } from '../ir/types.js';
+import { getActivation } from './activations/records.js';
 
-/** Fused activations the kernels apply in registers; anything else runs as a separate pass. */
-export type SimdEpilogue = 'relu' | 'relu6';
+/** The activations with SIMD kernels of their own (the Trainer's relu / relu_grad kernels). */
+export type SimdRectifier = 'relu' | 'relu6';
+
+/** Fused activations the kernels apply in registers (an activation record's `simd` or `simdEpilogue`); anything else runs as a separate pass. */
+export type SimdEpilogue = SimdRectifier | 'tanh' | 'sigmoid';
 
 interface Common {
   /** The export's name; default: derived from the kind and sizes (`dense_784x64_relu`). */
@@ -217,7 +221,7 @@ export interface MaxPoolGradRequest {
 export interface ReluRequest {
   readonly kind: 'relu';
   readonly name?: string;
-  readonly fn: SimdEpilogue;
+  readonly fn: SimdRectifier;
   readonly size: number;
 }
 
@@ -225,7 +229,7 @@ export interface ReluRequest {
 export interface ReluGradRequest {
   readonly kind: 'relu_grad';
   readonly name?: string;
-  readonly fn: SimdEpilogue;
+  readonly fn: SimdRectifier;
   readonly size: number;
 }
 
@@ -287,7 +291,10 @@ export function rowsField(t: TensorType): { rowsPerExample?: number } {
 /** The request fields of a bias and an epilogue: relu / relu6 run in the kernel, others remain. */
 export function simdCommon(bias: boolean, epilogue: { readonly op: string } | undefined): { common: Pick<Common, 'bias' | 'epilogue'>; remaining?: { readonly op: string } } {
   if (epilogue === undefined) return { common: { bias } };
-  if (epilogue.op === 'relu' || epilogue.op === 'relu6') return { common: { bias, epilogue: epilogue.op } };
+  const record = getActivation(epilogue.op);
+  // Only functions without attributes (their records say so).
+  const fused = record?.form === 'elementwise' ? (record.simd ?? record.simdEpilogue) : undefined;
+  if (fused !== undefined) return { common: { bias, epilogue: fused } };
   return { common: { bias }, remaining: epilogue };
 }
 

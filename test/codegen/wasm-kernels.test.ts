@@ -25,6 +25,8 @@ import { wasm } from '../helpers/wasm.js';
 
 
 const RTOL = 1e-5;
+/** The in-register tanh and sigmoid: within 2e-7 (1 + |y|) of the float64 functions (test/codegen/wasm-smooth.test.ts). */
+const SMOOTH_ATOL = 2e-7;
 const GUARD = 16; // floats around every operand
 const SENTINEL = -12345.25;
 
@@ -126,7 +128,9 @@ function check(req: SimdKernelRequest, batches: readonly number[], seed = 1, mis
     expect(y.length).toBe(want.y.length);
     for (let i = 0; i < y.length; i++) {
       const err = Math.abs(y[i]! - want.y[i]!);
-      if (!(err <= RTOL * want.scale[i]! + 1e-30)) {
+      // tanh and sigmoid add their own error (and a float32 rounding) where the terms are small.
+      const own = req.epilogue === 'tanh' || req.epilogue === 'sigmoid' ? SMOOTH_ATOL * (1 + Math.abs(want.y[i]!)) : 0;
+      if (!(err <= RTOL * want.scale[i]! + own + 1e-30)) {
         throw new Error(`${layout.name} n=${n}: y[${i}] = ${y[i]}, expected ${want.y[i]} (terms ${want.scale[i]})`);
       }
     }
@@ -138,6 +142,15 @@ describe('dense (GEMM)', () => {
     // units: below one vector, one vector, a panel and a partial vector, panels and a partial panel.
     for (const units of [1, 3, 4, 8, 10, 13, 33]) {
       for (const inDim of [1, 2, 7, 64]) check({ kind: 'dense', inDim, units, bias: true }, [1, 3, 4, 6]);
+    }
+  });
+
+  it('applies tanh and sigmoid in registers, with and without a bias, tails included', () => {
+    for (const epilogue of ['tanh', 'sigmoid'] as const) {
+      check({ kind: 'dense', inDim: 9, units: 11, bias: true, epilogue }, [5]);
+      check({ kind: 'dense', inDim: 9, units: 11, bias: false, epilogue }, [5]);
+      check({ kind: 'dense', inDim: 16, units: 64, bias: true, epilogue }, [1, 7]);
+      check({ kind: 'dense', inDim: 12, units: 8, bias: true, epilogue, rowMajor: true }, [3]);
     }
   });
 
@@ -188,6 +201,8 @@ describe('conv2d', () => {
     check({ kind: 'conv2d', input: [6, 6, 3], kernel: [2, 2], filters: 9, bias: true, padding: 'same', strides: [2, 2] }, [2]);
     check({ kind: 'conv2d', input: [4, 5, 7], kernel: [1, 1], filters: 10, bias: false }, [3]);
     check({ kind: 'conv2d', input: [9, 3, 2], kernel: [4, 1], filters: 4, bias: true, padding: 'same', epilogue: 'relu6' }, [2]);
+    check({ kind: 'conv2d', input: [9, 3, 2], kernel: [4, 1], filters: 6, bias: true, padding: 'same', epilogue: 'tanh' }, [2]);
+    check({ kind: 'conv2d', input: [7, 5, 3], kernel: [3, 3], filters: 5, bias: false, strides: [2, 1], padding: 'same', epilogue: 'sigmoid' }, [2]);
     check({ kind: 'conv2d', input: [1, 1, 4], kernel: [3, 3], filters: 5, bias: true, padding: 'same' }, [3]);
   });
 
@@ -217,6 +232,8 @@ describe('depthwise_conv2d', () => {
   it('applies the epilogues, without a bias, in chunks of channel vectors', () => {
     check({ kind: 'depthwise_conv2d', input: [5, 5, 10], kernel: [2, 3], bias: false, padding: 'same', epilogue: 'relu' }, [3]);
     check({ kind: 'depthwise_conv2d', input: [5, 5, 45], kernel: [3, 3], bias: true, epilogue: 'relu6', tile: { rows: 1, vecs: 3 } }, [2]);
+    check({ kind: 'depthwise_conv2d', input: [5, 5, 10], kernel: [2, 3], bias: true, padding: 'same', epilogue: 'tanh' }, [3]);
+    check({ kind: 'depthwise_conv2d', input: [5, 5, 45], kernel: [3, 3], bias: false, epilogue: 'sigmoid', tile: { rows: 1, vecs: 3 } }, [2]);
   });
 });
 
@@ -246,7 +263,7 @@ describe('simdRequestFor', () => {
       request: { kind: 'dense', inDim: 64, units: 10, bias: true },
       remaining: softmax,
     });
-    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 5, 5, 2], [3, 3, 2, 4]], { ...conv, epilogue: { op: 'tanh' } }))?.remaining).toEqual({ op: 'tanh' });
+    expect(simdRequestFor('conv2d', emitRequest('conv2d', [['N', 5, 5, 2], [3, 3, 2, 4]], { ...conv, epilogue: { op: 'softplus' } }))?.remaining).toEqual({ op: 'softplus' });
   });
 
   it('declines what the kernels do not cover', () => {
@@ -262,7 +279,9 @@ describe('simdRequestFor', () => {
     expect(training('dense', [['N', 3, 9], [9, 8], [8]], {})).toEqual({ request: { kind: 'dense', inDim: 9, units: 8, rowsPerExample: 3, bias: true, rowMajor: true } });
     // Row-major kernels are read in whole vectors of units; an unfused epilogue has no pass of its own in the Trainer.
     expect(training('dense', [['N', 9], [9, 6]], {})).toBeUndefined();
-    expect(training('dense', [['N', 9], [9, 8]], { epilogue: { op: 'tanh' } })).toBeUndefined();
+    expect(training('dense', [['N', 9], [9, 8]], { epilogue: { op: 'softplus' } })).toBeUndefined();
+    // tanh and sigmoid are fused in registers (their records' simdEpilogue), in the Trainer too.
+    expect(training('dense', [['N', 9], [9, 8]], { epilogue: { op: 'tanh' } })).toEqual({ request: { kind: 'dense', inDim: 9, units: 8, bias: false, epilogue: 'tanh', rowMajor: true } });
     expect(training('dense_grad_input', [['N', 8], [9, 8]], {})).toEqual({ request: { kind: 'dense_grad_input', inDim: 9, units: 8 } });
     expect(training('dense_grad_kernel', [['N', 2, 9], ['N', 2, 8]], {})).toEqual({ request: { kind: 'dense_grad_kernel', inDim: 9, units: 8, rowsPerExample: 2 } });
     expect(training('dense_grad_input', [['N', 6], [9, 6]], {})).toBeUndefined();
@@ -367,7 +386,7 @@ describe('buildSimdModule', () => {
 
 describe('property: random shapes and tiles', () => {
   const tile = fc.option(fc.record({ rows: fc.integer({ min: 1, max: 5 }), vecs: fc.integer({ min: 1, max: 4 }) }), { nil: undefined });
-  const epilogue = fc.constantFrom(undefined, 'relu' as const, 'relu6' as const);
+  const epilogue = fc.constantFrom(undefined, 'relu' as const, 'relu6' as const, 'tanh' as const, 'sigmoid' as const);
 
   it('dense', () => {
     fc.assert(fc.property(

@@ -8,7 +8,7 @@
  */
 import type { DepthwiseRequest } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
-import { add, applyEpilogue, bump, inRegisters, loopUntil, params, roundUp4, storeVector, tagOf, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
+import { add, applyEpilogue, bump, epilogueInPlace, inRegisters, loopUntil, params, roundUp4, storeVector, tagOf, type SimdKernel, type SimdKernelLayout } from './kernel-common.js';
 import { columnPlan, geometry, kyLoop, rowLoops, type RowLocals } from './window.js';
 
 export function depthwiseKernel(req: DepthwiseRequest): SimdKernel {
@@ -109,10 +109,15 @@ export function depthwiseKernel(req: DepthwiseRequest): SimdKernel {
         c.get(kx).i32Const(1).i32('add').tee(kx).i32Const(g.kw).i32('lt_u').brIf(taps);
         c.end();
       });
+      const inPlace = epilogueInPlace(req.epilogue);
       for (let v = 0; v < count; v++) {
+        if (inPlace) {
+          applyEpilogue(c.get(acc[v]!), req.epilogue);
+          c.set(acc[v]!);
+        }
         storeVector(c, ys, v * 16, v === count - 1 ? lastLanes : 4, () => {
           c.get(acc[v]!);
-          applyEpilogue(c, req.epilogue);
+          if (!inPlace) applyEpilogue(c, req.epilogue);
         });
       }
     };

@@ -137,8 +137,13 @@ const F32X4_OPS = {
   splat: 0x13,
   eq: 0x41, ne: 0x42, lt: 0x43, gt: 0x44, le: 0x45, ge: 0x46,
   abs: 0xe0, neg: 0xe1, sqrt: 0xe3, add: 0xe4, sub: 0xe5, mul: 0xe6, div: 0xe7, min: 0xe8, max: 0xe9, pmin: 0xea, pmax: 0xeb,
+  nearest: 0x6a,
 } as const;
 export type F32x4Op = keyof typeof F32X4_OPS;
+
+/** i32x4 instructions without immediates (after the 0xfd SIMD prefix); `shl` takes its shift count as an i32 operand. */
+const I32X4_OPS = { shl: 0xab, add: 0xae, trunc_sat_f32x4_s: 0xf8 } as const;
+export type I32x4Op = keyof typeof I32X4_OPS;
 
 /**
  * v128 bitwise instructions (after the 0xfd SIMD prefix). `andnot` is a & ~b;
@@ -253,6 +258,11 @@ export class Code {
 
   f32x4(op: F32x4Op): this {
     this.simdOp(F32X4_OPS[op]);
+    return this;
+  }
+
+  i32x4(op: I32x4Op): this {
+    this.simdOp(I32X4_OPS[op]);
     return this;
   }
 

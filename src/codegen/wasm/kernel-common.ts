@@ -8,6 +8,7 @@
  */
 import type { AnySimdKernelRequest, Conv2dRequest, DenseRequest, DepthwiseRequest, SimdEpilogue } from '../../ops/simd-def.js';
 import type { Code, Local } from './encode.js';
+import { emitSigmoid, emitTanh } from './smooth.js';
 
 /** How one kernel reads memory: what the JS side must lay out for it. */
 export interface SimdKernelLayout {
@@ -185,6 +186,16 @@ export class Tile {
    * after the epilogue; the last vector keeps only `lastLanes` lanes.
    */
   store(c: Code, yp: Local, offset: number, yRowStride: number, lastLanes: number, epilogue: SimdEpilogue | undefined): void {
+    if (epilogueInPlace(epilogue)) {
+      // Once per accumulator, not once per partial store of a tail vector.
+      for (const row of this.acc) {
+        for (const acc of row) {
+          applyEpilogue(c.get(acc), epilogue);
+          c.set(acc);
+        }
+      }
+      epilogue = undefined;
+    }
     for (let r = 0; r < this.rows; r++) {
       for (let v = 0; v < this.vecs; v++) {
         const at = offset + r * yRowStride + v * 16;
@@ -198,11 +209,18 @@ export class Tile {
   }
 }
 
-/** relu / relu6 on the f32x4 on the stack. */
+/** The fused activation on the f32x4 on the stack: relu / relu6 as max / min, tanh and sigmoid by `smooth.ts`. */
 export function applyEpilogue(c: Code, epilogue: SimdEpilogue | undefined): void {
   if (epilogue === undefined) return;
+  if (epilogue === 'tanh') return emitTanh(c);
+  if (epilogue === 'sigmoid') return emitSigmoid(c);
   c.v128Const([0, 0, 0, 0]).f32x4('max');
   if (epilogue === 'relu6') c.v128Const([6, 6, 6, 6]).f32x4('min');
+}
+
+/** Whether an epilogue costs enough to apply to a register before storing it (a tail vector's partial stores would each recompute it). */
+export function epilogueInPlace(epilogue: SimdEpilogue | undefined): boolean {
+  return epilogue === 'tanh' || epilogue === 'sigmoid';
 }
 
 /** Stores the first `lanes` lanes of the vector `value` pushes at yp + offset. */

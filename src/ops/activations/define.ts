@@ -20,7 +20,7 @@ import type { LossName } from '../../spec/training.js';
 import type { TensorType } from '../../ir/types.js';
 import type { KernelCode, RuntimeHelper } from '../emit.js';
 import type { OnnxEmitter } from '../onnx-def.js';
-import type { SimdEpilogue } from '../simd-def.js';
+import type { SimdEpilogue, SimdRectifier } from '../simd-def.js';
 import { ShapeError, type GradBuilder } from '../op-def.js';
 
 /** Which value f' is computed from: the activation's output y, or its input x. */
@@ -95,7 +95,13 @@ export interface ElementwiseActivation<N extends string = string, P extends TPro
    * attributes that have them (the activation op and activation_grad select
    * them).
    */
-  readonly simd?: SimdEpilogue;
+  readonly simd?: SimdRectifier;
+  /**
+   * The fused epilogue the SIMD dense / conv2d / depthwise kernels apply in
+   * registers where the function has no kernel of its own (`tanh`, `sigmoid`:
+   * codegen/wasm/smooth.ts); `simd` is one too.
+   */
+  readonly simdEpilogue?: SimdEpilogue;
 }
 
 export interface RowsActivation<N extends string = string, P extends TProperties = TProperties> extends ActivationCommon<N, P> {

@@ -92,6 +92,7 @@ export const tanh = defineActivation({
   examples: [{}],
   // The rational tanh (see math.ts).
   helperAccuracy: { absolute: 3e-7 },
+  simdEpilogue: 'tanh',
 });
 
 export const sigmoid = defineActivation({
@@ -107,6 +108,7 @@ export const sigmoid = defineActivation({
   examples: [{}],
   // Through the rational tanh (see math.ts): relative in sigmoid and in 1 - sigmoid.
   helperAccuracy: { relative: 6e-7 },
+  simdEpilogue: 'sigmoid',
 });
 
 /**
