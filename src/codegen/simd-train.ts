@@ -12,7 +12,9 @@
  * the Trainer's column buffer (one, sized for the largest conv, reused by
  * every conv of every graph), and col2im sums dy · kernelᵀ back into dx
  * (src/codegen/wasm/columns.ts); and training batchnorm, channels last
- * (src/codegen/wasm/batchnorm.ts). Nodes need no epilogue the kernel cannot
+ * (src/codegen/wasm/batchnorm.ts), with the per-channel sums, means and
+ * variances around it (bias and beta gradients, batch statistics;
+ * src/codegen/wasm/channel-stats.ts). Nodes need no epilogue the kernel cannot
  * fuse and every operand in the memory (a scratch buffer, a parameter, or a
  * staged graph input). With SIMD available, the Trainer allocates every parameter
  * (weights, optimizer state) and every scratch buffer in the memory and

@@ -18,6 +18,7 @@ import { kernel, shapeTag, times } from './emit.js';
 import { channelPassCode, elem, lane } from './channel-emit.js';
 import { scratch64Helper } from './gemm.js';
 import { defineFamily, defineOp, dim, formatShape, ShapeError, type NamedOpDef } from './op-def.js';
+import { rowsField, selection, type ChannelStatsRequest, type SimdUse } from './simd-def.js';
 
 type Reduction = 'sum' | 'mean' | 'variance';
 
@@ -94,6 +95,16 @@ function channelsLastCode(rows: string, channels: number, how: Reduction): strin
   ].join('\n');
 }
 
+/**
+ * The Trainer's SIMD kernel for a reduction of x (codegen/wasm/channel-stats.ts):
+ * channels last (the last axis) in whole f32x4 vectors; undefined otherwise.
+ */
+function simdRequest(how: Reduction, x: TensorType, axis: number, use: SimdUse): ChannelStatsRequest | undefined {
+  const channels = x.shape[axis];
+  if (use !== 'training' || axis !== x.shape.length - 1 || typeof channels !== 'number' || channels % 4 !== 0) return undefined;
+  return { kind: `channel_${how}`, channels, ...rowsField(x) };
+}
+
 function reductionOp<const H extends Reduction>(how: H, summary: string): NamedOpDef<`channel_${H}`> {
   return defineOp({
     name: `channel_${how}` as `channel_${H}`,
@@ -105,6 +116,8 @@ function reductionOp<const H extends Reduction>(how: H, summary: string): NamedO
       { note: 'features', attrs: { axis: 1 }, operands: [tensor(['N', 5])] },
       { note: 'channels last', attrs: { axis: 3 }, operands: [tensor(['N', 2, 2, 3])] },
       { note: 'a middle axis', attrs: { axis: 1 }, operands: [tensor(['N', 3, 2, 2])] },
+      { note: 'channels last in whole vectors (the SIMD kernel), 20 channels: a block of 16 and one of 4', attrs: { axis: 3 }, operands: [tensor(['N', 3, 5, 20])] },
+      { note: 'features in whole vectors (the SIMD kernel)', attrs: { axis: 1 }, operands: [tensor(['N', 8])] },
     ],
     infer: ([x], a) => {
       if (x!.shape[0] !== 'N') throw new ShapeError(`channel_${how} reduces a batch; got the static shape ${formatShape(x!.shape)}`);
@@ -121,6 +134,10 @@ function reductionOp<const H extends Reduction>(how: H, summary: string): NamedO
         reduceCode(x!, a.axis, how),
         lastAxis && how === 'variance' ? [scratch64Helper] : [],
       );
+    },
+    simd: ({ operands: [x], attrs: a }, use) => {
+      const request = simdRequest(how, x!, a.axis, use);
+      return request && selection(request);
     },
     onnx: { notExportable: 'a per-channel statistic over the batch: only training graphs compute it (gradients, batch statistics)' },
     // Sums appear in backward graphs only; the batch statistics only feed moving averages (not differentiated).

@@ -233,9 +233,37 @@ export interface ReluGradRequest {
   readonly size: number;
 }
 
+/**
+ * Per-channel statistics over the batch of x [rows, channels] (channels last,
+ * whole f32x4 vectors of channels), rows = n * rowsPerExample: y[channels],
+ * in float32 (sums in chunks of rows).
+ */
+interface ChannelStatsCommon {
+  readonly name?: string;
+  readonly channels: number;
+  readonly rowsPerExample?: number;
+}
+
+/** y[c] = the sum of x over every row (channel_sum). */
+export interface ChannelSumRequest extends ChannelStatsCommon {
+  readonly kind: 'channel_sum';
+}
+
+/** y[c] = the sum of x over every row / rows (channel_mean). */
+export interface ChannelMeanRequest extends ChannelStatsCommon {
+  readonly kind: 'channel_mean';
+}
+
+/** y[c] = the biased variance, the sum of (x - mean)² / rows, in two passes: the mean, then the squared deviations (channel_variance). */
+export interface ChannelVarianceRequest extends ChannelStatsCommon {
+  readonly kind: 'channel_variance';
+}
+
+export type ChannelStatsRequest = ChannelSumRequest | ChannelMeanRequest | ChannelVarianceRequest;
+
 /** The kernels an inference module uses (weights packed once). */
 export type SimdKernelRequest = DenseRequest | Conv2dRequest | DepthwiseRequest;
-/** Every kernel: the inference ones, and the dense gradients, window copies, training batchnorm, max pooling and relu of training modules. */
+/** Every kernel: the inference ones, and the dense gradients, window copies, training batchnorm, max pooling, relu and per-channel statistics of training modules. */
 export type AnySimdKernelRequest =
   | SimdKernelRequest
   | DenseGradInputRequest
@@ -248,7 +276,10 @@ export type AnySimdKernelRequest =
   | MaxPoolRequest
   | MaxPoolGradRequest
   | ReluRequest
-  | ReluGradRequest;
+  | ReluGradRequest
+  | ChannelSumRequest
+  | ChannelMeanRequest
+  | ChannelVarianceRequest;
 
 /**
  * Who asks: an inference module (`inference`: weights are parameters, packed
@@ -335,4 +366,7 @@ export const simdSplits: { readonly [K in AnySimdKernelRequest['kind']]: SimdSpl
   max_pool2d_grad: 'rows',
   relu: 'rows',
   relu_grad: 'rows',
+  channel_sum: 'none',
+  channel_mean: 'none',
+  channel_variance: 'none',
 };

@@ -92,7 +92,9 @@ describe('kernel records of training modules', () => {
       ['dense', ['hidden'], null],
       ['dense_grad_input', ['gradient of hidden'], null],
       ['dense_grad_kernel', ['gradient of hidden'], null],
+      ['channel_sum', ['gradient of hidden'], null], // the bias gradient: 8 channels, whole vectors
       ['conv2d_grad_kernel', ['gradient of conv'], 'conv2d_grad_kernel_6x6x2_k3x3_f8_im2col'],
+      ['channel_sum', ['gradient of conv'], null],
     ]);
     const convPlan = withSimd.find((k) => k.op === 'conv2d')!.simd!.plan;
     expect(convPlan.reason).toMatch(/^the windows of x as 18-float rows.*, then f32x4 GEMM/);

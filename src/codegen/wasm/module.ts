@@ -31,6 +31,7 @@ import { ModuleBuilder } from './encode.js';
 import type { SimdKernel, SimdKernelLayout } from './kernel-common.js';
 import { CONTROL_WORDS, SPIN, workerSource, type KernelSplit } from './threads.js';
 import { batchnormTrainGradGammaKernel, batchnormTrainGradInputKernel, batchnormTrainKernel } from './batchnorm.js';
+import { channelMeanKernel, channelSumKernel, channelVarianceKernel } from './channel-stats.js';
 import { col2imKernel, im2colKernel } from './columns.js';
 import { depthwiseKernel } from './depthwise.js';
 import { conv2dKernel, denseKernel } from './kernels.js';
@@ -67,6 +68,9 @@ const builders: { readonly [K in AnySimdKernelRequest['kind']]: (req: Extract<An
   max_pool2d_grad: maxPoolGradKernel,
   relu: reluKernel,
   relu_grad: reluGradKernel,
+  channel_sum: channelSumKernel,
+  channel_mean: channelMeanKernel,
+  channel_variance: channelVarianceKernel,
 };
 
 /** The kernel builder of a request. */
