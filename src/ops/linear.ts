@@ -23,7 +23,8 @@ import { initializer, initSpec, type Initializer } from './init.js';
 import { kerasWeighted } from './keras-def.js';
 import { kerasWeightedConfig } from './keras-export-def.js';
 import { defineFamily, defineLayer, defineOp, dim, formatShape, ShapeError, type LowerContext } from './op-def.js';
-import { denseGradInputRequest, rowsField, selection, simdCommon } from './simd-def.js';
+import { simdCommon } from './simd-common.js';
+import { denseGradInputRequest, rowsField, selection } from './simd-def.js';
 import { gradientOnly } from './onnx-def.js';
 
 export const denseOp = defineOp({

@@ -9,7 +9,6 @@
  * float64).
  */
 import type { TensorType } from '../ir/types.js';
-import { getActivation } from './activations/records.js';
 
 /** The activations with SIMD kernels of their own (the Trainer's relu / relu_grad kernels). */
 export type SimdRectifier = 'relu' | 'relu6';
@@ -17,7 +16,7 @@ export type SimdRectifier = 'relu' | 'relu6';
 /** Fused activations the kernels apply in registers (an activation record's `simd` or `simdEpilogue`); anything else runs as a separate pass. */
 export type SimdEpilogue = SimdRectifier | 'tanh' | 'sigmoid';
 
-interface Common {
+export interface Common {
   /** The export's name; default: derived from the kind and sizes (`dense_784x64_relu`). */
   readonly name?: string;
   readonly bias: boolean;
@@ -317,16 +316,6 @@ export function rowsPerExample(t: TensorType): number {
 export function rowsField(t: TensorType): { rowsPerExample?: number } {
   const rows = rowsPerExample(t);
   return rows > 1 ? { rowsPerExample: rows } : {};
-}
-
-/** The request fields of a bias and an epilogue: relu / relu6 run in the kernel, others remain. */
-export function simdCommon(bias: boolean, epilogue: { readonly op: string } | undefined): { common: Pick<Common, 'bias' | 'epilogue'>; remaining?: { readonly op: string } } {
-  if (epilogue === undefined) return { common: { bias } };
-  const record = getActivation(epilogue.op);
-  // Only functions without attributes (their records say so).
-  const fused = record?.form === 'elementwise' ? (record.simd ?? record.simdEpilogue) : undefined;
-  if (fused !== undefined) return { common: { bias, epilogue: fused } };
-  return { common: { bias }, remaining: epilogue };
 }
 
 /** dx = dy · kernelᵀ: transposing the kernel first (a GEMM without horizontal sums) when inDim is in whole vectors. */

@@ -11,7 +11,8 @@
  */
 import type { TensorType } from '../../ir/types.js';
 import type { EmitRequest } from '../emit.js';
-import { denseGradInputRequest, selection, simdCommon, type ConvWindow, type SimdSelection, type SimdUse } from '../simd-def.js';
+import { simdCommon } from '../simd-common.js';
+import { denseGradInputRequest, selection, type ConvWindow, type SimdSelection, type SimdUse } from '../simd-def.js';
 import type { ConvSizes } from './geometry.js';
 import { forwardGeometry } from './window.js';
 
