@@ -3,8 +3,7 @@
 // (the package's one CPU binary, ort-wasm-simd-threaded.wasm), no proxy worker,
 // all graph optimizations, on modelc's ONNX export of the -O graph: the same
 // file the onnxruntime-node column runs.
-//
-//   inference: (await session.run({ [input]: new ort.Tensor('float32', x, dims) }))[output].data
+// Session and steps: onnx-session.js.
 //
 // The wasm binary and its Emscripten glue are read from node_modules/onnxruntime-web/dist
 // (wasmBinary, wasmPaths): nothing is fetched. Without the package, or when this
@@ -13,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { batchData } from './common.js';
+import { onnxHandlers } from './onnx-session.js';
 import { serve } from './worker.js';
 
 const require = createRequire(import.meta.url);
@@ -24,15 +23,6 @@ const GLUE = 'ort-wasm-simd-threaded.mjs';
 
 /** @type {any} */
 let ort;
-/** @type {import('./common.js').Job | undefined} */
-let job;
-/** @type {any} */
-let session;
-/** @type {() => Promise<Float32Array>} */
-let step = async () => {
-  throw new Error('no case prepared');
-};
-
 serve({
   async init() {
     let dist;
@@ -63,31 +53,5 @@ serve({
     ort.env.wasm.wasmPaths = { mjs: pathToFileURL(glueFile).href, wasm: pathToFileURL(wasmFile).href };
     return { available: true, info: { version, numThreads: 1, simd: true, proxy: false } };
   },
-  async prepare(j) {
-    job = j;
-    const model = j.model;
-    if (j.kind !== 'infer' || !model?.onnxPath) throw new Error('onnxruntime-web runs inference cases with an ONNX export');
-    session = await ort.InferenceSession.create(readFileSync(model.onnxPath), {
-      executionProviders: ['wasm'],
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
-    const { x, xShape } = batchData(j, model);
-    const input = session.inputNames[0];
-    const output = session.outputNames[0];
-    step = async () => {
-      const r = await session.run({ [input]: new ort.Tensor('float32', x, xShape) });
-      return /** @type {Float32Array} */ (r[output].data);
-    };
-  },
-  async check() {
-    if (!job) throw new Error('no case prepared');
-    return { outputs: Float32Array.from(await step()) };
-  },
-  step: () => step(),
-  async release() {
-    if (session) await session.release();
-    session = undefined;
-    job = undefined;
-  },
+  ...onnxHandlers(() => ort, 'onnxruntime-web', { executionProviders: ['wasm'] }),
 });
